@@ -1,0 +1,13 @@
+/**
+ * Compiles src/main.ts into one self-contained binary, dist/sallyport.
+ *
+ * The autoload switches are off so a stray `.env` or `bunfig.toml` in the directory a deployed
+ * binary runs from cannot change its behaviour (e.g. an HTTP_PROXY that would loop it).
+ */
+import { $ } from "bun";
+import pkg from "./package.json" with { type: "json" };
+
+const outfile = process.env.SALLYPORT_OUTFILE ?? "dist/sallyport";
+const started = performance.now();
+await $`bun build src/main.ts --compile --minify --sourcemap --no-compile-autoload-dotenv --no-compile-autoload-bunfig --define BUILD_VERSION=${JSON.stringify(pkg.version)} --outfile ${outfile}`.quiet();
+console.log(`built ${outfile} (${pkg.version}) in ${Math.round(performance.now() - started)} ms`);

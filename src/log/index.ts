@@ -1,0 +1,35 @@
+/**
+ * @module
+ * The application log: consola with a reporter that writes Skipper's non-TTY logrus layout,
+ * `[APP]time="2026-01-02T15:04:05Z" level=info msg="Listen on :9090"`, one line per event,
+ * to stderr — what operators of Skipper already grep for.
+ */
+import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+
+/** logrus level names, mapped to consola's numeric levels */
+export const LOG_LEVELS = { panic: 0, fatal: 0, error: 0, warn: 1, info: 3, debug: 4, trace: 5 } as const;
+export type LogLevelName = keyof typeof LOG_LEVELS;
+
+const LEVEL_NAME: Record<string, string> = { fatal: "fatal", error: "error", warn: "warning", log: "info", info: "info", success: "info", ready: "info", start: "info", debug: "debug", trace: "trace" };
+
+export interface LogSink {
+  write(line: string): void;
+}
+
+const stderrSink: LogSink = { write: (line) => process.stderr.write(line) };
+
+export function createLogger(level: LogLevelName = "info", sink: LogSink = stderrSink): ConsolaInstance {
+  return createConsola({
+    level: LOG_LEVELS[level],
+    reporters: [{ log: (obj: LogObject) => sink.write(formatLine(obj)) }],
+  });
+}
+
+export function formatLine(obj: LogObject): string {
+  const msg = obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+  const level = LEVEL_NAME[obj.type] ?? "info";
+  return `[APP]time="${obj.date.toISOString().replace(/\.\d+Z$/, "Z")}" level=${level} msg=${JSON.stringify(msg)}\n`;
+}
+
+/** The process-wide logger; main() replaces its level from -application-log-level. */
+export const log: ConsolaInstance = createLogger();

@@ -1,0 +1,34 @@
+/**
+ * @module
+ * The support listener (-support-listener, default :9911): `/healthz` and `/routes`, the live
+ * table printed as eskip (HEAD gives only `X-Count`, as in Skipper). Never on the proxy port,
+ * so a route cannot shadow it and clients of the proxy cannot read it.
+ */
+import type { RoutingTable } from "../routing/table.ts";
+
+export interface SupportOptions {
+  readonly table: () => RoutingTable;
+  /** false while draining, so load balancers stop sending */
+  readonly healthy: () => boolean;
+}
+
+export function createSupportHandler(options: SupportOptions) {
+  return function support(req: Request): Response {
+    const path = new URL(req.url).pathname;
+    switch (path) {
+      case "/healthz":
+        return options.healthy() ? text("ok\n") : text("draining\n", 503);
+      case "/routes": {
+        const table = options.table();
+        const headers = { "x-count": String(table.routes.length) };
+        if (req.method === "HEAD") return new Response(null, { headers });
+        return text(table.toEskip(), 200, headers);
+      }
+      default:
+        return text("Not Found\n", 404);
+    }
+  };
+}
+
+const text = (body: string, status = 200, headers: Record<string, string> = {}) =>
+  new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });

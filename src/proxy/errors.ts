@@ -1,0 +1,97 @@
+/**
+ * @module
+ * Every response the proxy makes up for a failure is built here: a status, a short plain-text
+ * reason, and `X-Sallyport-Error` naming the cause for machines. Never a stack trace, never a
+ * header value or secret from the request.
+ */
+
+export const ERROR_HEADER = "x-sallyport-error";
+
+export type ErrorCause =
+  | "no-route"
+  | "bad-request"
+  | "connect-not-supported"
+  | "dial-failed"
+  | "dns-failed"
+  | "connection-reset"
+  | "tls-failed"
+  | "response-header-timeout"
+  | "backend-timeout"
+  | "loop-detected"
+  | "max-loopbacks"
+  | "no-dynamic-target"
+  | "internal";
+
+export class ProxyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: ErrorCause,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toResponse(): Response {
+    return errorResponse(this.status, this.reason, this.message);
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  508: "Loop Detected",
+};
+
+export const statusText = (status: number): string => STATUS_TEXT[status] ?? "Error";
+
+export function errorResponse(status: number, cause: ErrorCause, message = statusText(status)): Response {
+  return new Response(message + "\n", {
+    status,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-content-type-options": "nosniff",
+      [ERROR_HEADER]: cause,
+    },
+  });
+}
+
+/** Timeouts abort the upstream fetch with one of these as the reason, so the catch can tell them apart. */
+export class UpstreamTimeout extends Error {
+  constructor(readonly cause: "response-header-timeout" | "backend-timeout") {
+    super(cause);
+  }
+}
+
+/** Maps what fetch threw to the response Skipper's operators expect: 502 for dial/DNS/reset, 504 for timeouts. */
+export function upstreamFailure(err: unknown, host: string): ProxyError {
+  if (err instanceof UpstreamTimeout) {
+    const what = err.cause === "backend-timeout" ? "backend timeout" : "no response headers in time";
+    return new ProxyError(504, err.cause, `Gateway Timeout: ${what} from ${host}`);
+  }
+  const code = (err as { code?: string } | null)?.code ?? "";
+  switch (code) {
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "DNSException":
+      return new ProxyError(502, "dns-failed", `Bad Gateway: cannot resolve ${host}`);
+    case "ECONNREFUSED":
+    case "ConnectionRefused":
+    case "FailedToOpenSocket":
+    case "ENETUNREACH":
+    case "EHOSTUNREACH":
+      return new ProxyError(502, "dial-failed", `Bad Gateway: cannot connect to ${host}`);
+    case "ECONNRESET":
+    case "ConnectionClosed":
+    case "EPIPE":
+      return new ProxyError(502, "connection-reset", `Bad Gateway: connection to ${host} was reset`);
+  }
+  if (code.startsWith("ERR_TLS") || code === "EPROTO" || code.includes("CERT") || code.includes("SSL")) {
+    return new ProxyError(502, "tls-failed", `Bad Gateway: TLS with ${host} failed (${code})`);
+  }
+  return new ProxyError(502, "dial-failed", `Bad Gateway: request to ${host} failed${code ? ` (${code})` : ""}`);
+}

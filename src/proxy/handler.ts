@@ -1,0 +1,139 @@
+/**
+ * @module
+ * One request on the hot path: route → request filters → backend → response filters (reverse,
+ * only those that ran) → streamed response. Errors become responses in errors.ts only.
+ */
+import type { Server } from "bun";
+import type { RequestState, ResponseState } from "../filters/types.ts";
+import type { RoutingTable } from "../routing/table.ts";
+import type { BackendTarget, Origin } from "../routing/types.ts";
+import { originOf } from "../routing/origin.ts";
+import { Context } from "./context.ts";
+import { errorResponse, ProxyError, statusText } from "./errors.ts";
+import { stripHopByHop } from "./hop.ts";
+import { MatchView, splitTarget } from "./request.ts";
+import { callUpstream, type UpstreamOptions } from "./upstream.ts";
+
+export interface ProxyOptions {
+  /** the live table; read once per request so a reload never splits one */
+  readonly table: () => RoutingTable;
+  /** -default-http-status */
+  readonly defaultStatus: number;
+  readonly maxLoopbacks: number;
+  /** -proxy-preserve-host */
+  readonly preserveHost: boolean;
+  readonly upstream: UpstreamOptions;
+  readonly onInternalError?: (err: unknown) => void;
+}
+
+/** Every proxy adds itself to Via; a request that already passed us this often is looping. */
+const VIA = "1.1 sallyport";
+
+export function createHandler(options: ProxyOptions) {
+  const { defaultStatus, maxLoopbacks, preserveHost } = options;
+
+  async function route(state: RequestState, req: Request, table: RoutingTable, depth: number): Promise<ResponseState> {
+    const match = table.match(new MatchView(state));
+    if (!match) throw new ProxyError(defaultStatus, "no-route", statusText(defaultStatus));
+    const { filters, backend } = match.value;
+    const ctx = new Context(state, match.params);
+    let ran = 0;
+    // The filter that serves is counted as run: its response half still runs, as in Skipper.
+    for (; ran < filters.length && !ctx.served; ran++) {
+      const pending = filters[ran]!.filter.request?.(ctx);
+      if (pending) await pending;
+    }
+    ctx.response = ctx.served ?? (await forward(backend, ctx, req, table, depth));
+    for (let i = ran - 1; i >= 0; i--) {
+      const pending = filters[i]!.filter.response?.(ctx);
+      if (pending) await pending;
+    }
+    return ctx.response;
+  }
+
+  function forward(backend: BackendTarget, ctx: Context, req: Request, table: RoutingTable, depth: number): Promise<ResponseState> | ResponseState {
+    switch (backend.type) {
+      case "shunt":
+        return { status: 404, headers: new Headers(), body: null };
+      case "loopback":
+        if (depth >= maxLoopbacks) throw new ProxyError(500, "max-loopbacks", `Internal Server Error: more than ${maxLoopbacks} loopbacks`);
+        return route(ctx.request, req, table, depth + 1);
+      case "network":
+        return send(backend.origin, ctx, req);
+      case "dynamic":
+        return send(dynamicOrigin(ctx), ctx, req);
+      case "lb": {
+        const endpoint = backend.balancer.pick(clientAddress(ctx.request));
+        endpoint.inflight++;
+        const done = () => endpoint.inflight--;
+        const res = send(endpoint.origin, ctx, req);
+        res.then(done, done);
+        return res;
+      }
+    }
+  }
+
+  function send(origin: Origin, ctx: Context, req: Request): Promise<ResponseState> {
+    const { request } = ctx;
+    const xff = request.headers.get("x-forwarded-for");
+    request.headers.set("x-forwarded-for", xff ? `${xff}, ${request.peer}` : request.peer);
+    request.headers.append("via", VIA);
+    // A Host set by a filter wins; otherwise the backend's, or the client's with -proxy-preserve-host.
+    const hostHeader = request.headers.has("host") ? undefined : preserveHost ? request.host : undefined;
+    return callUpstream(
+      { origin, state: request, hostHeader, body: req.body, clientSignal: req.signal, deadline: ctx.backendTimeout },
+      options.upstream,
+    );
+  }
+
+  return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
+    if (req.method === "CONNECT") {
+      return errorResponse(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
+    }
+    const host = req.headers.get("host") ?? "";
+    // Bun.serve accepts two Host headers and joins them; which one would we route by?
+    if (host.includes(",")) return errorResponse(400, "bad-request", "Bad Request: more than one Host header");
+    if (countVia(req.headers.get("via")) > maxLoopbacks) {
+      return errorResponse(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
+    }
+    const { path, rawQuery } = splitTarget(req.url);
+    const headers = new Headers(req.headers);
+    stripHopByHop(headers);
+    headers.delete("host");
+    const state: RequestState = { method: req.method, path, rawQuery, headers, host, peer: peerAddress(server, req) };
+    try {
+      const res = await route(state, req, options.table(), 0);
+      return new Response(res.body, { status: res.status, headers: res.headers });
+    } catch (err) {
+      if (err instanceof ProxyError) return err.toResponse();
+      options.onInternalError?.(err);
+      return errorResponse(500, "internal");
+    }
+  };
+}
+
+function dynamicOrigin(ctx: Context): Origin {
+  const { dynamic, request } = ctx;
+  if (dynamic.url) return originOf(dynamic.url.protocol === "https:" ? "https" : "http", dynamic.url.host);
+  const host = dynamic.host ?? request.host;
+  if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
+  return originOf(dynamic.scheme === "https" ? "https" : "http", host);
+}
+
+/** The client as Skipper's consistentHash sees it: first X-Forwarded-For entry, else the peer. */
+function clientAddress(state: RequestState): string {
+  const xff = state.headers.get("x-forwarded-for");
+  return xff ? xff.split(",")[0]!.trim() : state.peer;
+}
+
+function peerAddress(server: Server<undefined>, req: Request): string {
+  const address = server.requestIP(req)?.address ?? "";
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+function countVia(via: string | null): number {
+  if (!via) return 0;
+  let n = 0;
+  for (let i = via.indexOf("sallyport"); i >= 0; i = via.indexOf("sallyport", i + 1)) n++;
+  return n;
+}

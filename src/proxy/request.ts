@@ -1,0 +1,52 @@
+/** @module What the handler derives from an incoming request before routing. */
+import type { RequestState } from "../filters/types.ts";
+import type { MatchRequest } from "../predicates/types.ts";
+
+/** Splits Bun's absolute `req.url` into path and raw query without building a URL object. */
+export function splitTarget(url: string): { path: string; rawQuery: string } {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return { path: "/", rawQuery: "" };
+  const q = url.indexOf("?", start);
+  return q < 0 ? { path: url.slice(start), rawQuery: "" } : { path: url.slice(start, q), rawQuery: url.slice(q + 1) };
+}
+
+const NEEDS_CLEANING = /\/\/|\/\.\.?(\/|$)/;
+
+/** Cleans a path like Skipper's httppath.Clean: no empty, `.` or `..` segments; a trailing slash stays. */
+export function cleanPath(path: string): string {
+  if (!NEEDS_CLEANING.test(path)) return path;
+  const out: string[] = [];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  const trailing = path.endsWith("/") || path.endsWith("/.") || path.endsWith("/..");
+  const cleaned = "/" + out.join("/");
+  return trailing && cleaned !== "/" ? cleaned + "/" : cleaned;
+}
+
+/** The request as predicates see it: built from the current request state, query parsed only when asked. */
+export class MatchView implements MatchRequest {
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  readonly headers: Headers;
+  readonly peer: string;
+  readonly #rawQuery: string;
+  #query: URLSearchParams | undefined;
+
+  constructor(state: RequestState) {
+    this.method = state.method;
+    // A loopback pass sees a Host that a filter set; the first pass sees the client's.
+    this.host = state.headers.get("host") ?? state.host;
+    this.path = cleanPath(state.path);
+    this.headers = state.headers;
+    this.peer = state.peer;
+    this.#rawQuery = state.rawQuery;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#rawQuery));
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * @module
+ * The call to the backend: fetch with the body streamed both ways, no decompression, no
+ * redirects followed, no proxy from the environment, and our own timeouts.
+ */
+import type { RequestState, ResponseState } from "../filters/types.ts";
+import type { Origin } from "../routing/types.ts";
+import { upstreamFailure, UpstreamTimeout } from "./errors.ts";
+import { stripHopByHop } from "./hop.ts";
+
+export interface UpstreamOptions {
+  /** ms to wait for response headers (-response-header-timeout-backend) */
+  readonly responseHeaderTimeout: number;
+  /** TLS settings for https backends, e.g. the CA bundle of -backend-ca-file */
+  readonly tls?: { ca?: string[] };
+}
+
+export interface UpstreamCall {
+  readonly origin: Origin;
+  readonly state: RequestState;
+  /** the Host header to send; undefined lets fetch use the origin's */
+  readonly hostHeader: string | undefined;
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** the client's abort signal: a client that leaves aborts the upstream request */
+  readonly clientSignal: AbortSignal;
+  /** whole round trip deadline in ms (backendTimeout filter) */
+  readonly deadline: number | undefined;
+}
+
+export async function callUpstream(call: UpstreamCall, options: UpstreamOptions): Promise<ResponseState> {
+  const { origin, state } = call;
+  const url = `${origin.scheme}://${origin.host}${state.path}${state.rawQuery ? "?" + state.rawQuery : ""}`;
+  const headers = state.headers;
+  if (call.hostHeader !== undefined) headers.set("host", call.hostHeader);
+
+  const abort = new AbortController();
+  const signal = AbortSignal.any([call.clientSignal, abort.signal]);
+  const headerTimer = setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout);
+  // The backendTimeout deadline also covers the body: when it fires mid-stream the body is cut off.
+  const deadlineTimer = call.deadline === undefined ? undefined : setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), call.deadline);
+  try {
+    const res = await fetch(url, {
+      method: state.method,
+      headers,
+      body: call.body,
+      duplex: "half",
+      decompress: false,
+      redirect: "manual",
+      proxy: false,
+      signal,
+      tls: origin.scheme === "https" ? options.tls : undefined,
+    } as RequestInit);
+    const responseHeaders = new Headers(res.headers);
+    stripHopByHop(responseHeaders);
+    return { status: res.status, headers: responseHeaders, body: res.body };
+  } catch (err) {
+    clearTimeout(deadlineTimer);
+    throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : err, origin.host);
+  } finally {
+    clearTimeout(headerTimer);
+  }
+}

@@ -1,0 +1,24 @@
+import type { Origin } from "./types.ts";
+
+const DEFAULT_PORT = { http: "80", https: "443" } as const;
+
+/**
+ * Parses a backend address into an {@link Origin}. Like Skipper (net.SchemeHost), only scheme and
+ * host count: a path in the backend URL is ignored.
+ */
+export function parseOrigin(address: string): Origin {
+  const url = URL.parse(address);
+  if (!url || !url.hostname) throw new Error(`backend address must be an absolute URL with a host, got ${JSON.stringify(address)}`);
+  const scheme = url.protocol.slice(0, -1);
+  if (scheme !== "http" && scheme !== "https") {
+    throw new Error(`backend scheme must be http or https, got ${JSON.stringify(scheme)}`);
+  }
+  return originOf(scheme, url.host);
+}
+
+/** host is `name[:port]`, as in a URL authority (IPv6 in brackets). */
+export function originOf(scheme: "http" | "https", host: string): Origin {
+  const lower = host.toLowerCase();
+  const hasPort = /:\d+$/.test(lower);
+  return { scheme, host: lower, key: hasPort ? lower : `${lower}:${DEFAULT_PORT[scheme]}` };
+}

@@ -1,0 +1,31 @@
+/**
+ * @module
+ * An immutable routing table. Reloads build a new one and swap the reference, so a request
+ * always sees one whole table, never a half-applied update.
+ */
+import { print } from "../eskip/print.ts";
+import type { MatchRequest } from "../predicates/types.ts";
+import type { Matcher } from "./matcher.ts";
+import type { Route, RouteProblem } from "./types.ts";
+
+export interface RouteMatch {
+  readonly value: Route;
+  readonly params: Record<string, string>;
+}
+
+export class RoutingTable {
+  constructor(
+    readonly routes: readonly Route[],
+    readonly problems: readonly RouteProblem[],
+    readonly matcher: Matcher<Route>,
+  ) {}
+
+  match(req: MatchRequest): RouteMatch | undefined {
+    return this.matcher.match(req);
+  }
+
+  /** The live table as eskip, for `/routes`. */
+  toEskip(): string {
+    return print(this.routes.map((r) => r.def));
+  }
+}

@@ -1,0 +1,48 @@
+/** @module The runtime shape of a route, built from its eskip definition. */
+import type { Loc, RouteDef } from "../eskip/ast.ts";
+import type { Filter } from "../filters/types.ts";
+import type { Balancer } from "./loadbalancer.ts";
+
+/** A network destination: scheme plus `host[:port]` as written, lower-cased. */
+export interface Origin {
+  readonly scheme: "http" | "https";
+  /** host[:port] as it goes into the URL and the Host header */
+  readonly host: string;
+  /** host:port with the default port added: the key for breakers and metrics */
+  readonly key: string;
+}
+
+export type BackendTarget =
+  | { readonly type: "network"; readonly origin: Origin }
+  | { readonly type: "lb"; readonly balancer: Balancer }
+  | { readonly type: "shunt" }
+  | { readonly type: "loopback" }
+  | { readonly type: "dynamic" };
+
+export interface RouteFilter {
+  readonly name: string;
+  readonly filter: Filter;
+}
+
+export interface Route {
+  readonly id: string;
+  readonly def: RouteDef;
+  readonly filters: readonly RouteFilter[];
+  readonly backend: BackendTarget;
+}
+
+/** Skipper's reason codes (routing/errors.go); they double as metric labels. */
+export type RouteProblemReason =
+  | "unknown_filter"
+  | "invalid_filter_params"
+  | "unknown_predicate"
+  | "invalid_predicate_params"
+  | "failed_backend_split"
+  | "invalid_matcher";
+
+export interface RouteProblem {
+  readonly id: string;
+  readonly reason: RouteProblemReason;
+  readonly message: string;
+  readonly loc?: Loc;
+}
