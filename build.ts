@@ -9,5 +9,5 @@ import pkg from "./package.json" with { type: "json" };
 
 const outfile = process.env.SALLYPORT_OUTFILE ?? "dist/sallyport";
 const started = performance.now();
-await $`bun build src/main.ts --compile --minify --sourcemap --no-compile-autoload-dotenv --no-compile-autoload-bunfig --define BUILD_VERSION=${JSON.stringify(pkg.version)} --outfile ${outfile}`.quiet();
+await $`${process.execPath} build src/main.ts --compile --minify --sourcemap --no-compile-autoload-dotenv --no-compile-autoload-bunfig --define SALLYPORT_VERSION=${JSON.stringify(pkg.version)} --outfile ${outfile}`.quiet();
 console.log(`built ${outfile} (${pkg.version}) in ${Math.round(performance.now() - started)} ms`);

@@ -194,3 +194,19 @@ export const quote = (s: string): string => JSON.stringify(s);
 const fail = (reason: string): never => {
   throw new Error(reason);
 };
+
+/**
+ * The error for arguments left after the flags of a command that takes none. Skipper says
+ * `invalid arguments: [false]`; we add why when a bare bool flag came right before, since
+ * `-flag false` is the usual way to get here.
+ */
+export function unexpectedArgs(defs: readonly FlagDef[], argv: readonly string[], args: readonly string[]): FlagError {
+  let message = `invalid arguments: [${args.join(" ")}]`;
+  const previous = argv[argv.length - args.length - 1];
+  const name = previous?.replace(/^--?/, "");
+  const def = defs.find((d) => d.name === name);
+  if (def?.kind === "bool" && parseGoBool(args[0] ?? "") !== undefined) {
+    message += `\n(a boolean flag takes its value after "=": -${def.name}=${args[0]})`;
+  }
+  return new FlagError(message);
+}

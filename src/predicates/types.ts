@@ -29,10 +29,16 @@ export interface Predicate {
   path?: { pattern: string; subtree: boolean };
   /** A plain, anchored host name the matcher may index by (lower-case, no port). */
   exactHost?: string;
+  /**
+   * Predicates of one route that share a group count their weight once. Skipper counts distinct
+   * `Header` keys and distinct `HeaderRegexp` keys, not predicates: `HeaderRegexp("X", /a/) &&
+   * HeaderRegexp("X", /b/)` weighs 1.
+   */
+  weightGroup?: string;
 }
 
 export interface PredicateSpec {
   readonly name: string;
-  /** Throws an ArgError (filters/args.ts) naming the bad argument. */
+  /** Throws an ArgError (predicates/args.ts) naming the bad argument. */
   create(args: readonly Arg[]): Predicate;
 }

@@ -1,0 +1,178 @@
+/**
+ * @module
+ * sallyport's commands as a citty tree. citty holds the structure (names, descriptions,
+ * subcommands, the default command) and runs each leaf's lifecycle; each leaf parses its
+ * own Go-style flags (see _goflag.ts for why citty's parser is not used).
+ */
+import { defineCommand, type CommandDef, type CommandMeta } from "citty";
+import { validateConfig, type Config } from "../config/index.ts";
+import { FlagError, parseFlags, quote, unexpectedArgs, type FlagDef, type ParsedFlags } from "./_goflag.ts";
+import { renderUsage, type CommandLine } from "./_usage.ts";
+import { configInput, flagForKey, SERVE_FLAGS } from "./flags.ts";
+import { VERSION } from "./version.ts";
+
+/** What the entry point plugs in: the commands' real work. */
+export interface CliHandlers {
+  /**
+   * Runs the proxy until it stops. May resolve to an exit code (1 for a failed start);
+   * resolving to nothing means 0. A throw is reported as `Failed to start sallyport: …`, exit 1.
+   */
+  serve(config: Config): Promise<number | void> | number | void;
+  /** Parses and validates route files; resolves to the exit code. */
+  check(files: string[]): Promise<number>;
+  /** Parses eskip from stdin and prints it; resolves to the exit code. */
+  eskipParse(mode: EskipParseMode): Promise<number>;
+}
+
+export type EskipParseMode = "routes" | "filters" | "predicates";
+const ESKIP_PARSE_MODES: readonly EskipParseMode[] = ["routes", "filters", "predicates"];
+
+/** Where output goes; `process.stdout`/`process.stderr` fit, and so does a test buffer. */
+export interface Writer {
+  write(chunk: string): unknown;
+}
+
+export interface CliIO {
+  stdout: Writer;
+  stderr: Writer;
+}
+
+/**
+ * How a leaf was reached, passed as citty's `data`: the command path for usage, and the
+ * parent's command list when the leaf runs as its parent's default (`sallyport -address …`).
+ */
+export interface Invocation {
+  path: readonly string[];
+  asDefaultOf?: { description: string; commands: readonly CommandLine[] };
+}
+
+/** A command that takes Go-style flags; its `run` gets the parsed flags and returns an exit code. */
+interface GoCommandSpec {
+  meta: CommandMeta & { name: string; description: string };
+  flags?: readonly FlagDef[];
+  /** synopsis of the positional arguments, e.g. `FILE...`; without it, any are an error */
+  args?: string;
+  run(parsed: ParsedFlags): Promise<number> | number;
+}
+
+const DESCRIPTION =
+  "An egress proxy in one binary: Skipper-style eskip routes, secrets injection, forward proxying.";
+
+/** Builds the command tree around the given handlers and output streams. */
+export function createCommands(handlers: CliHandlers, io: CliIO): CommandDef {
+  return defineCommand({
+    meta: { name: "sallyport", version: VERSION, description: DESCRIPTION },
+    // Not citty's "when no subcommand is named" but "when the first argument is not one":
+    // a Skipper command line starts with flags. See dispatch() in index.ts.
+    default: "serve",
+    subCommands: {
+      serve: goCommand(io, {
+        meta: { name: "serve", description: "Run the proxy (the default command)" },
+        flags: SERVE_FLAGS,
+        run: (parsed) => serve(parsed, handlers, io),
+      }),
+      check: goCommand(io, {
+        meta: { name: "check", description: "Parse and validate eskip route files, then exit" },
+        args: "FILE...",
+        run: ({ args }) => {
+          if (args.length === 0) throw new FlagError("check: no route files given");
+          return handlers.check(args);
+        },
+      }),
+      eskip: defineCommand({
+        meta: { name: "eskip", description: "eskip tools" },
+        subCommands: {
+          parse: goCommand(io, {
+            meta: { name: "parse", description: "Parse eskip from stdin and print it as JSON" },
+            flags: [{ name: "mode", kind: "string", default: "routes", usage: "what stdin holds: routes, filters or predicates" }],
+            run: ({ values }) => {
+              const mode = values.get("mode") as EskipParseMode;
+              if (!ESKIP_PARSE_MODES.includes(mode)) {
+                throw new FlagError(`invalid value ${quote(mode)} for flag -mode: must be routes, filters or predicates`);
+              }
+              return handlers.eskipParse(mode);
+            },
+          }),
+        },
+      }),
+    },
+  });
+}
+
+/** The usage screen of a command group: what `sallyport eskip -help` prints. */
+export function groupUsage(path: readonly string[], description: string, commands: readonly CommandLine[]): string {
+  return renderUsage({ synopsis: [`${path.join(" ")} <command> [arguments]`], description, commands });
+}
+
+async function serve(parsed: ParsedFlags, handlers: CliHandlers, io: CliIO): Promise<number> {
+  if (parsed.values.get("version") === true) {
+    io.stdout.write(`sallyport ${VERSION}\n`);
+    return 0;
+  }
+  const result = validateConfig(configInput(parsed));
+  if (!result.ok) {
+    // Not a syntax error, so no usage screen: one line per problem, every problem at once.
+    for (const issue of result.issues) io.stderr.write(`${describeIssue(parsed, issue.key, issue.message)}\n`);
+    return 2;
+  }
+  return (await handlers.serve(result.config)) ?? 0;
+}
+
+function describeIssue(parsed: ParsedFlags, key: string | undefined, message: string): string {
+  const flag = key === undefined ? undefined : flagForKey(key);
+  if (flag === undefined) return `invalid configuration: ${message}`;
+  const given = parsed.given.get(flag.name) ?? String(flag.default);
+  return `invalid value ${quote(given)} for flag -${flag.name}: ${message}`;
+}
+
+// Wraps a spec as a citty command whose run parses Go flags, answers -help, and turns a
+// FlagError into message + usage + exit 2, the way Go's flag.ExitOnError does.
+function goCommand(io: CliIO, spec: GoCommandSpec): CommandDef {
+  const flags = spec.flags ?? [];
+  return defineCommand({
+    meta: spec.meta,
+    async run({ rawArgs, data }): Promise<number> {
+      const at = data as Invocation;
+      const usage = () => leafUsage(spec, at);
+      try {
+        const parsed = parseFlags(flags, rawArgs);
+        if (parsed.help) {
+          // Go prints help to stderr; stdout lets `sallyport -help | less` work.
+          io.stdout.write(usage());
+          return 0;
+        }
+        if (spec.args === undefined && parsed.args.length > 0) {
+          // Nothing but a word given to the default command is a mistyped command name.
+          if (at.asDefaultOf && parsed.args.length === rawArgs.length) {
+            throw new FlagError(`unknown command ${quote(rawArgs[0]!)}`);
+          }
+          throw unexpectedArgs(flags, rawArgs, parsed.args);
+        }
+        return await spec.run(parsed);
+      } catch (error) {
+        if (!(error instanceof FlagError)) throw error;
+        io.stderr.write(`${error.message}\n${usage()}`);
+        return 2;
+      }
+    },
+  });
+}
+
+function leafUsage(spec: GoCommandSpec, at: Invocation): string {
+  const flags = spec.flags?.length ? " [flags]" : "";
+  const args = spec.args ? ` ${spec.args}` : "";
+  if (at.asDefaultOf) {
+    const path = at.path.slice(0, -1).join(" ");
+    return renderUsage({
+      synopsis: [`${path}${flags}${args}`, `${path} <command> [arguments]`],
+      description: at.asDefaultOf.description,
+      commands: at.asDefaultOf.commands,
+      flags: spec.flags,
+    });
+  }
+  return renderUsage({
+    synopsis: [`${at.path.join(" ")}${flags}${args}`],
+    description: spec.meta.description,
+    flags: spec.flags,
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * @module
+ * The serve command's flags: Skipper's names, defaults and meanings (config/config.go).
+ * Adding a flag is one row here (one line each, wide on purpose: it reads as a table),
+ * plus its field in src/config/schema.ts when it has a `key`.
+ */
+import type { Config } from "../config/index.ts";
+import type { FlagDef, ParsedFlags } from "./_goflag.ts";
+
+/** A serve flag; `key` must name a {@link Config} field. */
+export type ServeFlag = FlagDef & { readonly key?: keyof Config };
+
+// Usage output sorts by name, as Go does, so rows are grouped by topic instead.
+export const SERVE_FLAGS: readonly ServeFlag[] = [
+  // listeners
+  { name: "address", kind: "string", default: ":9090", key: "address", usage: "TCP address the proxy listens on" },
+  { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/metrics, /routes); empty disables it" },
+
+  // routes
+  { name: "inline-routes", kind: "string", default: "", key: "inlineRoutes", usage: "eskip routes given on the command line; a parse error aborts startup" },
+  { name: "routes-file", kind: "list", default: [], key: "routesFile", usage: "comma-separated eskip route files, re-read every -source-poll-timeout" },
+  { name: "source-poll-timeout", kind: "int", default: 3000, key: "sourcePollTimeout", usage: "polling interval for route files, in milliseconds" },
+  { name: "default-http-status", kind: "int", default: 404, key: "defaultHttpStatus", usage: "HTTP status returned when no route matches" },
+  { name: "max-loopbacks", kind: "int", default: 9, key: "maxLoopbacks", usage: "maximum number of <loopback> passes per request" },
+
+  // backends
+  { name: "timeout-backend", kind: "duration", default: "60s", key: "timeoutBackend", usage: "timeout for dialing a backend connection" },
+  { name: "response-header-timeout-backend", kind: "duration", default: "60s", key: "responseHeaderTimeoutBackend", usage: "how long to wait for a backend's response headers" },
+  { name: "proxy-preserve-host", kind: "bool", default: false, key: "proxyPreserveHost", usage: "send the client's Host header to backends instead of the backend's host" },
+  { name: "backend-ca-file", kind: "string", default: "", key: "backendCaFile", usage: "PEM file of extra CA certificates trusted for TLS backends" },
+
+  // server
+  { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
+  { name: "read-timeout-server", kind: "duration", default: "5m", key: "readTimeoutServer", usage: "maximum time to read a whole client request, body included" },
+
+  // logging
+  { name: "application-log-level", kind: "string", default: "INFO", key: "applicationLogLevel", usage: "application log level: panic, fatal, error, warn, info, debug or trace" },
+
+  // actions: no config key
+  { name: "version", kind: "bool", default: false, usage: "print the version and exit" },
+];
+
+/** The flag whose value lands in config field `key`, for naming it in error messages. */
+export function flagForKey(key: string): ServeFlag | undefined {
+  return SERVE_FLAGS.find((flag) => flag.key === key);
+}
+
+/** Collects the keyed flag values into the (not yet validated) config input. */
+export function configInput(parsed: ParsedFlags): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const flag of SERVE_FLAGS) {
+    if (flag.key !== undefined) input[flag.key] = parsed.values.get(flag.name);
+  }
+  return input;
+}

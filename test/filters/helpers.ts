@@ -1,0 +1,36 @@
+/** @module A filter context for unit tests: a request state, params, and the served response. */
+import type { Arg } from "../../src/eskip/ast.ts";
+import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
+import type { Filter, RequestState } from "../../src/filters/types.ts";
+import { Context } from "../../src/proxy/context.ts";
+
+export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): Context {
+  const state: RequestState = {
+    method: "GET",
+    path: "/",
+    rawQuery: "",
+    headers: new Headers(),
+    host: "example.org",
+    peer: "127.0.0.1",
+    ...over,
+  };
+  return new Context(state, params);
+}
+
+const registry = builtinFilterRegistry();
+
+export function createFilter(name: string, ...args: Arg[]): Filter {
+  const spec = registry.get(name);
+  if (!spec) throw new Error(`no filter ${name}`);
+  return spec.create(args);
+}
+
+/** Runs the request hook, then (with a response) the response hook, as the proxy would. */
+export async function run(filter: Filter, ctx: Context, response?: { status: number; headers?: HeadersInit }): Promise<Context> {
+  await filter.request?.(ctx);
+  if (response || ctx.served) {
+    ctx.response = ctx.served ?? { status: response!.status, headers: new Headers(response!.headers), body: null };
+    await filter.response?.(ctx);
+  }
+  return ctx;
+}
