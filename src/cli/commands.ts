@@ -11,6 +11,11 @@ import { renderUsage, type CommandLine } from "./_usage.ts";
 import { configInput, flagForKey, SERVE_FLAGS } from "./flags.ts";
 import { VERSION } from "./version.ts";
 
+/** Exit codes, as Go's flag package and Skipper use them. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
 /** What the entry point plugs in: the commands' real work. */
 export interface CliHandlers {
   /**
@@ -52,6 +57,8 @@ interface GoCommandSpec {
   flags?: readonly FlagDef[];
   /** synopsis of the positional arguments, e.g. `FILE...`; without it, any are an error */
   args?: string;
+  /** what precedes the message when `run` throws; the command path by default */
+  failure?: string;
   run(parsed: ParsedFlags): Promise<number> | number;
 }
 
@@ -69,6 +76,8 @@ export function createCommands(handlers: CliHandlers, io: CliIO): CommandDef {
       serve: goCommand(io, {
         meta: { name: "serve", description: "Run the proxy (the default command)" },
         flags: SERVE_FLAGS,
+        // Skipper's wording for a proxy that cannot start (cmd/skipper/main.go).
+        failure: "Failed to start sallyport",
         run: (parsed) => serve(parsed, handlers, io),
       }),
       check: goCommand(io, {
@@ -107,15 +116,15 @@ export function groupUsage(path: readonly string[], description: string, command
 async function serve(parsed: ParsedFlags, handlers: CliHandlers, io: CliIO): Promise<number> {
   if (parsed.values.get("version") === true) {
     io.stdout.write(`sallyport ${VERSION}\n`);
-    return 0;
+    return EXIT_OK;
   }
   const result = validateConfig(configInput(parsed));
   if (!result.ok) {
     // Not a syntax error, so no usage screen: one line per problem, every problem at once.
     for (const issue of result.issues) io.stderr.write(`${describeIssue(parsed, issue.key, issue.message)}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
-  return (await handlers.serve(result.config)) ?? 0;
+  return (await handlers.serve(result.config)) ?? EXIT_OK;
 }
 
 function describeIssue(parsed: ParsedFlags, key: string | undefined, message: string): string {
@@ -132,14 +141,14 @@ function goCommand(io: CliIO, spec: GoCommandSpec): CommandDef {
   return defineCommand({
     meta: spec.meta,
     async run({ rawArgs, data }): Promise<number> {
-      const at = data as Invocation;
+      const at = (data as Invocation | undefined) ?? { path: [spec.meta.name] };
       const usage = () => leafUsage(spec, at);
       try {
         const parsed = parseFlags(flags, rawArgs);
         if (parsed.help) {
           // Go prints help to stderr; stdout lets `sallyport -help | less` work.
           io.stdout.write(usage());
-          return 0;
+          return EXIT_OK;
         }
         if (spec.args === undefined && parsed.args.length > 0) {
           // Nothing but a word given to the default command is a mistyped command name.
@@ -150,9 +159,13 @@ function goCommand(io: CliIO, spec: GoCommandSpec): CommandDef {
         }
         return await spec.run(parsed);
       } catch (error) {
-        if (!(error instanceof FlagError)) throw error;
-        io.stderr.write(`${error.message}\n${usage()}`);
-        return 2;
+        if (error instanceof FlagError) {
+          io.stderr.write(`${error.message}\n${usage()}`);
+          return EXIT_USAGE;
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        io.stderr.write(`${spec.failure ?? at.path.join(" ")}: ${message}\n`);
+        return EXIT_FAILURE;
       }
     },
   });

@@ -8,21 +8,26 @@
  *   sallyport check FILE...                validate route files
  *   sallyport eskip parse [-mode MODE]     parse eskip from stdin
  */
-import { runCommand, type CommandDef } from "citty";
-import { groupUsage, createCommands, type CliHandlers, type CliIO, type Invocation } from "./commands.ts";
-import type { CommandLine } from "./_usage.ts";
+import { runCommand, type CommandDef, type SubCommandsDef } from "citty";
+import {
+  createCommands,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  groupUsage,
+  type CliHandlers,
+  type CliIO,
+  type Invocation,
+} from "./commands.ts";
 import { quote } from "./_goflag.ts";
+import type { CommandLine } from "./_usage.ts";
 
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./commands.ts";
 export type { CliHandlers, CliIO, EskipParseMode, Writer } from "./commands.ts";
 export { SERVE_FLAGS } from "./flags.ts";
 export type { ServeFlag } from "./flags.ts";
 export type { FlagDef, FlagKind } from "./_goflag.ts";
 export { VERSION } from "./version.ts";
-
-/** Exit codes, as Go's flag package and Skipper use them. */
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
 
 /**
  * Runs the command line and resolves to the exit code: 0 ok, 2 for a command-line or
@@ -39,10 +44,8 @@ export async function runCli(argv: string[], handlers: CliHandlers, options: Par
   try {
     return await dispatch(root, argv, [name], io);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    // Skipper's wording for a serve that cannot start (cmd/skipper/main.go).
-    const prefix = argv[0] === undefined || argv[0].startsWith("-") || argv[0] === "serve" ? `Failed to start ${name}` : name;
-    io.stderr.write(`${prefix}: ${message}\n`);
+    // Handlers' errors are reported by their command; this is for the machinery itself.
+    io.stderr.write(`${name}: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT_FAILURE;
   }
 }
@@ -62,9 +65,8 @@ async function dispatch(cmd: CommandDef, argv: string[], path: string[], io: Cli
   }
 
   const first = argv[0];
-  if (first !== undefined && Object.hasOwn(subCommands, first)) {
-    return dispatch(await resolve(subCommands[first]!), argv.slice(1), [...path, first], io);
-  }
+  const named = first === undefined ? undefined : await findSubCommand(subCommands, first);
+  if (named !== undefined) return dispatch(named, argv.slice(1), [...path, first!], io);
   const { description = "" } = await meta(cmd);
   const commands = await commandLines(subCommands);
   const defaultName = await resolve(cmd.default);
@@ -82,10 +84,21 @@ async function dispatch(cmd: CommandDef, argv: string[], path: string[], io: Cli
   return EXIT_USAGE;
 }
 
-async function commandLines(subCommands: Record<string, CommandDef | unknown>): Promise<CommandLine[]> {
+// By name or by meta.alias, as citty looks them up.
+async function findSubCommand(subCommands: SubCommandsDef, name: string): Promise<CommandDef | undefined> {
+  if (Object.hasOwn(subCommands, name)) return resolve(subCommands[name]!);
+  for (const sub of Object.values(subCommands)) {
+    const cmd = await resolve(sub);
+    const alias = (await meta(cmd)).alias ?? [];
+    if ((typeof alias === "string" ? [alias] : alias).includes(name)) return cmd;
+  }
+  return undefined;
+}
+
+async function commandLines(subCommands: SubCommandsDef): Promise<CommandLine[]> {
   const lines: CommandLine[] = [];
   for (const [name, sub] of Object.entries(subCommands)) {
-    const { description = "", hidden } = await meta(await resolve(sub as CommandDef));
+    const { description = "", hidden } = await meta(await resolve(sub));
     if (!hidden) lines.push({ name, description });
   }
   return lines;

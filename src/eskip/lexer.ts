@@ -63,9 +63,14 @@ export class Lexer {
   /** value of the last token lexed without error, as Skipper prints it in messages */
   lastToken = "";
 
+  /**
+   * @param ascii the same text as a string, when it is pure ASCII: values are then sliced from
+   *   it instead of decoded from bytes
+   */
   constructor(
     readonly bytes: Uint8Array,
     private readonly report: (p: LexProblem) => void,
+    private readonly ascii?: string,
   ) {}
 
   /**
@@ -142,7 +147,7 @@ export class Lexer {
     const b = this.bytes;
     let end = this.pos + 1;
     while (end < b.length && isSymbolChar(b[end]!)) end++;
-    return this.#token("symbol", decoder.decode(b.subarray(this.pos, end)), this.pos, end);
+    return this.#token("symbol", this.#text(this.pos, end), this.pos, end);
   }
 
   /** Optional "-", then digits with at most one "."; a trailing "." is an incomplete token. */
@@ -156,17 +161,20 @@ export class Lexer {
       if (c === DOT && !dot) dot = true;
       else if (!isDigit(c)) break;
     }
-    const text = decoder.decode(b.subarray(start, end));
-    if (b[end - 1] === DOT) return this.#incomplete("number", text, start, end, `number "${text}" must not end with "."`);
-    return this.#token("number", text, start, end);
+    const value = this.#text(start, end);
+    if (b[end - 1] === DOT) return this.#incomplete("number", value, start, end, `number "${value}" must not end with "."`);
+    return this.#token("number", value, start, end);
   }
 
   /** `"..."` or a backtick string: \a \b \f \n \r \t \v \\ and the escaped delimiter are decoded. */
   #string(delimiter: number): Token {
     const b = this.bytes;
     const start = this.pos;
-    const out: number[] = [];
+    // Fast path: most strings hold no escape and decode as they stand.
     let i = start + 1;
+    while (i < b.length && b[i] !== delimiter && b[i] !== BACKSLASH) i++;
+    if (b[i] === delimiter) return this.#token("string", this.#text(start + 1, i), start, i + 1);
+    const out = Array.from(b.subarray(start + 1, i));
     for (; i < b.length; i++) {
       let c = b[i]!;
       if (c === delimiter) return this.#token("string", decode(out), start, i + 1);
@@ -207,6 +215,10 @@ export class Lexer {
     return this.#incomplete("regexp", decode(out), start, b.length, "unterminated regexp");
   }
 
+  #text(start: number, end: number): string {
+    return this.ascii?.slice(start, end) ?? decoder.decode(this.bytes.subarray(start, end));
+  }
+
   #describeByte(at: number): string {
     const c = this.bytes[at]!;
     if (c >= 0x20 && c < 0x7f) {
@@ -215,9 +227,11 @@ export class Lexer {
     }
     if (c < 0x80) return `0x${c.toString(16).padStart(2, "0")}`;
     // A multi-byte character: name it by its code point.
-    const cp = decoder.decode(this.bytes.subarray(at, at + 4)).codePointAt(0)!;
-    return `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
+    const ch = String.fromCodePoint(decoder.decode(this.bytes.subarray(at, at + 4)).codePointAt(0)!);
+    const name = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    return /\s/u.test(ch) ? `${name} (only ASCII whitespace may separate tokens)` : `${name} ${JSON.stringify(ch)}`;
   }
 }
 
 const decode = (bytes: number[]) => decoder.decode(Uint8Array.from(bytes));
+

@@ -8,6 +8,7 @@ export const backendTimeout: FilterSpec = {
     const a = readArgs("backendTimeout", args);
     a.count(1, 1);
     // Skipper takes a duration string only here; a bare number is refused.
+    if (typeof args[0] === "number") throw a.error(0, "timeout", `must be a duration string like "10s", got the number ${args[0]}`);
     const ms = a.duration(0, "timeout");
     return {
       request(ctx) {

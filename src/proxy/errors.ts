@@ -62,16 +62,16 @@ export function errorResponse(status: number, cause: ErrorCause, message = statu
 
 /** Timeouts abort the upstream fetch with one of these as the reason, so the catch can tell them apart. */
 export class UpstreamTimeout extends Error {
-  constructor(readonly cause: "response-header-timeout" | "backend-timeout") {
-    super(cause);
+  constructor(readonly kind: "response-header-timeout" | "backend-timeout") {
+    super(kind);
   }
 }
 
 /** Maps what fetch threw to the response Skipper's operators expect: 502 for dial/DNS/reset, 504 for timeouts. */
 export function upstreamFailure(err: unknown, host: string): ProxyError {
   if (err instanceof UpstreamTimeout) {
-    const what = err.cause === "backend-timeout" ? "backend timeout" : "no response headers in time";
-    return new ProxyError(504, err.cause, `Gateway Timeout: ${what} from ${host}`);
+    const what = err.kind === "backend-timeout" ? "backend timeout" : "no response headers in time";
+    return new ProxyError(504, err.kind, `Gateway Timeout: ${what} from ${host}`);
   }
   const code = (err as { code?: string } | null)?.code ?? "";
   switch (code) {
@@ -90,7 +90,7 @@ export function upstreamFailure(err: unknown, host: string): ProxyError {
     case "EPIPE":
       return new ProxyError(502, "connection-reset", `Bad Gateway: connection to ${host} was reset`);
   }
-  if (code.startsWith("ERR_TLS") || code === "EPROTO" || code.includes("CERT") || code.includes("SSL")) {
+  if (code.startsWith("ERR_TLS") || code === "EPROTO" || /CERT|SSL|VERIFY|SIGNATURE/.test(code)) {
     return new ProxyError(502, "tls-failed", `Bad Gateway: TLS with ${host} failed (${code})`);
   }
   return new ProxyError(502, "dial-failed", `Bad Gateway: request to ${host} failed${code ? ` (${code})` : ""}`);

@@ -26,7 +26,7 @@ export function createFilter(name: string, ...args: Arg[]): Filter {
 }
 
 /** Runs the request hook, then (with a response) the response hook, as the proxy would. */
-export async function run(filter: Filter, ctx: Context, response?: { status: number; headers?: HeadersInit }): Promise<Context> {
+export async function run(filter: Filter, ctx: Context, response?: { status: number; headers?: Record<string, string> }): Promise<Context> {
   await filter.request?.(ctx);
   if (response || ctx.served) {
     ctx.response = ctx.served ?? { status: response!.status, headers: new Headers(response!.headers), body: null };

@@ -55,8 +55,9 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
   const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let buffered = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      buffered += decoder.decode(bytes, { stream: true });
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
         const line = buffered.slice(0, nl);

@@ -11,16 +11,24 @@ export interface CurlResult {
 
 /** Runs curl with `args` (URL included) and parses the final response's status and headers. */
 export async function curl(args: string[], options: { stdin?: ReadableStream | Blob } = {}): Promise<CurlResult> {
-  const proc = Bun.spawn(["curl", "-sS", "--noproxy", "*", "-D", "/dev/stderr", "-o", "-", ...args], {
+  // Headers go to stdout ahead of the body (-D -): curl crashes writing -D to /dev/stderr when
+  // that is the socket Bun.spawn gives it.
+  const proc = Bun.spawn(["curl", "-sS", "--noproxy", "*", "-D", "-", ...args], {
     stdin: options.stdin ?? "ignore",
     stdout: "pipe",
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
   });
-  const [body, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  // -D /dev/stderr puts the header blocks on stderr; the last block is the final response.
-  const blocks = err.split(/\r\n\r\n/).filter((b) => b.startsWith("HTTP/"));
-  const last = blocks[blocks.length - 1] ?? "";
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  // One header block per response (interim 1xx ones first); the body follows the last.
+  let body = out;
+  let last = "";
+  while (body.startsWith("HTTP/")) {
+    const end = body.indexOf("\r\n\r\n");
+    if (end < 0) break;
+    last = body.slice(0, end);
+    body = body.slice(end + 4);
+  }
   const [statusLine, ...lines] = last.split("\r\n");
   const headers: Record<string, string> = {};
   for (const line of lines) {

@@ -1,0 +1,266 @@
+/** runCli end to end with captured output: argv → config handed to serve, or message and exit code. */
+import { describe, expect, test } from "bun:test";
+import { runCli, SERVE_FLAGS, VERSION, type CliHandlers, type EskipParseMode } from "../../src/cli/index.ts";
+import type { Config } from "../../src/config/index.ts";
+
+const DEFAULTS: Config = {
+  address: ":9090",
+  inlineRoutes: "",
+  routesFile: [],
+  sourcePollTimeout: 3000,
+  supportListener: ":9911",
+  defaultHttpStatus: 404,
+  timeoutBackend: 60_000,
+  responseHeaderTimeoutBackend: 60_000,
+  idleTimeoutServer: 60_000,
+  readTimeoutServer: 300_000,
+  proxyPreserveHost: false,
+  maxLoopbacks: 9,
+  applicationLogLevel: "info",
+  backendCaFile: "",
+};
+
+/** Runs the CLI with recording handlers; `codes` sets what each handler returns. */
+async function cli(argv: string[], codes: { serve?: number | Error; check?: number | Error; eskipParse?: number } = {}) {
+  const out = { stdout: "", stderr: "" };
+  const calls: { serve?: Config; check?: string[]; eskipParse?: EskipParseMode } = {};
+  const handlers: CliHandlers = {
+    serve(config) {
+      calls.serve = config;
+      if (codes.serve instanceof Error) throw codes.serve;
+      return codes.serve;
+    },
+    async check(files) {
+      calls.check = files;
+      if (codes.check instanceof Error) throw codes.check;
+      return codes.check ?? 0;
+    },
+    async eskipParse(mode) {
+      calls.eskipParse = mode;
+      return codes.eskipParse ?? 0;
+    },
+  };
+  const code = await runCli(argv, handlers, {
+    stdout: { write: (s: string) => (out.stdout += s) },
+    stderr: { write: (s: string) => (out.stderr += s) },
+  });
+  return { code, ...out, calls };
+}
+
+describe("serve: argv → config", () => {
+  test.each<{ name: string; argv: string[]; config: Partial<Config> }>([
+    { name: "no flags: Skipper's defaults", argv: [], config: {} },
+    { name: "the explicit serve command", argv: ["serve", "-address", ":1"], config: { address: ":1" } },
+    { name: "-address", argv: ["-address", "127.0.0.1:0"], config: { address: "127.0.0.1:0" } },
+    { name: "--address=", argv: ["--address=[::1]:8080"], config: { address: "[::1]:8080" } },
+    { name: "-inline-routes", argv: ["-inline-routes", "r: * -> <shunt>"], config: { inlineRoutes: "r: * -> <shunt>" } },
+    { name: "-routes-file comma list", argv: ["-routes-file", "a.eskip,b.eskip"], config: { routesFile: ["a.eskip", "b.eskip"] } },
+    { name: "-routes-file repeated replaces", argv: ["-routes-file", "a,b", "-routes-file", "c"], config: { routesFile: ["c"] } },
+    { name: "-source-poll-timeout in ms", argv: ["-source-poll-timeout", "500"], config: { sourcePollTimeout: 500 } },
+    { name: "-source-poll-timeout hex", argv: ["-source-poll-timeout", "0x10"], config: { sourcePollTimeout: 16 } },
+    { name: "-support-listener empty disables", argv: ["-support-listener", ""], config: { supportListener: "" } },
+    { name: "-default-http-status", argv: ["-default-http-status", "502"], config: { defaultHttpStatus: 502 } },
+    { name: "-timeout-backend 10s", argv: ["-timeout-backend", "10s"], config: { timeoutBackend: 10_000 } },
+    { name: "-response-header-timeout-backend 1m30s", argv: ["-response-header-timeout-backend=1m30s"], config: { responseHeaderTimeoutBackend: 90_000 } },
+    { name: "-idle-timeout-server 1.5s", argv: ["-idle-timeout-server", "1.5s"], config: { idleTimeoutServer: 1500 } },
+    { name: "-read-timeout-server 0", argv: ["-read-timeout-server", "0"], config: { readTimeoutServer: 0 } },
+    { name: "-proxy-preserve-host", argv: ["-proxy-preserve-host"], config: { proxyPreserveHost: true } },
+    { name: "-proxy-preserve-host=false after true", argv: ["-proxy-preserve-host", "-proxy-preserve-host=false"], config: {} },
+    { name: "-proxy-preserve-host=T", argv: ["-proxy-preserve-host=T"], config: { proxyPreserveHost: true } },
+    { name: "-max-loopbacks 0", argv: ["-max-loopbacks", "0"], config: { maxLoopbacks: 0 } },
+    { name: "-application-log-level any case", argv: ["-application-log-level", "DeBuG"], config: { applicationLogLevel: "debug" } },
+    { name: "-application-log-level warning is warn", argv: ["-application-log-level", "WARNING"], config: { applicationLogLevel: "warn" } },
+    { name: "-backend-ca-file", argv: ["-backend-ca-file", "/etc/ca.pem"], config: { backendCaFile: "/etc/ca.pem" } },
+    { name: "scalars: last wins", argv: ["-max-loopbacks", "1", "--max-loopbacks", "2"], config: { maxLoopbacks: 2 } },
+    { name: "a trailing -- just ends the flags", argv: ["-max-loopbacks", "1", "--"], config: { maxLoopbacks: 1 } },
+  ])("$name", async ({ argv, config }) => {
+    const r = await cli(argv);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.calls.serve).toEqual({ ...DEFAULTS, ...config });
+  });
+});
+
+const USAGE_START = "Usage: sallyport [flags]\n";
+
+describe("serve: errors → message, exit code", () => {
+  test.each<{ name: string; argv: string[]; message: string; usage: boolean }>([
+    { name: "unknown flag", argv: ["-nope"], message: "flag provided but not defined: -nope", usage: true },
+    { name: "missing value", argv: ["-address"], message: "flag needs an argument: -address", usage: true },
+    { name: "bare number as duration", argv: ["-timeout-backend", "10"], message: 'invalid value "10" for flag -timeout-backend: parse error', usage: true },
+    { name: "bad int", argv: ["-max-loopbacks", "many"], message: 'invalid value "many" for flag -max-loopbacks: parse error', usage: true },
+    { name: "bad bool", argv: ["-proxy-preserve-host=yes"], message: 'invalid boolean value "yes" for -proxy-preserve-host: parse error', usage: true },
+    {
+      name: "-bool false leaves a positional",
+      argv: ["-proxy-preserve-host", "false"],
+      message: 'invalid arguments: [false]\n(a boolean flag takes its value after "=": -proxy-preserve-host=false)',
+      usage: true,
+    },
+    { name: "positional after flags", argv: ["-max-loopbacks", "1", "routes.eskip"], message: "invalid arguments: [routes.eskip]", usage: true },
+    { name: "positional after --", argv: ["--", "check"], message: "invalid arguments: [check]", usage: true },
+    { name: "a word alone is an unknown command", argv: ["chek", "x.eskip"], message: 'unknown command "chek"', usage: true },
+    { name: "status out of range", argv: ["-default-http-status", "600"], message: 'invalid value "600" for flag -default-http-status: must be an HTTP status between 100 and 599', usage: false },
+    { name: "negative loopbacks", argv: ["-max-loopbacks", "-1"], message: 'invalid value "-1" for flag -max-loopbacks: must not be negative', usage: false },
+    { name: "negative duration", argv: ["-timeout-backend", "-1s"], message: 'invalid value "-1s" for flag -timeout-backend: must not be negative', usage: false },
+    { name: "zero poll interval", argv: ["-source-poll-timeout", "0"], message: 'invalid value "0" for flag -source-poll-timeout: must be a positive number of milliseconds', usage: false },
+    { name: "address without port", argv: ["-address", "localhost"], message: 'invalid value "localhost" for flag -address: missing port in address', usage: false },
+    { name: "empty address", argv: ["-address="], message: 'invalid value "" for flag -address: missing port in address', usage: false },
+    { name: "bad support listener", argv: ["-support-listener", ":x"], message: 'invalid value ":x" for flag -support-listener: invalid port "x"', usage: false },
+    {
+      name: "unknown log level",
+      argv: ["-application-log-level", "verbose"],
+      message: 'invalid value "verbose" for flag -application-log-level: not a valid log level, use one of panic, fatal, error, warn, info, debug, trace',
+      usage: false,
+    },
+    {
+      name: "every invalid value is reported at once",
+      argv: ["-default-http-status", "99", "-address", "x"],
+      message: 'invalid value "x" for flag -address: missing port in address\ninvalid value "99" for flag -default-http-status: must be an HTTP status between 100 and 599',
+      usage: false,
+    },
+  ])("$name", async ({ argv, message, usage }) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(2);
+    expect(r.calls.serve).toBeUndefined();
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(usage ? `${message}\n${(await cli(["-help"])).stdout}` : `${message}\n`);
+  });
+});
+
+describe("help and version", () => {
+  test.each<{ argv: string[] }>([
+    { argv: ["-help"] },
+    { argv: ["-h"] },
+    { argv: ["--help"] },
+    { argv: ["-address", ":1", "-h"] },
+    { argv: ["serve", "-help"] },
+  ])("$argv: usage on stdout, exit 0", async ({ argv }) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("\nFlags:\n");
+    expect(r.calls.serve).toBeUndefined();
+  });
+
+  test("the top-level usage names the commands", async () => {
+    const { stdout } = await cli(["-help"]);
+    expect(stdout).toStartWith(`${USAGE_START}       sallyport <command> [arguments]\n`);
+    expect(stdout).toMatch(/\n {2}check {2}Parse and validate eskip route files/);
+    expect(stdout).toMatch(/\n {2}eskip {2}/);
+  });
+
+  test("usage lists every flag, Go style, with its default", async () => {
+    const { stdout } = await cli(["-help"]);
+    expect(stdout).toContain('  -address string\n    \tTCP address the proxy listens on (default ":9090")\n');
+    expect(stdout).toContain("  -timeout-backend duration\n    \ttimeout for dialing a backend connection (default 1m0s)\n");
+    expect(stdout).toContain("  -read-timeout-server duration\n    \tmaximum time to read a whole client request, body included (default 5m0s)\n");
+    expect(stdout).toContain("  -default-http-status int\n    \tHTTP status returned when no route matches (default 404)\n");
+    expect(stdout).toContain("  -proxy-preserve-host\n    \tsend the client's Host header");
+    for (const flag of SERVE_FLAGS) expect(stdout).toContain(`\n  -${flag.name}`);
+  });
+
+  // -version acts once the flags parse, before the config is validated, as in Skipper.
+  test.each<{ argv: string[] }>([
+    { argv: ["-version"] },
+    { argv: ["--version=true"] },
+    { argv: ["-version", "-address", "bad"] },
+  ])("$argv prints the version, exit 0", async ({ argv }) => {
+    const r = await cli(argv);
+    expect(r).toMatchObject({ code: 0, stdout: `sallyport ${VERSION}\n`, stderr: "" });
+    expect(r.calls.serve).toBeUndefined();
+  });
+
+  test("-version=false serves", async () => {
+    expect((await cli(["-version=false"])).calls.serve).toEqual(DEFAULTS);
+  });
+});
+
+describe("serve handler outcomes", () => {
+  test("a returned exit code is passed on", async () => {
+    expect((await cli([], { serve: 1 })).code).toBe(1);
+  });
+
+  test("a throw: Failed to start, exit 1", async () => {
+    const r = await cli(["-address", ":1"], { serve: new Error("listen EADDRINUSE") });
+    expect(r).toMatchObject({ code: 1, stdout: "", stderr: "Failed to start sallyport: listen EADDRINUSE\n" });
+  });
+});
+
+describe("check", () => {
+  test.each<{ name: string; argv: string[]; files: string[] }>([
+    { name: "files are passed on", argv: ["check", "a.eskip", "b.eskip"], files: ["a.eskip", "b.eskip"] },
+    { name: "a file named like a flag after --", argv: ["check", "--", "-odd.eskip"], files: ["-odd.eskip"] },
+    { name: "flags stop at the first file", argv: ["check", "a.eskip", "-x"], files: ["a.eskip", "-x"] },
+  ])("$name", async ({ argv, files }) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(0);
+    expect(r.calls.check).toEqual(files);
+  });
+
+  test("the handler's exit code is passed on", async () => {
+    expect((await cli(["check", "bad.eskip"], { check: 1 })).code).toBe(1);
+  });
+
+  test("a throw: named by the command, exit 1", async () => {
+    const r = await cli(["check", "a.eskip"], { check: new Error("boom") });
+    expect(r).toMatchObject({ code: 1, stdout: "", stderr: "sallyport check: boom\n" });
+  });
+
+  test.each<{ name: string; argv: string[]; message: string }>([
+    { name: "no files", argv: ["check"], message: "check: no route files given" },
+    { name: "unknown flag", argv: ["check", "-nope", "a.eskip"], message: "flag provided but not defined: -nope" },
+  ])("$name: exit 2", async ({ argv, message }) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(2);
+    expect(r.calls.check).toBeUndefined();
+    expect(r.stderr).toStartWith(`${message}\nUsage: sallyport check FILE...\n`);
+  });
+
+  test("-help", async () => {
+    const r = await cli(["check", "-help"]);
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(r.stdout).toStartWith("Usage: sallyport check FILE...\n");
+  });
+});
+
+describe("eskip parse", () => {
+  test.each<{ argv: string[]; mode: EskipParseMode }>([
+    { argv: ["eskip", "parse"], mode: "routes" },
+    { argv: ["eskip", "parse", "--mode", "filters"], mode: "filters" },
+    { argv: ["eskip", "parse", "-mode=predicates"], mode: "predicates" },
+    { argv: ["eskip", "parse", "-mode", "filters", "-mode", "routes"], mode: "routes" },
+  ])("$argv → $mode", async ({ argv, mode }) => {
+    const r = await cli(argv, { eskipParse: 0 });
+    expect(r.code).toBe(0);
+    expect(r.calls.eskipParse).toBe(mode);
+  });
+
+  test("the handler's exit code is passed on", async () => {
+    expect((await cli(["eskip", "parse"], { eskipParse: 1 })).code).toBe(1);
+  });
+
+  test.each<{ name: string; argv: string[]; message: string; usage: string }>([
+    { name: "bad mode", argv: ["eskip", "parse", "--mode", "json"], message: 'invalid value "json" for flag -mode: must be routes, filters or predicates', usage: "Usage: sallyport eskip parse [flags]\n" },
+    { name: "stray argument", argv: ["eskip", "parse", "file"], message: "invalid arguments: [file]", usage: "Usage: sallyport eskip parse [flags]\n" },
+    { name: "no subcommand", argv: ["eskip"], message: "missing command", usage: "Usage: sallyport eskip <command> [arguments]\n" },
+    { name: "unknown subcommand", argv: ["eskip", "print"], message: 'unknown command "print"', usage: "Usage: sallyport eskip <command> [arguments]\n" },
+  ])("$name: exit 2", async ({ argv, message, usage }) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(2);
+    expect(r.calls.eskipParse).toBeUndefined();
+    expect(r.stderr).toStartWith(`${message}\n${usage}`);
+  });
+
+  test.each<{ argv: string[] }>([{ argv: ["eskip", "-h"] }, { argv: ["eskip", "--help"] }])("$argv lists the eskip commands", async ({ argv }) => {
+    const r = await cli(argv);
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(r.stdout).toStartWith("Usage: sallyport eskip <command> [arguments]\n");
+    expect(r.stdout).toContain("\n  parse  ");
+  });
+
+  test("eskip parse -help shows -mode", async () => {
+    const r = await cli(["eskip", "parse", "-help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('  -mode string\n    \twhat stdin holds: routes, filters or predicates (default "routes")\n');
+  });
+});

@@ -1,0 +1,34 @@
+/** The shared conformance cases (`shared/` sits beside the project root), and how to run one. */
+import { parse, parseFilters, parsePredicates } from "../../src/eskip/index.ts";
+
+export interface EskipCase {
+  input: string;
+  mode?: "filters" | "predicates";
+  valid: boolean;
+  routes?: unknown[];
+  filters?: unknown[];
+  predicates?: unknown[];
+  error?: string;
+  error_asserted_by_test?: boolean;
+  source: string;
+  note?: string;
+}
+
+const url = new URL("../../../shared/conformance/eskip-cases.json", import.meta.url);
+export const cases: EskipCase[] = await Bun.file(url).json();
+
+/** Parses a case's input the way its mode says: a document, a filter chain or predicates. */
+export function run(c: EskipCase): unknown[] {
+  if (c.mode === "filters") return parseFilters(c.input);
+  if (c.mode === "predicates") return parsePredicates(c.input);
+  return parse(c.input);
+}
+
+export const expected = (c: EskipCase) => c.routes ?? c.filters ?? c.predicates;
+
+/** A short, unique-enough test title. */
+export const title = (c: EskipCase, i: number) =>
+  `#${i} ${c.mode ?? "document"} ${JSON.stringify(c.input.length > 60 ? `${c.input.slice(0, 57)}...` : c.input)}`;
+
+/** Drops non-enumerable `loc`s and the like, leaving the conformance JSON shape. */
+export const plain = (x: unknown) => JSON.parse(JSON.stringify(x));
