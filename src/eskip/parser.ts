@@ -130,12 +130,17 @@ class Parser {
 
   /** routes := ε | routedef | routes ";" routedef | routes ";" */
   #routes(routes: ParsedRoute[]): ParsedRoute[] {
+    let afterSemicolon = false;
     for (;;) {
       const t = this.#peek();
       if (t.kind === "eof") return routes;
-      if (t.kind !== "semicolon") this.#fail(routes.length ? `";" between routes` : "a route definition");
+      if (t.kind !== "semicolon") {
+        this.#fail(afterSemicolon ? "a route id" : routes.length ? `";" between routes` : "a route definition");
+      }
       this.#take();
+      afterSemicolon = true;
       if (this.#peek().kind === "symbol") {
+        afterSemicolon = false;
         const id = this.#take();
         this.#expect("colon", `":" after the route id`);
         routes.push(this.#routeDef(id));
@@ -154,7 +159,7 @@ class Parser {
 
   #anonymous(first?: Token): ParsedRoute {
     const route = this.#route("", first?.start ?? this.#peek().start, first);
-    this.#end(null);
+    if (this.#peek().kind !== "eof") this.#fail("end of input (a route without id must be the whole document)");
     return route;
   }
 

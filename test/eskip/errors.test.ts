@@ -78,9 +78,10 @@ describe("syntax errors", () => {
 
   test("an anonymous route must be the whole document", () => {
     const e = failure(() => parse("* -> <shunt>;"));
-    expect(e.message).toBe('expected end of input but found ";"');
+    expect(e.message).toBe('expected end of input (a route without id must be the whole document) but found ";"');
     expect(e.routeId).toBeUndefined();
-    expect(e.format()).toBe('1:13: expected end of input but found ";"');
+    const after = failure(() => parse("r1: * -> <shunt>;\n* -> <shunt>"));
+    expect(after.format()).toBe('2:1: expected a route id but found "*" (after route "r1")');
   });
 
   test("filter and predicate input is trimmed, as in Skipper, but placed in the original text", () => {
