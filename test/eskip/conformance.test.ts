@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { EskipError } from "../../src/eskip/index.ts";
-import { cases, expected, plain, run, title } from "./cases.ts";
+import { cases, expected, fixtureCases, plain, run, sharedCases, title } from "./cases.ts";
 
 const positionOf = (message: string) => /position (\d+):/.exec(message)?.[1];
 
@@ -47,4 +47,8 @@ describe("eskip conformance: invalid cases", () => {
 test("the data file holds the expected number of cases", () => {
   expect(cases.length).toBe(97);
   expect(cases.filter((c) => c.error_asserted_by_test).length).toBeGreaterThan(0);
+});
+
+test.skipIf(!(await sharedCases.exists()))("the fixture copy equals shared/conformance/eskip-cases.json", async () => {
+  expect(await fixtureCases.json()).toEqual(await sharedCases.json());
 });
