@@ -22,7 +22,8 @@ export function createSupportHandler(options: SupportOptions) {
         const table = options.table();
         const headers = { "x-count": String(table.routes.length) };
         if (req.method === "HEAD") return new Response(null, { headers });
-        return text(table.toEskip(), 200, headers);
+        const eskip = table.toEskip();
+        return text(eskip && !eskip.endsWith("\n") ? eskip + "\n" : eskip, 200, headers);
       }
       default:
         return text("Not Found\n", 404);
