@@ -32,6 +32,8 @@ export function hasListElement(joined: string, value: string): boolean {
     const startsElement = i === 0 || (i >= 2 && joined.startsWith(", ", i - 2));
     const endsElement = after === end || joined.startsWith(", ", after);
     if (startsElement && endsElement) return true;
+    // indexOf clamps its start, so an empty value would be found at the end forever.
+    if (i >= end) break;
   }
   return false;
 }

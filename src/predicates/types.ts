@@ -21,7 +21,7 @@ export interface MatchRequest {
 }
 
 export interface Predicate {
-  /** Omitted for predicates that only carry hints (Path, PathSubtree, Weight). */
+  /** Omitted for predicates that only carry hints (Path, PathSubtree, Weight) or always match (True). */
   match?(req: MatchRequest): boolean;
   /** Contribution to the route's priority (Skipper's leaf weight). */
   weight: number;

@@ -25,7 +25,7 @@ import type { MatchRequest, Predicate } from "../predicates/types.ts";
 import type { PathPattern } from "./path-pattern.ts";
 import { EMPTY_PARAMS, nameParams, parsePathPattern } from "./path-pattern.ts";
 import type { TreeVisitor } from "./path-tree.ts";
-import { PathTree, searchTrees } from "./path-tree.ts";
+import { PathTree, insertOrdered, searchTrees } from "./path-tree.ts";
 import { SliceIndex } from "./slice-index.ts";
 
 export interface MatcherEntry<T> {
@@ -94,7 +94,7 @@ export function createMatcher<T>(entries: readonly MatcherEntry<T>[]): {
     const host = predicates.find((p) => p.exactHost !== undefined)?.exactHost;
     let group = host === undefined ? shared : byHost.get(host);
     if (group === undefined) byHost.set(host!, (group = new RouteGroup<T>()));
-    if (leaf.pattern === undefined) insertRootLeaf(group.rootLeaves, leaf);
+    if (leaf.pattern === undefined) insertOrdered(group.rootLeaves, leaf, before);
     else for (const segments of leaf.pattern.positions) group.tree.insert(segments, leaf);
   });
 
@@ -120,12 +120,6 @@ function createLeaf<T>(value: T, predicates: readonly Predicate[], order: number
   const checks = predicates.filter((p): p is Check => p.match !== undefined);
   const plain: MatchResult<T> = Object.freeze({ value, params: EMPTY_PARAMS });
   return { order, weight, checks, pattern, value, plain };
-}
-
-function insertRootLeaf<T>(leaves: Leaf<T>[], leaf: Leaf<T>): void {
-  let i = leaves.length;
-  while (i > 0 && before(leaf, leaves[i - 1]!)) i--;
-  leaves.splice(i, 0, leaf);
 }
 
 function accepts<T>(leaf: Leaf<T>, req: MatchRequest): boolean {

@@ -33,7 +33,7 @@ export class SegmentEnd<L> {
 }
 
 /** Inserts `leaf` into `list`, keeping it ordered by `before` and stable for equals. */
-function insertOrdered<L>(list: L[], leaf: L, before: (x: L, y: L) => boolean): void {
+export function insertOrdered<L>(list: L[], leaf: L, before: (x: L, y: L) => boolean): void {
   let i = list.length;
   while (i > 0 && before(leaf, list[i - 1]!)) i--;
   list.splice(i, 0, leaf);
@@ -53,7 +53,10 @@ export class PathTree<L> {
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!;
       const last = i === segments.length - 1;
-      if (segment === "") return insertOrdered(node.leaves, leaf, this.before);
+      if (segment === "") {
+        this.#noteCaptures(captures);
+        return insertOrdered(node.leaves, leaf, this.before);
+      }
       if (segment === "*") {
         this.#noteCaptures(captures + 1);
         return insertOrdered((node.catchAll ??= []), leaf, this.before);

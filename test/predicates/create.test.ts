@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Arg } from "../../src/eskip/ast.ts";
 import { ArgError } from "../../src/predicates/args.ts";
+import type { Predicate } from "../../src/predicates/types.ts";
 import { predicate } from "./create.ts";
 
 const re = (regexp: string) => ({ regexp });
@@ -90,7 +91,7 @@ describe("invalid arguments", () => {
 });
 
 describe("weights and hints", () => {
-  test.each<{ call: string; name: string; args: Arg[]; expected: Record<string, unknown> }>([
+  test.each<{ call: string; name: string; args: Arg[]; expected: Omit<Predicate, "match"> }>([
     { call: "Host", name: "Host", args: ["a"], expected: { weight: 1 } },
     { call: "Path", name: "Path", args: ["/a/:id"], expected: { weight: 0, path: { pattern: "/a/:id", subtree: false } } },
     { call: "PathSubtree", name: "PathSubtree", args: ["/a"], expected: { weight: 0, path: { pattern: "/a", subtree: true } } },

@@ -14,8 +14,8 @@ describe("cleanPath", () => {
     ["/a/../b", "/b"],
     ["/../a", "/a"],
     ["/a/b/", "/a/b/"],
-    ["/a/b/..", "/a/"],
-    ["/a/.", "/a/"],
+    ["/a/b/..", "/a"],
+    ["/a/.", "/a"],
     ["//", "/"],
     ["/a/..b", "/a/..b"],
   ])("%s → %s", (input, expected) => expect(cleanPath(input)).toBe(expected));

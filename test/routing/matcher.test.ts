@@ -152,6 +152,7 @@ describe("params", () => {
     route("rest", ["Path", "/static/*file"]),
     route("star", ["Path", "/any/**"]),
     route("mixed", ["PathSubtree", "/t/:tenant"]),
+    route("slash", ["Path", "/p/:id/"]),
   );
   test.each<[string, { id: string; params: Record<string, string> } | undefined]>([
     ["/users/42", { id: "one", params: { id: "42" } }],
@@ -161,6 +162,8 @@ describe("params", () => {
     ["/any/x", { id: "star", params: { "*": "/x" } }],
     ["/t/acme", { id: "mixed", params: { tenant: "acme", "*": "/" } }],
     ["/t/acme/a/b", { id: "mixed", params: { tenant: "acme", "*": "/a/b" } }],
+    ["/p/1/", { id: "slash", params: { id: "1" } }],
+    ["/p/1", undefined], // a trailing slash is part of the path
   ])("%j → %j", (path, expected) => {
     expect(lookup(m, { path })).toEqual(expected);
   });
