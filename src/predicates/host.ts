@@ -9,10 +9,10 @@ import type { Predicate, PredicateSpec } from "./types.ts";
 
 export const HOST = "Host";
 
-// `^name$` or `^name(:\d+)?$`, where name is letters, digits, `-` and escaped dots only. Such an
+// `^name$` or `^name(:\d+)?$`, where name is letters, digits, `-` and dots written `\.` or `[.]`. Such an
 // expression matches nothing but that literal name (plus a port), so a request whose Host is not
 // that name can never match it — which is what makes indexing the route by the name safe.
-const NAME = String.raw`((?:[A-Za-z0-9-]|\\\.)+)`;
+const NAME = String.raw`((?:[A-Za-z0-9-]|\\\.|\[\.\])+)`;
 const OPTIONAL_PORT = String.raw`(?:\((?:\?:)?:(?:\\d|\[0-9\])\+\)\?)?`;
 const EXACT_HOST = new RegExp(String.raw`^\^${NAME}${OPTIONAL_PORT}\$$`);
 
@@ -22,7 +22,7 @@ const EXACT_HOST = new RegExp(String.raw`^\^${NAME}${OPTIONAL_PORT}\$$`);
  */
 export function exactHostOf(re: RegExp): string | undefined {
   const m = EXACT_HOST.exec(re.source);
-  return m?.[1]?.replaceAll("\\.", ".").toLowerCase();
+  return m?.[1]?.replaceAll("\\.", ".").replaceAll("[.]", ".").toLowerCase();
 }
 
 /** `Host(/^api\.example\.com(:\d+)?$/)`. Repeatable; each one weighs 1. */

@@ -121,6 +121,8 @@ describe("weights and hints", () => {
     { host: re("^a\\.example\\.com(:\\d+)?$"), exactHost: "a.example.com" },
     { host: "^API\\.Example\\.com(?::\\d+)?$", exactHost: "api.example.com" },
     { host: "^a-b\\.example\\.com(:[0-9]+)?$", exactHost: "a-b.example.com" },
+    { host: "^a[.]localhost(:[0-9]+)?$", exactHost: "a.localhost" },
+    { host: "^a[.x]localhost$", exactHost: undefined },
     { host: "^localhost$", exactHost: "localhost" },
     { host: "a\\.localhost", exactHost: undefined }, // unanchored
     { host: "^a\\.localhost", exactHost: undefined },
