@@ -6,20 +6,31 @@
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola";
+import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
 import { parseListenAddress } from "./config/index.ts";
-import { builtinFilterRegistry } from "./filters/builtin.ts";
+import { builtinFilterRegistry, type FilterDeps } from "./filters/builtin.ts";
 import { createSupportHandler } from "./metrics/support.ts";
 import { builtinPredicateRegistry } from "./predicates/builtin.ts";
 import { createHandler } from "./proxy/handler.ts";
+import type { RetryStats } from "./proxy/retry.ts";
+import { createRequestLimit } from "./ratelimit/global.ts";
+import { LimiterRegistry } from "./ratelimit/registry.ts";
 import type { Registries } from "./routing/build.ts";
 import { RouteSource } from "./routing/source.ts";
+import { NO_SECRETS, SecretStore } from "./secrets/index.ts";
+import { systemClock } from "./util/clock.ts";
 
 export interface Sallyport {
   /** `host:port` the proxy really listens on (port 0 resolved) */
   readonly address: string;
   readonly supportAddress: string | undefined;
   readonly routes: RouteSource;
+  /** `-credentials-paths`; refresh() re-reads them all (SIGHUP) */
+  readonly secrets: SecretStore;
+  /** circuit breakers by destination, and how often requests were retried (for metrics) */
+  readonly breakers: BreakerRegistry;
+  readonly retries: RetryStats;
   /** stop accepting, let in-flight requests finish, then close */
   stop(): Promise<void>;
 }
@@ -27,21 +38,32 @@ export interface Sallyport {
 /** A problem with the configuration that the flags could not catch (files). */
 export class StartupError extends Error {}
 
-export const builtinRegistries = (): Registries => ({
-  filters: builtinFilterRegistry(),
+/** Without deps (e.g. `check`), secret filters build but find no secrets. */
+export const builtinRegistries = (deps: FilterDeps = { secrets: NO_SECRETS }): Registries => ({
+  filters: builtinFilterRegistry(deps),
   predicates: builtinPredicateRegistry(),
 });
 
 export async function startSallyport(config: Config, log: ConsolaInstance): Promise<Sallyport> {
   const tls = await backendTls(config.backendCaFile);
+  // Read before routes and listeners: a missing path stops the start (CredentialsPathError),
+  // and the first request already finds its secrets.
+  const secrets = await SecretStore.open({ paths: config.credentialsPaths, intervalMs: config.credentialsUpdateInterval, log });
+  // Skipper gates the ratelimit filters behind -enable-ratelimits and makes the breaker filters
+  // no-ops without -enable-breakers; here a filter in a route always does what it says.
+  const clock = systemClock;
+  const ratelimits = new LimiterRegistry(clock);
+  const breakers = new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
+  const retries: RetryStats = { retries: 0 };
   const routes = await RouteSource.load({
     inlineRoutes: config.inlineRoutes,
     files: config.routesFile,
     pollMs: config.sourcePollTimeout,
-    registries: builtinRegistries(),
+    registries: builtinRegistries({ secrets, ratelimits }),
     log,
   });
   routes.watch();
+  secrets.start();
   let draining = false;
 
   const handler = createHandler({
@@ -51,6 +73,11 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
     preserveHost: config.proxyPreserveHost,
     upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend || 2 ** 31 - 1, tls },
     onInternalError: (err) => log.error(`internal error: ${(err as Error)?.message ?? err}`),
+    breakers,
+    // Skipper uses the first -ratelimits entry only.
+    requestLimit: createRequestLimit(config.ratelimits[0], clock),
+    retryStats: retries,
+    clock,
   });
   const listen = parseListenAddress(config.address);
   const server = Bun.serve({
@@ -77,9 +104,13 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
     address,
     supportAddress: support && `${support.hostname}:${support.port}`,
     routes,
+    secrets,
+    breakers,
+    retries,
     async stop() {
       draining = true;
       routes.stop();
+      secrets.stop();
       // stop(false) closes the listener and waits for in-flight requests to finish.
       await server.stop(false);
       await support?.stop(true);

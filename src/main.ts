@@ -1,43 +1,55 @@
 /**
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
- * SIGHUP re-reads the routes.
+ * SIGHUP re-reads the routes and the secrets.
  */
 // fetch queues beyond 256 in-flight requests per process; long downloads would starve the rest.
 process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ??= "16384";
 
-import { startSallyport, StartupError } from "./app.ts";
+import { startSallyport, StartupError, type Sallyport } from "./app.ts";
 import { runCheck } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
-import { runCli } from "./cli/index.ts";
+import { EXIT_USAGE, runCli } from "./cli/index.ts";
 import type { Config } from "./config/index.ts";
-import { log } from "./log/index.ts";
-import { LOG_LEVELS } from "./log/index.ts";
+import { log, LOG_LEVELS } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
+import { CredentialsPathError } from "./secrets/index.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
-  let app;
-  try {
-    app = await startSallyport(config, log);
-  } catch (e) {
-    if (e instanceof StartupError || e instanceof RouteSourceError) {
-      log.error(`Failed to start sallyport: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
+  // Listen for signals before starting: a SIGHUP right after the listeners are up must not kill
+  // the process (Node's default for SIGHUP), and a SIGTERM during startup must still drain.
+  let app: Sallyport | undefined;
   process.on("SIGHUP", () => {
-    log.info("SIGHUP: re-reading routes");
+    if (!app) return; // startup is reading everything anyway
+    log.info("SIGHUP: re-reading routes and secrets");
     void app.routes.poll();
+    void app.secrets.refresh();
   });
-  const signal = await new Promise<string>((resolve) => {
+  const stopSignal = new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
+  try {
+    app = await startSallyport(config, log);
+  } catch (e) {
+    const code = startupExitCode(e);
+    if (code === undefined) throw e;
+    log.error(`Failed to start sallyport: ${(e as Error).message}`);
+    return code;
+  }
+  const signal = await stopSignal;
   log.info(`${signal}: draining in-flight requests`);
   await app.stop();
   log.info("stopped");
   return 0;
+}
+
+/** Startup failures we can explain; anything else is a bug and keeps its stack trace. */
+function startupExitCode(e: unknown): number | undefined {
+  // A -credentials-paths entry that does not exist is a usage error, as a bad flag value is.
+  if (e instanceof CredentialsPathError) return EXIT_USAGE;
+  if (e instanceof StartupError || e instanceof RouteSourceError) return 1;
+  return undefined;
 }
 
 const code = await runCli(process.argv.slice(2), { serve, check: runCheck, eskipParse: runEskipParse });

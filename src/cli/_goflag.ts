@@ -29,7 +29,8 @@ interface FlagBase<K extends FlagKind, D> {
  * - `string`, `bool`, `int` (Go syntax: `0x1f`, `017`, `1_000`): the last one given wins;
  * - `duration`: Go syntax (`1m30s`), default written the same way, parsed to milliseconds;
  * - `list`: comma-separated; giving the flag again replaces the whole list;
- * - `repeat`: every occurrence appends one raw entry (Skipper's `-breaker`).
+ * - `repeat`: every occurrence appends one raw entry (Skipper's `-breaker`); `check` may refuse an
+ *   entry as Go's `flag.Value.Set` does, its message becomes Go's `invalid value … for flag -x: …`.
  */
 export type FlagDef =
   | FlagBase<"string", string>
@@ -37,7 +38,7 @@ export type FlagDef =
   | FlagBase<"int", number>
   | FlagBase<"duration", string>
   | FlagBase<"list", readonly string[]>
-  | FlagBase<"repeat", readonly string[]>;
+  | (FlagBase<"repeat", readonly string[]> & { readonly check?: (entry: string) => void });
 
 export type FlagValue = string | boolean | number | string[];
 
@@ -176,6 +177,7 @@ function parseValue(def: FlagDef, text: string, current: FlagValue): FlagValue {
     case "list":
       return splitList(text);
     case "repeat":
+      def.check?.(text);
       return [...(current as string[]), text];
   }
 }

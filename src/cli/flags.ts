@@ -5,6 +5,8 @@
  * plus its field in src/config/schema.ts when it has a `key`.
  */
 import type { Config } from "../config/index.ts";
+import { parseBreakerFlag } from "../circuit/settings.ts";
+import { parseRatelimitFlag } from "../ratelimit/settings.ts";
 import type { FlagDef, ParsedFlags } from "./_goflag.ts";
 
 /** A serve flag; `key` must name a {@link Config} field. */
@@ -28,6 +30,16 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "response-header-timeout-backend", kind: "duration", default: "60s", key: "responseHeaderTimeoutBackend", usage: "how long to wait for a backend's response headers" },
   { name: "proxy-preserve-host", kind: "bool", default: false, key: "proxyPreserveHost", usage: "send the client's Host header to backends instead of the backend's host" },
   { name: "backend-ca-file", kind: "string", default: "", key: "backendCaFile", usage: "PEM file of extra CA certificates trusted for TLS backends" },
+
+  // circuit breakers and rate limits
+  { name: "breaker", kind: "repeat", default: [], key: "breaker", check: parseBreakerFlag, usage: "global or host circuit breaker, repeatable: type=consecutive|rate|disabled,host=…,window=N,failures=N,timeout=D,half-open-requests=N,idle-ttl=D" },
+  { name: "enable-breakers", kind: "bool", default: false, key: "enableBreakers", usage: "accepted for Skipper command lines; the breaker filters always work (equivalent to: -breaker type=disabled)" },
+  { name: "ratelimits", kind: "repeat", default: [], key: "ratelimits", check: parseRatelimitFlag, usage: "global rate limit applied before routing (the first entry counts): type=client|service|disabled,max-hits=N,time-window=D" },
+  { name: "enable-ratelimits", kind: "bool", default: false, key: "enableRatelimits", usage: "accepted for Skipper command lines; the ratelimit filters are always available" },
+
+  // secrets
+  { name: "credentials-paths", kind: "list", default: [], key: "credentialsPaths", usage: "comma-separated files and directories of secrets for bearerinjector; each must exist at start" },
+  { name: "credentials-update-interval", kind: "duration", default: "10m", key: "credentialsUpdateInterval", usage: "how often secrets are re-read (file changes are also picked up at once); <= 0 means 10m" },
 
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },

@@ -5,6 +5,8 @@
  * (durations in milliseconds), so this schema checks meaning, not syntax.
  */
 import * as v from "valibot";
+import { parseBreakerFlag } from "../circuit/settings.ts";
+import { parseRatelimitFlag } from "../ratelimit/settings.ts";
 import { parseListenAddress } from "./listen-address.ts";
 
 /** logrus levels, the ones Skipper's `-application-log-level` accepts. */
@@ -26,6 +28,20 @@ const listenAddress = (allowEmpty: boolean) =>
   );
 
 const milliseconds = v.pipe(v.number(), v.minValue(0, "must not be negative"));
+
+/** A repeatable `key=value` flag: every entry parsed by `parse`, whose message is the issue's. */
+const entries = <T>(parse: (entry: string) => T) =>
+  v.pipe(
+    v.array(v.string()),
+    v.rawTransform<string[], T[]>(({ dataset, addIssue, NEVER }) => {
+      try {
+        return dataset.value.map(parse);
+      } catch (error) {
+        addIssue({ message: (error as Error).message });
+        return NEVER;
+      }
+    }),
+  );
 
 const integer = (min: number, max: number, message: string) =>
   v.pipe(v.number(), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
@@ -64,6 +80,21 @@ export const ConfigSchema = v.strictObject({
   ),
   /** PEM bundle of extra CAs for TLS backends; read by the proxy, not here */
   backendCaFile: v.string(),
+  /** `-breaker` entries in command-line order: global ones merge into a default, host ones apply per host */
+  breaker: entries(parseBreakerFlag),
+  /** Skipper's switch for filter-only breakers; breaker filters always work here */
+  enableBreakers: v.boolean(),
+  /** `-ratelimits` entries; only the first is used, as the global limit (Skipper's rule) */
+  ratelimits: entries(parseRatelimitFlag),
+  /** Skipper's switch that registers the ratelimit filters; they are always registered here */
+  enableRatelimits: v.boolean(),
+  /** secret files and directories; existence is checked at start, by the secrets store */
+  credentialsPaths: v.array(v.string()),
+  /** secrets re-read interval, ms; Skipper turns a value <= 0 into its 10m default */
+  credentialsUpdateInterval: v.pipe(
+    v.number(),
+    v.transform((ms) => (ms > 0 ? ms : 10 * 60_000)),
+  ),
 });
 
 /** The validated configuration. Durations are milliseconds. */

@@ -5,6 +5,8 @@
  * Instances are shared by all requests of a route: per-request data lives on the context.
  */
 import type { Arg } from "../eskip/ast.ts";
+import type { BreakerSettings } from "../circuit/settings.ts";
+import type { RetryPolicy } from "../proxy/retry.ts";
 
 /** The outgoing request as filters see and change it. */
 export interface RequestState {
@@ -44,6 +46,10 @@ export interface FilterContext {
   readonly dynamic: DynamicTarget;
   /** whole backend round-trip deadline in ms, from backendTimeout() */
   backendTimeout: number | undefined;
+  /** breaker settings from consecutiveBreaker/rateBreaker/disableBreaker; undefined: host or global ones */
+  breaker: BreakerSettings | undefined;
+  /** from retry(); undefined: only the one retry of a connection that failed before any response */
+  retry: RetryPolicy | undefined;
   /** Answer the request from the filter: later filters and the backend are skipped. */
   serve(response: ResponseState): void;
 }

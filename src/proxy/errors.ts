@@ -5,6 +5,8 @@
  * header value or secret from the request.
  */
 
+import type { ResponseState } from "../filters/types.ts";
+
 export const ERROR_HEADER = "x-sallyport-error";
 
 export type ErrorCause =
@@ -20,6 +22,9 @@ export type ErrorCause =
   | "loop-detected"
   | "max-loopbacks"
   | "no-dynamic-target"
+  | "secret-unavailable"
+  | "circuit-open"
+  | "rate-limited"
   | "internal";
 
 export class ProxyError extends Error {
@@ -27,12 +32,14 @@ export class ProxyError extends Error {
     readonly status: number,
     readonly reason: ErrorCause,
     message: string,
+    /** extra response headers, e.g. `X-Circuit-Open: true` */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
 
   toResponse(): Response {
-    return errorResponse(this.status, this.reason, this.message);
+    return errorResponse(this.status, this.reason, this.message, this.headers);
   }
 }
 
@@ -40,6 +47,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
   404: "Not Found",
   405: "Method Not Allowed",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   502: "Bad Gateway",
   503: "Service Unavailable",
@@ -49,15 +57,22 @@ const STATUS_TEXT: Record<number, string> = {
 
 export const statusText = (status: number): string => STATUS_TEXT[status] ?? "Error";
 
-export function errorResponse(status: number, cause: ErrorCause, message = statusText(status)): Response {
+export function errorResponse(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): Response {
   return new Response(message + "\n", {
     status,
     headers: {
       "content-type": "text/plain; charset=utf-8",
       "x-content-type-options": "nosniff",
+      ...extra,
       [ERROR_HEADER]: cause,
     },
   });
+}
+
+/** The same error as a response state, for a filter to serve (earlier filters' response halves still run). */
+export function errorState(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): ResponseState {
+  const res = errorResponse(status, cause, message, extra);
+  return { status, headers: res.headers, body: res.body };
 }
 
 /** Timeouts abort the upstream fetch with one of these as the reason, so the catch can tell them apart. */
@@ -73,7 +88,9 @@ export function upstreamFailure(err: unknown, host: string): ProxyError {
     const what = err.kind === "backend-timeout" ? "backend timeout" : "no response headers in time";
     return new ProxyError(504, err.kind, `Gateway Timeout: ${what} from ${host}`);
   }
-  const code = (err as { code?: string } | null)?.code ?? "";
+  // An aborted fetch throws a DOMException whose code is a number (20), not a string.
+  const raw = (err as { code?: unknown } | null)?.code;
+  const code = typeof raw === "string" ? raw : "";
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":

@@ -1,17 +1,22 @@
 /**
  * @module
- * One request on the hot path: route → request filters → backend → response filters (reverse,
- * only those that ran) → streamed response. Errors become responses in errors.ts only.
+ * One request on the hot path: global rate limit → route → request filters → breaker gate and
+ * backend, with retries (retry.ts) → response filters (reverse, only those that ran) → streamed
+ * response. Errors become responses in errors.ts only.
  */
 import type { Server } from "bun";
+import { BreakerRegistry } from "../circuit/registry.ts";
 import type { RequestState, ResponseState } from "../filters/types.ts";
+import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import type { BackendTarget, Origin } from "../routing/types.ts";
 import { originOf } from "../routing/origin.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
 import { Context } from "./context.ts";
 import { errorResponse, ProxyError, statusText } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
-import { MatchView, splitTarget } from "./request.ts";
+import { clientAddress, MatchView, splitTarget } from "./request.ts";
+import { isReplayable, NO_RETRY, sendGuarded, type RetryDeps, type RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
 
 export interface ProxyOptions {
@@ -24,6 +29,15 @@ export interface ProxyOptions {
   readonly preserveHost: boolean;
   readonly upstream: UpstreamOptions;
   readonly onInternalError?: (err: unknown) => void;
+  /** breakers by destination (-breaker); default: only routes with breaker filters get one */
+  readonly breakers?: BreakerRegistry;
+  /** the global -ratelimits limit, checked before routing; default: none */
+  readonly requestLimit?: RequestLimit;
+  /** counts retries; default: a private counter */
+  readonly retryStats?: RetryStats;
+  /** time for backoff waits and deadlines, and the jitter source */
+  readonly clock?: Clock;
+  readonly random?: () => number;
 }
 
 /** Every proxy adds itself to Via; a request that already passed us this often is looping. */
@@ -31,6 +45,15 @@ const VIA = "1.1 sallyport";
 
 export function createHandler(options: ProxyOptions) {
   const { defaultStatus, maxLoopbacks, preserveHost } = options;
+  const clock = options.clock ?? systemClock;
+  const breakers = options.breakers ?? new BreakerRegistry({ entries: [], clock });
+  const requestLimit = options.requestLimit ?? UNLIMITED;
+  const retryDeps: RetryDeps = {
+    clock,
+    random: options.random ?? Math.random,
+    stats: options.retryStats ?? { retries: 0 },
+    upstream: (call, fresh, deadline) => callUpstream(call, options.upstream, fresh, deadline),
+  };
 
   async function route(state: RequestState, req: Request, table: RoutingTable, depth: number): Promise<ResponseState> {
     const match = table.match(new MatchView(state));
@@ -80,9 +103,21 @@ export function createHandler(options: ProxyOptions) {
     request.headers.append("via", VIA);
     // A Host set by a filter wins; otherwise the backend's, or the client's with -proxy-preserve-host.
     const hostHeader = request.headers.has("host") ? undefined : preserveHost ? request.host : undefined;
-    return callUpstream(
-      { origin, state: request, hostHeader, body: req.body, clientSignal: req.signal, deadline: ctx.backendTimeout },
-      options.upstream,
+    const body = req.body;
+    return sendGuarded(
+      {
+        origin,
+        state: request,
+        hostHeader,
+        body,
+        clientSignal: req.signal,
+        deadline: ctx.backendTimeout,
+        // Keyed by where the request really goes, for every kind of backend (Skipper: network only).
+        breaker: breakers.get(origin.key, ctx.breaker),
+        policy: ctx.retry ?? NO_RETRY,
+        replayable: isReplayable(request.method, body),
+      },
+      retryDeps,
     );
   }
 
@@ -101,6 +136,8 @@ export function createHandler(options: ProxyOptions) {
     stripHopByHop(headers);
     headers.delete("host");
     const state: RequestState = { method: req.method, path, rawQuery, headers, host, peer: peerAddress(server, req) };
+    const limited = requestLimit.check(state);
+    if (limited) return errorResponse(429, "rate-limited", statusText(429), limited);
     try {
       const res = await route(state, req, options.table(), 0);
       return new Response(res.body, { status: res.status, headers: res.headers });
@@ -118,12 +155,6 @@ function dynamicOrigin(ctx: Context): Origin {
   const host = dynamic.host ?? request.host;
   if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
   return originOf(dynamic.scheme === "https" ? "https" : "http", host);
-}
-
-/** The client as Skipper's consistentHash sees it: first X-Forwarded-For entry, else the peer. */
-function clientAddress(state: RequestState): string {
-  const xff = state.headers.get("x-forwarded-for");
-  return xff ? xff.split(",")[0]!.trim() : state.peer;
 }
 
 function peerAddress(server: Server<undefined>, req: Request): string {

@@ -21,7 +21,8 @@ export function cleanPath(path: string): string {
     if (seg === "..") out.pop();
     else out.push(seg);
   }
-  const trailing = path.endsWith("/") || path.endsWith("/.") || path.endsWith("/..");
+  // As Go's net/http cleanPath: a trailing slash survives only if the path ended with one.
+  const trailing = path.endsWith("/");
   const cleaned = "/" + out.join("/");
   return trailing && cleaned !== "/" ? cleaned + "/" : cleaned;
 }
@@ -49,4 +50,12 @@ export class MatchView implements MatchRequest {
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.#rawQuery));
   }
+}
+
+/** The client as Skipper's consistentHash and clientRatelimit see it: first X-Forwarded-For entry, else the peer. */
+export function clientAddress(state: RequestState): string {
+  const xff = state.headers.get("x-forwarded-for");
+  if (!xff) return state.peer;
+  const comma = xff.indexOf(",");
+  return (comma < 0 ? xff : xff.slice(0, comma)).trim() || state.peer;
 }

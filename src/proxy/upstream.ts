@@ -9,7 +9,11 @@ import { upstreamFailure, UpstreamTimeout } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 
 export interface UpstreamOptions {
-  /** ms to wait for response headers (-response-header-timeout-backend) */
+  /**
+   * ms to wait for response headers (-response-header-timeout-backend). The timer starts with the
+   * call, so it also bounds DNS, connect and TLS: Bun's fetch has no hook for the end of the
+   * connect phase, which a separate dial timeout (-timeout-backend) would need.
+   */
   readonly responseHeaderTimeout: number;
   /** TLS settings for https backends, e.g. the CA bundle of -backend-ca-file */
   readonly tls?: { ca?: string[] };
@@ -27,7 +31,11 @@ export interface UpstreamCall {
   readonly deadline: number | undefined;
 }
 
-export async function callUpstream(call: UpstreamCall, options: UpstreamOptions): Promise<ResponseState> {
+/**
+ * One try at the backend. `fresh` opens a new connection instead of taking one from the pool (a
+ * retry after a failed connection); `deadline` is what is left of backendTimeout, in ms.
+ */
+export async function callUpstream(call: UpstreamCall, options: UpstreamOptions, fresh = false, deadline = call.deadline): Promise<ResponseState> {
   const { origin, state } = call;
   const url = `${origin.scheme}://${origin.host}${state.path}${state.rawQuery ? "?" + state.rawQuery : ""}`;
   const headers = state.headers;
@@ -37,7 +45,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions)
   const signal = AbortSignal.any([call.clientSignal, abort.signal]);
   const headerTimer = setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout);
   // The backendTimeout deadline also covers the body: when it fires mid-stream the body is cut off.
-  const deadlineTimer = call.deadline === undefined ? undefined : setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), call.deadline);
+  const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), deadline);
   try {
     const res = await fetch(url, {
       method: state.method,
@@ -47,6 +55,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions)
       decompress: false,
       redirect: "manual",
       proxy: false,
+      keepalive: !fresh,
       signal,
       tls: origin.scheme === "https" ? options.tls : undefined,
     } as RequestInit);

@@ -18,6 +18,12 @@ const DEFAULTS: Config = {
   maxLoopbacks: 9,
   applicationLogLevel: "info",
   backendCaFile: "",
+  breaker: [],
+  enableBreakers: false,
+  ratelimits: [],
+  enableRatelimits: false,
+  credentialsPaths: [],
+  credentialsUpdateInterval: 600_000,
 };
 
 /** Runs the CLI with recording handlers; `codes` sets what each handler returns. */
@@ -71,6 +77,11 @@ describe("serve: argv → config", () => {
     { name: "-application-log-level any case", argv: ["-application-log-level", "DeBuG"], config: { applicationLogLevel: "debug" } },
     { name: "-application-log-level warning is warn", argv: ["-application-log-level", "WARNING"], config: { applicationLogLevel: "warn" } },
     { name: "-backend-ca-file", argv: ["-backend-ca-file", "/etc/ca.pem"], config: { backendCaFile: "/etc/ca.pem" } },
+    { name: "-credentials-paths comma list", argv: ["-credentials-paths=/tmp/secrets,/run/token"], config: { credentialsPaths: ["/tmp/secrets", "/run/token"] } },
+    { name: "-credentials-paths repeated replaces", argv: ["-credentials-paths", "a,b", "-credentials-paths", "c"], config: { credentialsPaths: ["c"] } },
+    { name: "-credentials-update-interval 1s", argv: ["-credentials-update-interval=1s"], config: { credentialsUpdateInterval: 1000 } },
+    { name: "-credentials-update-interval 0 is 10m", argv: ["-credentials-update-interval", "0"], config: { credentialsUpdateInterval: 600_000 } },
+    { name: "-credentials-update-interval negative is 10m", argv: ["-credentials-update-interval", "-5s"], config: { credentialsUpdateInterval: 600_000 } },
     { name: "scalars: last wins", argv: ["-max-loopbacks", "1", "--max-loopbacks", "2"], config: { maxLoopbacks: 2 } },
     { name: "a trailing -- just ends the flags", argv: ["-max-loopbacks", "1", "--"], config: { maxLoopbacks: 1 } },
   ])("$name", async ({ argv, config }) => {

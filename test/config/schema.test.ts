@@ -17,6 +17,12 @@ const VALID: Config = {
   maxLoopbacks: 9,
   applicationLogLevel: "info",
   backendCaFile: "",
+  breaker: [],
+  enableBreakers: false,
+  ratelimits: [],
+  enableRatelimits: false,
+  credentialsPaths: [],
+  credentialsUpdateInterval: 600_000,
 };
 
 describe("validateConfig accepts", () => {
@@ -31,6 +37,8 @@ describe("validateConfig accepts", () => {
     { name: "sub-millisecond durations", change: { idleTimeoutServer: 0.5 } },
     { name: "no loopbacks", change: { maxLoopbacks: 0 } },
     { name: "route files", change: { routesFile: ["a.eskip", "b.eskip"] } },
+    { name: "credentials paths", change: { credentialsPaths: ["/tmp/secrets"] } },
+    { name: "credentials interval <= 0 is Skipper's 10m", change: { credentialsUpdateInterval: -1 }, output: { credentialsUpdateInterval: 600_000 } },
     { name: "log level upper case, normalised", change: { applicationLogLevel: "INFO" }, output: { applicationLogLevel: "info" } },
     { name: "log level mixed case", change: { applicationLogLevel: "Trace" }, output: { applicationLogLevel: "trace" } },
     { name: "logrus' warning alias", change: { applicationLogLevel: "Warning" }, output: { applicationLogLevel: "warn" } },
@@ -74,9 +82,9 @@ describe("validateConfig rejects", () => {
 
   // The flag table and the schema must agree; these catch a flag added to only one of them.
   test("an unknown key", () => {
-    const result = validateConfig({ ...VALID, breaker: [] });
+    const result = validateConfig({ ...VALID, noSuchKey: [] });
     expect(result.ok).toBe(false);
-    expect(!result.ok && result.issues.map((issue) => issue.key)).toEqual(["breaker"]);
+    expect(!result.ok && result.issues.map((issue) => issue.key)).toEqual(["noSuchKey"]);
   });
 
   test("a missing key", () => {

@@ -3,6 +3,7 @@ import type { Arg } from "../../src/eskip/ast.ts";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
 import type { Filter, RequestState } from "../../src/filters/types.ts";
 import { Context } from "../../src/proxy/context.ts";
+import { FakeSecrets } from "../support/fake-secrets.ts";
 
 export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): Context {
   const state: RequestState = {
@@ -17,7 +18,10 @@ export function makeContext(over: Partial<RequestState> = {}, params: Record<str
   return new Context(state, params);
 }
 
-const registry = builtinFilterRegistry();
+/** what the secret filters of {@link createFilter} read; tests set values on it */
+export const secrets = new FakeSecrets();
+
+const registry = builtinFilterRegistry({ secrets });
 
 export function createFilter(name: string, ...args: Arg[]): Filter {
   const spec = registry.get(name);

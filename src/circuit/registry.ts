@@ -1,0 +1,161 @@
+/**
+ * @module
+ * The breakers of a running proxy, one per destination `host:port` and merged settings
+ * (Skipper's `circuit.Registry`):
+ *
+ * - global `-breaker` entries (no `host=`) merge into one default, the first entry's values
+ *   winning and later ones filling what it left unset; idle TTL 1 h if still unset;
+ * - a host entry is merged over that default (a later entry for the same host over the earlier
+ *   one); `host=api.example.com` without a port applies to
+ *   `api.example.com:443` and `api.example.com:80` (Skipper compares the string as written, so
+ *   there it would match neither); an entry with the port wins over one without;
+ * - route settings from the breaker filters are merged over the host's settings or the default;
+ *   `disableBreaker()` wins outright.
+ *
+ * A breaker unused for longer than its idle TTL is dropped and starts fresh on next use, even if
+ * it was open. Idle ones are swept whenever a breaker is created, oldest use first.
+ */
+import type { Clock } from "../util/clock.ts";
+import { CircuitBreaker, NO_BREAKER, type Breaker } from "./breaker.ts";
+import { breakerSettings, DEFAULT_IDLE_TTL, mergeSettings, NO_SETTINGS, settingsKey, type BreakerSettings } from "./settings.ts";
+
+export interface BreakerRegistryOptions {
+  /** the `-breaker` entries, in command-line order */
+  readonly entries: readonly BreakerSettings[];
+  readonly clock: Clock;
+  /** `circuit breaker HOST went from closed to open` */
+  readonly log?: (message: string) => void;
+}
+
+/** Merged settings for one (host settings, route settings) pair, with their key, computed once. */
+interface Resolved {
+  readonly settings: BreakerSettings;
+  readonly key: string;
+}
+
+/** A live breaker in the access list (least recently used first). */
+interface Entry {
+  readonly host: string;
+  readonly key: string;
+  readonly idleTTL: number;
+  readonly breaker: CircuitBreaker;
+  lastUsed: number;
+  prev: Entry | undefined;
+  next: Entry | undefined;
+}
+
+const DEFAULT_PORTS = [":80", ":443"];
+
+export class BreakerRegistry {
+  readonly #defaults: BreakerSettings;
+  /** by `host:port` */
+  readonly #hosts = new Map<string, BreakerSettings>();
+  /** route settings (NO_SETTINGS for none) → the settings below them → merged */
+  readonly #resolved = new WeakMap<BreakerSettings, Map<BreakerSettings, Resolved | null>>();
+  readonly #breakers = new Map<string, Map<string, Entry>>();
+  #oldest: Entry | undefined;
+  #newest: Entry | undefined;
+  readonly #clock: Clock;
+  readonly #log: (message: string) => void;
+  /** no global or host breakers: only routes with breaker filters get one */
+  readonly #routeOnly: boolean;
+
+  constructor(options: BreakerRegistryOptions) {
+    this.#clock = options.clock;
+    this.#log = options.log ?? (() => {});
+    let defaults = NO_SETTINGS;
+    for (const entry of options.entries) if (!entry.host) defaults = mergeSettings(defaults, entry);
+    this.#defaults = defaults.idleTTL ? defaults : breakerSettings({ ...defaults, idleTTL: DEFAULT_IDLE_TTL });
+    const byHost = new Map<string, BreakerSettings>();
+    for (const entry of options.entries) {
+      if (entry.host) byHost.set(entry.host, mergeSettings(entry, byHost.get(entry.host) ?? this.#defaults));
+    }
+    // Entries with a port are set last so they win over a portless entry for the same host.
+    const ordered = [...byHost].sort(([a], [b]) => Number(hasPort(a)) - Number(hasPort(b)));
+    for (const [host, settings] of ordered) {
+      for (const key of hasPort(host) ? [host] : DEFAULT_PORTS.map((port) => host + port)) this.#hosts.set(key, settings);
+    }
+    this.#routeOnly = this.#hosts.size === 0 && !isBreaker(this.#defaults);
+  }
+
+  /** How many breakers are live (for tests and metrics). */
+  get size(): number {
+    let n = 0;
+    for (const byKey of this.#breakers.values()) n += byKey.size;
+    return n;
+  }
+
+  /**
+   * The breaker for requests to `host` (`host:port`, default port included) under the route's
+   * breaker settings, or {@link NO_BREAKER} when no breaker applies.
+   */
+  get(host: string, route: BreakerSettings = NO_SETTINGS): Breaker {
+    // The common case without any breaker configured costs one comparison.
+    if (route.type === "disabled" || (route === NO_SETTINGS && this.#routeOnly)) return NO_BREAKER;
+    const resolved = this.#resolve(route, this.#hosts.get(host) ?? this.#defaults);
+    if (!resolved) return NO_BREAKER;
+    const now = this.#clock.now();
+    let entry = this.#breakers.get(host)?.get(resolved.key);
+    if (entry) this.#unlink(entry);
+    if (!entry || now - entry.lastUsed > entry.idleTTL) {
+      this.#sweep(now);
+      // Looked up after the sweep, which may have dropped the host's map.
+      let byKey = this.#breakers.get(host);
+      if (!byKey) this.#breakers.set(host, (byKey = new Map()));
+      entry = this.#create(host, resolved, now);
+      byKey.set(resolved.key, entry);
+    }
+    entry.lastUsed = now;
+    this.#append(entry);
+    return entry.breaker;
+  }
+
+  #resolve(route: BreakerSettings, below: BreakerSettings): Resolved | null {
+    let byBelow = this.#resolved.get(route);
+    if (!byBelow) this.#resolved.set(route, (byBelow = new Map()));
+    let resolved = byBelow.get(below);
+    if (resolved === undefined) {
+      const settings = route === NO_SETTINGS ? below : mergeSettings(route, below);
+      resolved = isBreaker(settings) ? { settings, key: settingsKey(settings) } : null;
+      byBelow.set(below, resolved);
+    }
+    return resolved;
+  }
+
+  #create(host: string, { settings, key }: Resolved, now: number): Entry {
+    const breaker = new CircuitBreaker(settings, this.#clock, (from, to) => this.#log(`circuit breaker ${host} went from ${from} to ${to}`));
+    return { host, key, idleTTL: settings.idleTTL, breaker, lastUsed: now, prev: undefined, next: undefined };
+  }
+
+  /** Drops idle breakers from the least recently used end until one is still in use. */
+  #sweep(now: number): void {
+    while (this.#oldest && now - this.#oldest.lastUsed > this.#oldest.idleTTL) {
+      const idle = this.#oldest;
+      this.#unlink(idle);
+      const byKey = this.#breakers.get(idle.host)!;
+      byKey.delete(idle.key);
+      if (byKey.size === 0) this.#breakers.delete(idle.host);
+    }
+  }
+
+  #append(entry: Entry): void {
+    entry.prev = this.#newest;
+    entry.next = undefined;
+    if (this.#newest) this.#newest.next = entry;
+    else this.#oldest = entry;
+    this.#newest = entry;
+  }
+
+  #unlink(entry: Entry): void {
+    if (entry.prev) entry.prev.next = entry.next;
+    else if (this.#oldest === entry) this.#oldest = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    else if (this.#newest === entry) this.#newest = entry.prev;
+    entry.prev = entry.next = undefined;
+  }
+}
+
+const isBreaker = (s: BreakerSettings): boolean => s.type === "consecutive" || s.type === "rate";
+
+// `[::1]:443` has a port, `[::1]` and `example.com` do not.
+const hasPort = (host: string): boolean => /:\d+$/.test(host) && !host.endsWith("]");

@@ -1,0 +1,154 @@
+/**
+ * @module
+ * The secrets store behind `-credentials-paths`: every refresh re-reads all registered paths into
+ * a new map and swaps it in whole, so a request sees either the old or the new set, never a mix.
+ * Refreshes come from the `-credentials-update-interval` tick (Skipper's only trigger), from
+ * file-system events (sallyport's addition) and from SIGHUP via {@link SecretStore.refresh}.
+ *
+ * ```ts
+ * const secrets = await SecretStore.open({ paths: ["/tmp/secrets"], intervalMs: 600_000, log });
+ * secrets.start();
+ * secrets.lookup("/tmp/secrets/mytoken"); // { ok: true, value: "mytoken" }
+ * ```
+ */
+import type { ConsolaInstance } from "consola";
+import { describeChanges } from "./changes.ts";
+import type { SecretEntry } from "./read-file.ts";
+import { directoriesToWatch, registerSecretPaths, scanSecretPaths, type SecretPath } from "./scan.ts";
+import { MISSING, realTimers, type SecretLookup, type SecretProblem, type SecretsReader, type Timers } from "./types.ts";
+import { DirectoryWatcher } from "./watch.ts";
+
+/** Skipper's `-credentials-update-interval` default, also used for a value ≤ 0. */
+export const DEFAULT_UPDATE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Writers such as `echo token > file` truncate first and write after: an event arrives between
+ * the two. Waiting this long after the first event of a burst reads the finished file.
+ */
+export const DEFAULT_SETTLE_MS = 50;
+
+export interface SecretStoreOptions {
+  /** `-credentials-paths`: files and directories, each must exist at start */
+  readonly paths: readonly string[];
+  /** `-credentials-update-interval` in ms; ≤ 0 means the 10m default */
+  readonly intervalMs: number;
+  readonly log: ConsolaInstance;
+  /** real timers by default; tests pass fake ones */
+  readonly timers?: Timers;
+  /** react to file-system events between ticks (default true) */
+  readonly watch?: boolean;
+  readonly settleMs?: number;
+}
+
+export class SecretStore implements SecretsReader {
+  readonly intervalMs: number;
+  #entries: ReadonlyMap<string, SecretEntry> = new Map();
+  readonly #paths: readonly SecretPath[];
+  readonly #timers: Timers;
+  readonly #log: ConsolaInstance;
+  readonly #watcher: DirectoryWatcher | undefined;
+  #running: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+  #tick: unknown;
+  #settle: unknown;
+  #started = false;
+  /** when a refused request was last logged, per secret */
+  readonly #refusalLoggedAt = new Map<string, number>();
+
+  private constructor(options: SecretStoreOptions, paths: readonly SecretPath[]) {
+    this.intervalMs = options.intervalMs > 0 ? options.intervalMs : DEFAULT_UPDATE_INTERVAL_MS;
+    this.#paths = paths;
+    this.#timers = options.timers ?? realTimers;
+    this.#log = options.log;
+    const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
+    if (options.watch !== false && paths.length > 0) {
+      this.#watcher = new DirectoryWatcher(directoriesToWatch(paths), () => this.#onFileEvent(settleMs), options.log);
+    }
+  }
+
+  /**
+   * Registers the paths and reads them once. Throws a CredentialsPathError naming every path
+   * that does not exist. Call {@link start} to keep the values fresh.
+   */
+  static async open(options: SecretStoreOptions): Promise<SecretStore> {
+    const store = new SecretStore(options, await registerSecretPaths(options.paths));
+    await store.refresh();
+    return store;
+  }
+
+  lookup(name: string): SecretLookup {
+    return this.#entries.get(name) ?? MISSING;
+  }
+
+  refused(name: string, filter: string, problem: SecretProblem): void {
+    const now = this.#timers.now();
+    const last = this.#refusalLoggedAt.get(name);
+    if (last !== undefined && now - last < this.intervalMs) return;
+    this.#refusalLoggedAt.set(name, now);
+    const hint = problem === "missing" ? " Make sure the file exists in a path passed via the -credentials-paths flag." : "";
+    this.#log.error(`Secret "${name}" is ${problem}: ${filter} filter refused the request with 503.${hint}`);
+  }
+
+  /**
+   * Re-reads every path and swaps the map. A call during a refresh waits for it and then reads
+   * again, so whatever the caller changed before calling is seen (SIGHUP after a rotation).
+   */
+  refresh(): Promise<void> {
+    if (this.#running) {
+      this.#queued ??= this.#running.then(() => {
+        this.#queued = undefined;
+        return this.refresh();
+      });
+      return this.#queued;
+    }
+    this.#running = this.#readAll().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  /** Starts the interval tick and the file-system watch; with no paths there is nothing to keep fresh. */
+  start(): void {
+    if (this.#started || this.#paths.length === 0) return;
+    this.#started = true;
+    this.#watcher?.ensure();
+    this.#scheduleTick();
+  }
+
+  stop(): void {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#timers.clearTimeout(this.#tick);
+    this.#timers.clearTimeout(this.#settle);
+    this.#settle = undefined;
+    this.#watcher?.close();
+    this.#log.info("Stop secrets background refresher");
+  }
+
+  async #readAll(): Promise<void> {
+    try {
+      const next = await scanSecretPaths(this.#paths);
+      for (const change of describeChanges(this.#entries, next)) this.#log[change.level](change.message);
+      this.#entries = next;
+    } catch (e) {
+      // The scan catches file errors itself; this is for the unexpected. The old values stay.
+      this.#log.error(`Failed to refresh secrets: ${(e as Error).message}`);
+    }
+    if (this.#started) this.#watcher?.ensure();
+  }
+
+  #scheduleTick(): void {
+    this.#tick = this.#timers.setTimeout(() => {
+      if (!this.#started) return;
+      return this.refresh().finally(() => {
+        if (this.#started) this.#scheduleTick();
+      });
+    }, this.intervalMs);
+  }
+
+  #onFileEvent(settleMs: number): void {
+    if (!this.#started || this.#settle !== undefined) return;
+    this.#settle = this.#timers.setTimeout(() => {
+      this.#settle = undefined;
+      return this.refresh();
+    }, settleMs);
+  }
+}
