@@ -2,29 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { runCli, SERVE_FLAGS, VERSION, type CliHandlers, type EskipParseMode } from "../../src/cli/index.ts";
 import type { Config } from "../../src/config/index.ts";
+import { DEFAULT_CONFIG } from "../support/config.ts";
 
-const DEFAULTS: Config = {
-  address: ":9090",
-  inlineRoutes: "",
-  routesFile: [],
-  sourcePollTimeout: 3000,
-  supportListener: ":9911",
-  defaultHttpStatus: 404,
-  timeoutBackend: 60_000,
-  responseHeaderTimeoutBackend: 60_000,
-  idleTimeoutServer: 60_000,
-  readTimeoutServer: 300_000,
-  proxyPreserveHost: false,
-  maxLoopbacks: 9,
-  applicationLogLevel: "info",
-  backendCaFile: "",
-  breaker: [],
-  enableBreakers: false,
-  ratelimits: [],
-  enableRatelimits: false,
-  credentialsPaths: [],
-  credentialsUpdateInterval: 600_000,
-};
+const DEFAULTS = DEFAULT_CONFIG;
 
 /** Runs the CLI with recording handlers; `codes` sets what each handler returns. */
 async function cli(argv: string[], codes: { serve?: number | Error; check?: number | Error; eskipParse?: number } = {}) {

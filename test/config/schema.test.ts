@@ -1,29 +1,10 @@
 /** validateConfig: one row per rule, each a change to an otherwise valid config. */
 import { describe, expect, test } from "bun:test";
 import { validateConfig, type Config, type ConfigIssue } from "../../src/config/index.ts";
+import { DEFAULT_CONFIG } from "../support/config.ts";
 
-const VALID: Config = {
-  address: ":9090",
-  inlineRoutes: "",
-  routesFile: [],
-  sourcePollTimeout: 3000,
-  supportListener: ":9911",
-  defaultHttpStatus: 404,
-  timeoutBackend: 60_000,
-  responseHeaderTimeoutBackend: 60_000,
-  idleTimeoutServer: 60_000,
-  readTimeoutServer: 300_000,
-  proxyPreserveHost: false,
-  maxLoopbacks: 9,
-  applicationLogLevel: "info",
-  backendCaFile: "",
-  breaker: [],
-  enableBreakers: false,
-  ratelimits: [],
-  enableRatelimits: false,
-  credentialsPaths: [],
-  credentialsUpdateInterval: 600_000,
-};
+// Every default is valid: rows below change one field of it.
+const VALID = DEFAULT_CONFIG;
 
 describe("validateConfig accepts", () => {
   test.each<{ name: string; change: Record<string, unknown>; output?: Partial<Config> }>([
