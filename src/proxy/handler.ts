@@ -132,7 +132,8 @@ export function createHandler(options: ProxyOptions) {
       return errorResponse(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
     }
     const { path, rawQuery } = splitTarget(req.url);
-    const headers = new Headers(req.headers);
+    // Bun's request headers are mutable and ours alone: edit them in place instead of copying.
+    const headers = req.headers;
     stripHopByHop(headers);
     headers.delete("host");
     const state: RequestState = { method: req.method, path, rawQuery, headers, host, peer: peerAddress(server, req) };
