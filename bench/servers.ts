@@ -66,6 +66,18 @@ function nginxCommon(dir: string): string {
   return ["body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t === "body" ? "client_body" : t}_temp_path ${dir}/tmp-${t};`).join("\n  ");
 }
 
+/** The start of every nginx.conf here: one worker in the foreground, files in `dir`, `http {` opened. */
+function nginxHead(dir: string): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  ${nginxCommon(dir)}`;
+}
+
 /**
  * The upstream: nginx, one worker, a fixed small body from `return` (no disk) and a 1 MiB file
  * via sendfile. nginx rather than a Bun.serve so the upstream is neutral and as cheap as possible.
@@ -78,14 +90,7 @@ export async function startUpstream(root: string, nginx: string): Promise<Target
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, LARGE_PATH.slice(1)), randomBytes(LARGE_SIZE));
   const port = freePort();
-  writeFileSync(join(dir, "nginx.conf"), `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  ${nginxCommon(dir)}
+  writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -165,14 +170,7 @@ export async function startNginxProxy(root: string, nginx: string, upstreamPort:
   const dir = dirFor(root, "nginx-proxy");
   const port = freePort();
   // proxy_max_temp_file_size 0: stream through memory buffers like the others, never spool to disk.
-  writeFileSync(join(dir, "nginx.conf"), `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  ${nginxCommon(dir)}
+  writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   upstream up {
