@@ -28,6 +28,14 @@ beforeAll(async () => {
     port: 0,
     async fetch(req) {
       const path = new URL(req.url).pathname;
+      if (path === "/cookies") {
+        const headers = new Headers();
+        headers.append("set-cookie", "a=1; Path=/");
+        headers.append("set-cookie", "b=2; Path=/");
+        return new Response("cookies", { headers });
+      }
+      if (path === "/redirect") return new Response(null, { status: 302, headers: { location: "http://elsewhere.example/" } });
+      if (path === "/not-modified") return new Response(null, { status: 304, headers: { etag: '"v1"' } });
       if (path === "/gzip") return new Response(gzipSync("hello gzip"), { headers: { "content-encoding": "gzip", "content-type": "text/plain" } });
       if (path === "/hop") return new Response("hop", { headers: { connection: "x-private", "x-private": "secret-hop", "keep-alive": "timeout=5" } });
       if (path === "/slow") {
@@ -125,6 +133,32 @@ describe("headers", () => {
     const res = await rawRequest(proxy.port, "GET / HTTP/1.1\r\nHost: a.localhost\r\nHost: b.localhost\r\nConnection: close\r\n\r\n");
     expect(res).toStartWith("HTTP/1.1 400");
     expect(res.toLowerCase()).toContain("x-sallyport-error: bad-request");
+  });
+});
+
+describe("responses pass through as the backend sent them", () => {
+  test("several Set-Cookie headers stay separate", async () => {
+    const res = await rawRequest(proxy.port, "GET /cookies HTTP/1.1\r\nHost: special.localhost\r\nConnection: close\r\n\r\n");
+    expect(res.match(/^set-cookie: .*$/gim)?.map((l) => l.trim().toLowerCase())).toEqual(["set-cookie: a=1; path=/", "set-cookie: b=2; path=/"]);
+  });
+
+  test("redirects are returned, not followed", async () => {
+    const res = await get("special.localhost", "/redirect");
+    expect(res.status).toBe(302);
+    expect(res.headers["location"]).toBe("http://elsewhere.example/");
+  });
+
+  test("304 keeps its validators and has no body", async () => {
+    const res = await get("special.localhost", "/not-modified");
+    expect(res.status).toBe(304);
+    expect(res.headers["etag"]).toBe('"v1"');
+    expect(res.body).toBe("");
+  });
+
+  test("HEAD keeps the backend's Content-Length", async () => {
+    const res = await get("a.localhost", "/", ["-I"]);
+    expect(res.status).toBe(200);
+    expect(Number(res.headers["content-length"])).toBeGreaterThan(0);
   });
 });
 
