@@ -71,6 +71,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
     defaultStatus: config.defaultHttpStatus,
     maxLoopbacks: config.maxLoopbacks,
     preserveHost: config.proxyPreserveHost,
+    readTimeout: config.readTimeoutServer,
     upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend || 2 ** 31 - 1, tls },
     onInternalError: (err) => log.error(`internal error: ${(err as Error)?.message ?? err}`),
     breakers,

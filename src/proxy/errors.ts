@@ -25,6 +25,7 @@ export type ErrorCause =
   | "secret-unavailable"
   | "circuit-open"
   | "rate-limited"
+  | "request-timeout"
   | "internal";
 
 export class ProxyError extends Error {
@@ -47,6 +48,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
   404: "Not Found",
   405: "Method Not Allowed",
+  408: "Request Timeout",
   429: "Too Many Requests",
   500: "Internal Server Error",
   502: "Bad Gateway",

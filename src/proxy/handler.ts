@@ -12,6 +12,7 @@ import type { RoutingTable } from "../routing/table.ts";
 import type { BackendTarget, Origin } from "../routing/types.ts";
 import { originOf } from "../routing/origin.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
+import { requestTimeout, withReadDeadline } from "./body.ts";
 import { Context } from "./context.ts";
 import { errorResponse, ProxyError, statusText } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   /** -proxy-preserve-host */
   readonly preserveHost: boolean;
   readonly upstream: UpstreamOptions;
+  /** ms a client has to send its whole request body (-read-timeout-server); 0 = no limit */
+  readonly readTimeout?: number;
   readonly onInternalError?: (err: unknown) => void;
   /** breakers by destination (-breaker); default: only routes with breaker filters get one */
   readonly breakers?: BreakerRegistry;
@@ -44,7 +47,7 @@ export interface ProxyOptions {
 const VIA = "1.1 sallyport";
 
 export function createHandler(options: ProxyOptions) {
-  const { defaultStatus, maxLoopbacks, preserveHost } = options;
+  const { defaultStatus, maxLoopbacks, preserveHost, readTimeout = 0 } = options;
   const clock = options.clock ?? systemClock;
   const breakers = options.breakers ?? new BreakerRegistry({ entries: [], clock });
   const requestLimit = options.requestLimit ?? UNLIMITED;
@@ -103,8 +106,9 @@ export function createHandler(options: ProxyOptions) {
     request.headers.append("via", VIA);
     // A Host set by a filter wins; otherwise the backend's, or the client's with -proxy-preserve-host.
     const hostHeader = request.headers.has("host") ? undefined : preserveHost ? request.host : undefined;
-    const body = req.body;
-    return sendGuarded(
+    const deadlineBody = req.body && readTimeout ? withReadDeadline(req.body, readTimeout) : undefined;
+    const body = deadlineBody?.stream ?? req.body;
+    const sent = sendGuarded(
       {
         origin,
         state: request,
@@ -119,6 +123,8 @@ export function createHandler(options: ProxyOptions) {
       },
       retryDeps,
     );
+    // Whatever the backend call made of a body cut off by the deadline, the client was too slow.
+    return deadlineBody ? sent.catch((err) => Promise.reject(deadlineBody.expired ? requestTimeout(readTimeout) : err)) : sent;
   }
 
   return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
