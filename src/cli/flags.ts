@@ -43,7 +43,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
 
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
-  { name: "read-timeout-server", kind: "duration", default: "5m", key: "readTimeoutServer", usage: "maximum time to read a whole client request, body included" },
+  { name: "read-timeout-server", kind: "duration", default: "0", key: "readTimeoutServer", usage: "maximum time for a client to send its whole request body; 0 means no limit" },
 
   // logging
   { name: "application-log-level", kind: "string", default: "INFO", key: "applicationLogLevel", usage: "application log level: panic, fatal, error, warn, info, debug or trace" },

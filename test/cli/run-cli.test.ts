@@ -49,7 +49,7 @@ describe("serve: argv → config", () => {
     { name: "-timeout-backend 10s", argv: ["-timeout-backend", "10s"], config: { timeoutBackend: 10_000 } },
     { name: "-response-header-timeout-backend 1m30s", argv: ["-response-header-timeout-backend=1m30s"], config: { responseHeaderTimeoutBackend: 90_000 } },
     { name: "-idle-timeout-server 1.5s", argv: ["-idle-timeout-server", "1.5s"], config: { idleTimeoutServer: 1500 } },
-    { name: "-read-timeout-server 0", argv: ["-read-timeout-server", "0"], config: { readTimeoutServer: 0 } },
+    { name: "-read-timeout-server 5m", argv: ["-read-timeout-server", "5m"], config: { readTimeoutServer: 300_000 } },
     { name: "-proxy-preserve-host", argv: ["-proxy-preserve-host"], config: { proxyPreserveHost: true } },
     { name: "-proxy-preserve-host=false after true", argv: ["-proxy-preserve-host", "-proxy-preserve-host=false"], config: {} },
     { name: "-proxy-preserve-host=T", argv: ["-proxy-preserve-host=T"], config: { proxyPreserveHost: true } },
@@ -144,7 +144,7 @@ describe("help and version", () => {
     const { stdout } = await cli(["-help"]);
     expect(stdout).toContain('  -address string\n    \tTCP address the proxy listens on (default ":9090")\n');
     expect(stdout).toContain("  -timeout-backend duration\n    \ttimeout for dialing a backend connection (default 1m0s)\n");
-    expect(stdout).toContain("  -read-timeout-server duration\n    \tmaximum time to read a whole client request, body included (default 5m0s)\n");
+    expect(stdout).toContain("  -read-timeout-server duration\n    \tmaximum time for a client to send its whole request body; 0 means no limit\n");
     expect(stdout).toContain("  -default-http-status int\n    \tHTTP status returned when no route matches (default 404)\n");
     expect(stdout).toContain("  -proxy-preserve-host\n    \tsend the client's Host header");
     for (const flag of SERVE_FLAGS) expect(stdout).toContain(`\n  -${flag.name}`);

@@ -12,7 +12,7 @@ export const DEFAULT_CONFIG: Config = {
   timeoutBackend: 60_000,
   responseHeaderTimeoutBackend: 60_000,
   idleTimeoutServer: 60_000,
-  readTimeoutServer: 300_000,
+  readTimeoutServer: 0,
   proxyPreserveHost: false,
   maxLoopbacks: 9,
   applicationLogLevel: "info",
