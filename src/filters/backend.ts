@@ -1,5 +1,5 @@
 /** @module backendTimeout and the setDynamicBackend* filters: where and how long the backend call goes. */
-import { readArgs } from "../predicates/args.ts";
+import { readArgs } from "../util/args.ts";
 import type { FilterContext, FilterSpec } from "./types.ts";
 
 export const backendTimeout: FilterSpec = {

@@ -4,13 +4,13 @@
  */
 import { LimiterRegistry } from "../ratelimit/registry.ts";
 import { systemClock } from "../util/clock.ts";
+import { createRegistry, type Registry } from "../util/registry.ts";
 import { backendTimeout, dynamicBackendFilters } from "./backend.ts";
 import { breakerFilters } from "./circuit.ts";
 import { inlineContent, status } from "./content.ts";
 import { headerFilters } from "./headers.ts";
 import { modPath, setPath } from "./path.ts";
 import { ratelimitFilters } from "./ratelimit.ts";
-import { FilterRegistry } from "./registry.ts";
 import { retry } from "./retry.ts";
 import { secretFilters } from "./secrets.ts";
 import type { FilterSpec } from "./types.ts";
@@ -36,4 +36,4 @@ export function builtinFilters(deps: FilterDeps): FilterSpec[] {
   ];
 }
 
-export const builtinFilterRegistry = (deps: FilterDeps): FilterRegistry => new FilterRegistry(builtinFilters(deps));
+export const builtinFilterRegistry = (deps: FilterDeps): Registry<FilterSpec> => createRegistry(builtinFilters(deps), "filter");

@@ -15,7 +15,7 @@
  * Several breaker filters on one route: the last one wins.
  */
 import { breakerSettings, type BreakerSettings } from "../circuit/settings.ts";
-import { readArgs, type ArgReader } from "../predicates/args.ts";
+import { readArgs, type ArgReader } from "../util/args.ts";
 import type { Filter, FilterSpec } from "./types.ts";
 
 const settingsFilter = (settings: BreakerSettings): Filter => ({

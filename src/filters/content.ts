@@ -1,5 +1,5 @@
 /** @module status and inlineContent: the proxy answering by itself. */
-import { readArgs } from "../predicates/args.ts";
+import { readArgs } from "../util/args.ts";
 import type { FilterSpec } from "./types.ts";
 
 export const status: FilterSpec = {

@@ -3,7 +3,7 @@
  * set/append/drop × Request/Response header filters: six specs from one shape.
  * Values are templates; a value whose placeholder resolves empty is not set (Skipper's rule).
  */
-import { readArgs } from "../predicates/args.ts";
+import { readArgs } from "../util/args.ts";
 import { compileTemplate } from "./template.ts";
 import type { FilterContext, FilterSpec } from "./types.ts";
 

@@ -1,5 +1,5 @@
 /** @module setPath and modPath: rewrite the outgoing path. */
-import { readArgs } from "../predicates/args.ts";
+import { readArgs } from "../util/args.ts";
 import { compileTemplate } from "./template.ts";
 import type { FilterSpec } from "./types.ts";
 

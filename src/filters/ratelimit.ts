@@ -14,7 +14,7 @@
  * hour and `Retry-After` in seconds): later filters and the backend are skipped, the response
  * halves of earlier filters still run. A request whose key headers are all missing is not limited.
  */
-import { readArgs, type ArgReader } from "../predicates/args.ts";
+import { readArgs, type ArgReader } from "../util/args.ts";
 import { errorState, statusText } from "../proxy/errors.ts";
 import { rejectionHeaders, type Limiter } from "../ratelimit/limiter.ts";
 import { byClient, byHeaders, sameBucket, type KeyLookup } from "../ratelimit/lookup.ts";

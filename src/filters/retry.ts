@@ -9,7 +9,7 @@
  * retry(4, "503", "250ms")
  * ```
  */
-import { readArgs } from "../predicates/args.ts";
+import { readArgs } from "../util/args.ts";
 import type { RetryPolicy } from "../proxy/retry.ts";
 import type { FilterSpec } from "./types.ts";
 

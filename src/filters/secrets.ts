@@ -13,8 +13,8 @@
  * request without the header, an unavailable secret fails closed: 503 `secret-unavailable`, and
  * the request never reaches the backend.
  */
-import type { ArgReader } from "../predicates/args.ts";
-import { readArgs } from "../predicates/args.ts";
+import type { ArgReader } from "../util/args.ts";
+import { readArgs } from "../util/args.ts";
 import { errorResponse } from "../proxy/errors.ts";
 import type { SecretsReader } from "../secrets/index.ts";
 import type { Filter, FilterContext, FilterSpec } from "./types.ts";

@@ -10,8 +10,8 @@ import { methodSpec, methodsSpec } from "./method.ts";
 import { pathRegexpSpec, pathSpec, pathSubtreeSpec } from "./path.ts";
 import { falseSpec, trueSpec, weightSpec } from "./primitive.ts";
 import { queryParamSpec } from "./query.ts";
-import type { Registry } from "./registry.ts";
-import { createRegistry } from "./registry.ts";
+import type { Registry } from "../util/registry.ts";
+import { createRegistry } from "../util/registry.ts";
 import { clientIpSpec, sourceFromLastSpec, sourceSpec } from "./source.ts";
 import type { PredicateSpec } from "./types.ts";
 

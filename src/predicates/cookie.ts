@@ -3,7 +3,7 @@
  * `Cookie(name, re)`, after Skipper's predicates/cookie: the first cookie with that name (Go's
  * `req.Cookie`) must exist and its value match the unanchored expression.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const COOKIE = "Cookie";

@@ -7,8 +7,8 @@
  * `Headers` joins repeated lines with ", ", so a value is tried whole first (one line, or a value
  * that itself contains commas) and then element by element.
  */
-import type { ArgReader } from "./args.ts";
-import { readArgs } from "./args.ts";
+import type { ArgReader } from "../util/args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const HEADER = "Header";

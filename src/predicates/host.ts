@@ -4,7 +4,7 @@
  * (Skipper's `matchLeaf` tests `req.Host`). `Host("a.localhost")` therefore also matches
  * `xa.localhost:9090`; write `Host(/^a\.localhost(:\d+)?$/)` to mean one name.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { Predicate, PredicateSpec } from "./types.ts";
 
 export const HOST = "Host";

@@ -3,7 +3,7 @@
  * `Method(m)` compares exactly and case-sensitively, as Skipper's matcher does; `Methods(m...)`
  * is Skipper's predicates/methods: case-insensitive, limited to the standard methods.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const METHOD = "Method";

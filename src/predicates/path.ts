@@ -4,7 +4,7 @@
  * the pattern the matcher's path tree is built from (see routing/path-pattern.ts for the syntax and
  * its errors). `PathRegexp` is an ordinary check against the cleaned request path.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const PATH = "Path";

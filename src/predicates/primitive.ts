@@ -2,7 +2,7 @@
  * @module
  * `True()`, `False()` and `Weight(n)`: predicates that shape priority more than they match.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const TRUE = "True";

@@ -3,7 +3,7 @@
  * `QueryParam(name[, re])`, after Skipper's predicates/query. Names and values are compared
  * decoded, as Go's `URL.Query()` and `URLSearchParams` both decode them.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const QUERY_PARAM = "QueryParam";

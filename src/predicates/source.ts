@@ -12,7 +12,7 @@
  * Bun joins repeated X-Forwarded-For lines with ", ", so "last" is the last entry of the last line,
  * where Go's `Header.Get` would only see the first line.
  */
-import { readArgs } from "./args.ts";
+import { readArgs } from "../util/args.ts";
 import type { IpWords } from "./ip.ts";
 import { IpSet, parseHostIp } from "./ip.ts";
 import type { MatchRequest, PredicateSpec } from "./types.ts";

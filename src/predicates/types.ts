@@ -39,6 +39,6 @@ export interface Predicate {
 
 export interface PredicateSpec {
   readonly name: string;
-  /** Throws an ArgError (predicates/args.ts) naming the bad argument. */
+  /** Throws an ArgError (util/args.ts) naming the bad argument. */
   create(args: readonly Arg[]): Predicate;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Arg } from "../../src/eskip/ast.ts";
-import { ArgError } from "../../src/predicates/args.ts";
+import { ArgError } from "../../src/util/args.ts";
 import type { Predicate } from "../../src/predicates/types.ts";
 import { predicate } from "./create.ts";
 

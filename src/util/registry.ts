@@ -2,7 +2,7 @@
  * @module
  * A name → spec lookup built once from an explicit list. Unlike Skipper, which logs and replaces a
  * duplicate, a second spec with a taken name throws: two specs fighting over a name is a
- * programming error, and silently keeping one of them hides it. Generic, so filters can share it.
+ * programming error, and silently keeping one of them hides it. Filters and predicates share it.
  */
 
 export interface Registry<S extends { readonly name: string }> {

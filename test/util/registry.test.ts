@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { builtinPredicateRegistry, builtinPredicates } from "../../src/predicates/builtin.ts";
-import { createRegistry } from "../../src/predicates/registry.ts";
+import { createRegistry } from "../../src/util/registry.ts";
 
 describe("createRegistry", () => {
   const a = { name: "A", create: () => ({ weight: 0 }) };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Arg } from "../../src/eskip/ast.ts";
-import { ArgError, compileRegExp, parseDuration, readArgs } from "../../src/predicates/args.ts";
+import { ArgError, compileRegExp, parseDuration, readArgs } from "../../src/util/args.ts";
 
 const errorOf = (fn: () => unknown): ArgError => {
   try {

@@ -14,7 +14,7 @@
  */
 import type { Arg } from "../eskip/ast.ts";
 import { isRegExpArg } from "../eskip/ast.ts";
-import { parseDuration } from "../util/duration.ts";
+import { parseDuration } from "./duration.ts";
 
 export { parseDuration };
 
