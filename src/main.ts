@@ -2,9 +2,7 @@
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
  * SIGHUP re-reads the routes and the secrets.
  */
-// fetch queues beyond 256 in-flight requests per process; long downloads would starve the rest.
-process.env.BUN_CONFIG_MAX_HTTP_REQUESTS ??= "16384";
-
+import "./reexec.ts";
 import { startSallyport, StartupError, type Sallyport } from "./app.ts";
 import { runCheck } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
