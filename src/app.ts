@@ -12,6 +12,7 @@ import { parseListenAddress } from "./config/index.ts";
 import { builtinFilterRegistry, type FilterDeps } from "./filters/builtin.ts";
 import { createSupportHandler } from "./metrics/support.ts";
 import { builtinPredicateRegistry } from "./predicates/builtin.ts";
+import { errorResponse } from "./proxy/errors.ts";
 import { createHandler } from "./proxy/handler.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
@@ -31,9 +32,12 @@ export interface Sallyport {
   /** circuit breakers by destination, and how often requests were retried (for metrics) */
   readonly breakers: BreakerRegistry;
   readonly retries: RetryStats;
-  /** stop accepting, let in-flight requests finish, then close */
-  stop(): Promise<void>;
+  /** stop accepting, let in-flight requests finish (at most `graceMs`), then close */
+  stop(graceMs?: number): Promise<void>;
 }
+
+/** How long SIGTERM waits for in-flight requests before closing their connections. */
+export const DRAIN_TIMEOUT = 30_000;
 
 /** A problem with the configuration that the flags could not catch (files). */
 export class StartupError extends Error {}
@@ -66,13 +70,25 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
   secrets.start();
   let draining = false;
 
+  // Bun's idle timer is in whole seconds, at most 255; 0 turns it off.
+  const idleTimeout = Math.min(255, Math.ceil(config.idleTimeoutServer / 1000));
+  // Whatever escapes a handler is logged and answered with a plain 500, never Bun's
+  // development page with a stack trace.
+  const lastResort = {
+    development: false,
+    error(err: Error) {
+      log.error(`internal error: ${err?.message ?? err}`);
+      return errorResponse(500, "internal");
+    },
+  } as const;
   const handler = createHandler({
     table: () => routes.table,
     defaultStatus: config.defaultHttpStatus,
     maxLoopbacks: config.maxLoopbacks,
     preserveHost: config.proxyPreserveHost,
     readTimeout: config.readTimeoutServer,
-    upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend || 2 ** 31 - 1, tls },
+    idleTimeout,
+    upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend, tls },
     onInternalError: (err) => log.error(`internal error: ${(err as Error)?.message ?? err}`),
     breakers,
     // Skipper uses the first -ratelimits entry only.
@@ -83,9 +99,9 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
   const listen = parseListenAddress(config.address);
   const server = Bun.serve({
     ...listen,
+    ...lastResort,
     fetch: handler,
-    // Bun's idle timer is in whole seconds, at most 255; 0 turns it off.
-    idleTimeout: Math.min(255, Math.ceil(config.idleTimeoutServer / 1000)),
+    idleTimeout,
     // An egress proxy streams bodies of any size; Skipper's -max-content-length defaults to none.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   });
@@ -96,6 +112,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
   if (config.supportListener) {
     support = Bun.serve({
       ...parseListenAddress(config.supportListener),
+      ...lastResort,
       fetch: createSupportHandler({ table: () => routes.table, healthy: () => !draining }),
     });
     log.info(`support listener on ${support.hostname}:${support.port}`);
@@ -108,12 +125,20 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
     secrets,
     breakers,
     retries,
-    async stop() {
+    async stop(graceMs = DRAIN_TIMEOUT) {
       draining = true;
       routes.stop();
       secrets.stop();
-      // stop(false) closes the listener and waits for in-flight requests to finish.
-      await server.stop(false);
+      // stop(false) closes the listener and resolves once in-flight requests are done; a response
+      // that never ends (a stuck stream) must not keep the process from exiting.
+      const drained = server.stop(false).then(() => true);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)));
+      if (!(await Promise.race([drained, late]))) {
+        log.warn(`requests still in flight after ${graceMs} ms; closing their connections`);
+        await server.stop(true);
+      }
+      clearTimeout(timer);
       await support?.stop(true);
     },
   };

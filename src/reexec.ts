@@ -8,7 +8,7 @@
  */
 const MAX_IN_FLIGHT = "16384";
 
-if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS === undefined) {
+if (process.env.BUN_CONFIG_MAX_HTTP_REQUESTS === undefined && process.execve) {
   // In a compiled binary argv is ["bun", "/$bunfs/root/sallyport", ...flags]; under `bun src/main.ts`
   // the script path must be passed again.
   const args = Bun.isStandaloneExecutable ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, Bun.main, ...process.argv.slice(2)];

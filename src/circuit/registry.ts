@@ -13,8 +13,12 @@
  *   `disableBreaker()` wins outright.
  *
  * A breaker unused for longer than its idle TTL is dropped and starts fresh on next use, even if
- * it was open. Idle ones are swept whenever a breaker is created, oldest use first.
+ * it was open. Idle ones are swept whenever a breaker is created, oldest use first. Dynamic
+ * destinations (one breaker per Host a client names) could still grow the registry without bound
+ * within the TTL, so at most `maxBreakers` stay live: creating one more drops the least recently
+ * used (Skipper has no such cap).
  */
+import { DEFAULT_PORT, hasPort } from "../routing/origin.ts";
 import type { Clock } from "../util/clock.ts";
 import { CircuitBreaker, NO_BREAKER, type Breaker } from "./breaker.ts";
 import { breakerSettings, DEFAULT_IDLE_TTL, mergeSettings, NO_SETTINGS, settingsKey, type BreakerSettings } from "./settings.ts";
@@ -25,7 +29,12 @@ export interface BreakerRegistryOptions {
   readonly clock: Clock;
   /** `circuit breaker HOST went from closed to open` */
   readonly log?: (message: string) => void;
+  /** most breakers live at once; default {@link DEFAULT_MAX_BREAKERS} */
+  readonly maxBreakers?: number;
 }
+
+/** How many breakers a registry keeps live at most unless told otherwise. */
+export const DEFAULT_MAX_BREAKERS = 10_000;
 
 /** Merged settings for one (host settings, route settings) pair, with their key, computed once. */
 interface Resolved {
@@ -44,7 +53,8 @@ interface Entry {
   next: Entry | undefined;
 }
 
-const DEFAULT_PORTS = [":80", ":443"];
+/** A host entry without a port applies to these. */
+const DEFAULT_PORTS = Object.values(DEFAULT_PORT).map((port) => `:${port}`);
 
 export class BreakerRegistry {
   readonly #defaults: BreakerSettings;
@@ -53,8 +63,11 @@ export class BreakerRegistry {
   /** route settings (NO_SETTINGS for none) → the settings below them → merged */
   readonly #resolved = new WeakMap<BreakerSettings, Map<BreakerSettings, Resolved | null>>();
   readonly #breakers = new Map<string, Map<string, Entry>>();
+  /** the access list: least recently used first */
   #oldest: Entry | undefined;
   #newest: Entry | undefined;
+  #count = 0;
+  readonly #max: number;
   readonly #clock: Clock;
   readonly #log: (message: string) => void;
   /** no global or host breakers: only routes with breaker filters get one */
@@ -63,6 +76,9 @@ export class BreakerRegistry {
   constructor(options: BreakerRegistryOptions) {
     this.#clock = options.clock;
     this.#log = options.log ?? (() => {});
+    const max = options.maxBreakers ?? DEFAULT_MAX_BREAKERS;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxBreakers must be a positive integer, got ${max}`);
+    this.#max = max;
     let defaults = NO_SETTINGS;
     for (const entry of options.entries) if (!entry.host) defaults = mergeSettings(defaults, entry);
     this.#defaults = defaults.idleTTL ? defaults : breakerSettings({ ...defaults, idleTTL: DEFAULT_IDLE_TTL });
@@ -80,9 +96,7 @@ export class BreakerRegistry {
 
   /** How many breakers are live (for tests and metrics). */
   get size(): number {
-    let n = 0;
-    for (const byKey of this.#breakers.values()) n += byKey.size;
-    return n;
+    return this.#count;
   }
 
   /**
@@ -99,7 +113,12 @@ export class BreakerRegistry {
     if (entry) this.#unlink(entry);
     if (!entry || now - entry.lastUsed > entry.idleTTL) {
       this.#sweep(now);
-      // Looked up after the sweep, which may have dropped the host's map.
+      // A new one may push the least recently used out; an idle one is replaced in place.
+      if (!entry) {
+        while (this.#count >= this.#max && this.#oldest) this.#remove(this.#oldest);
+        this.#count++;
+      }
+      // Looked up after the sweep and eviction, which may have dropped the host's map.
       let byKey = this.#breakers.get(host);
       if (!byKey) this.#breakers.set(host, (byKey = new Map()));
       entry = this.#create(host, resolved, now);
@@ -129,13 +148,15 @@ export class BreakerRegistry {
 
   /** Drops idle breakers from the least recently used end until one is still in use. */
   #sweep(now: number): void {
-    while (this.#oldest && now - this.#oldest.lastUsed > this.#oldest.idleTTL) {
-      const idle = this.#oldest;
-      this.#unlink(idle);
-      const byKey = this.#breakers.get(idle.host)!;
-      byKey.delete(idle.key);
-      if (byKey.size === 0) this.#breakers.delete(idle.host);
-    }
+    while (this.#oldest && now - this.#oldest.lastUsed > this.#oldest.idleTTL) this.#remove(this.#oldest);
+  }
+
+  #remove(entry: Entry): void {
+    this.#unlink(entry);
+    const byKey = this.#breakers.get(entry.host)!;
+    byKey.delete(entry.key);
+    if (byKey.size === 0) this.#breakers.delete(entry.host);
+    this.#count--;
   }
 
   #append(entry: Entry): void {
@@ -156,6 +177,3 @@ export class BreakerRegistry {
 }
 
 const isBreaker = (s: BreakerSettings): boolean => s.type === "consecutive" || s.type === "rate";
-
-// `[::1]:443` has a port, `[::1]` and `example.com` do not.
-const hasPort = (host: string): boolean => /:\d+$/.test(host) && !host.endsWith("]");

@@ -57,8 +57,8 @@ export const ConfigSchema = v.strictObject({
   sourcePollTimeout: integer(1, Number.MAX_SAFE_INTEGER, "must be a positive number of milliseconds"),
   /** `/metrics` and `/routes` listener; "" disables it */
   supportListener: listenAddress(true),
-  /** status when no route matches */
-  defaultHttpStatus: integer(100, 599, "must be an HTTP status between 100 and 599"),
+  /** status when no route matches; 1xx cannot end a request */
+  defaultHttpStatus: integer(200, 599, "must be an HTTP status between 200 and 599"),
   /** backend dial timeout, ms; 0 means none */
   timeoutBackend: milliseconds,
   /** wait for backend response headers, ms */

@@ -1,5 +1,5 @@
 /** @module backendTimeout and the setDynamicBackend* filters: where and how long the backend call goes. */
-import { readArgs } from "../util/args.ts";
+import { ArgError, readArgs } from "../util/args.ts";
 import type { FilterContext, FilterSpec } from "./types.ts";
 
 export const backendTimeout: FilterSpec = {
@@ -18,16 +18,18 @@ export const backendTimeout: FilterSpec = {
   },
 };
 
-function dynamic(name: string, label: string, set: (ctx: FilterContext, value: string) => void, check?: (v: string) => void): FilterSpec {
+/** A setDynamicBackend* spec: `prepare` checks and converts the argument once, when the route is built. */
+function dynamic<T>(name: string, label: string, prepare: (value: string) => T, set: (ctx: FilterContext, value: T) => void): FilterSpec {
   return {
     name,
     create(args) {
       const a = readArgs(name, args);
       a.count(1, 1);
-      const value = a.string(0, label);
+      let value: T;
       try {
-        check?.(value);
+        value = prepare(a.string(0, label));
       } catch (e) {
+        if (e instanceof ArgError) throw e;
         throw a.error(0, label, (e as Error).message);
       }
       return { request: (ctx) => set(ctx, value) };
@@ -35,19 +37,24 @@ function dynamic(name: string, label: string, set: (ctx: FilterContext, value: s
   };
 }
 
-const parseBackendUrl = (value: string): URL => {
+const asIs = (value: string) => value;
+
+function parseBackendUrl(value: string): URL {
   const url = URL.parse(value);
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new Error(`must be an http or https URL, got ${JSON.stringify(value)}`);
   return url;
-};
+}
+
+function parseScheme(value: string): string {
+  if (value !== "http" && value !== "https") throw new Error(`must be "http" or "https", got ${JSON.stringify(value)}`);
+  return value;
+}
 
 export const dynamicBackendFilters: FilterSpec[] = [
-  dynamic("setDynamicBackendUrl", "url", (ctx, v) => (ctx.dynamic.url = parseBackendUrl(v)), parseBackendUrl),
-  dynamic("setDynamicBackendHost", "host", (ctx, v) => (ctx.dynamic.host = v)),
-  dynamic("setDynamicBackendScheme", "scheme", (ctx, v) => (ctx.dynamic.scheme = v), (v) => {
-    if (v !== "http" && v !== "https") throw new Error(`must be "http" or "https", got ${JSON.stringify(v)}`);
-  }),
-  dynamic("setDynamicBackendHostFromHeader", "header name", (ctx, header) => {
+  dynamic("setDynamicBackendUrl", "url", parseBackendUrl, (ctx, url) => (ctx.dynamic.url = url)),
+  dynamic("setDynamicBackendHost", "host", asIs, (ctx, host) => (ctx.dynamic.host = host)),
+  dynamic("setDynamicBackendScheme", "scheme", parseScheme, (ctx, scheme) => (ctx.dynamic.scheme = scheme)),
+  dynamic("setDynamicBackendHostFromHeader", "header name", asIs, (ctx, header) => {
     // An empty or missing header leaves the target alone (Skipper's rule).
     const v = ctx.request.headers.get(header);
     if (v) ctx.dynamic.host = v;

@@ -8,8 +8,9 @@ export const status: FilterSpec = {
     const a = readArgs("status", args);
     a.count(1, 1);
     const code = a.number(0, "status code");
-    if (!Number.isInteger(code) || code < 100 || code > 599) {
-      throw a.error(0, "status code", `must be an integer from 100 to 599, got ${code}`);
+    // Bun's Response refuses 1xx other than 101, and 101 makes no sense on a proxied response.
+    if (!Number.isInteger(code) || code < 200 || code > 599) {
+      throw a.error(0, "status code", `must be an integer from 200 to 599, got ${code}`);
     }
     // Skipper sets it on the way back, so it also overrides a shunt's or a backend's status.
     return {

@@ -23,7 +23,9 @@ export const modPath: FilterSpec = {
     const a = readArgs("modPath", args);
     a.count(2, 2);
     // Go's ReplaceAllString replaces every match and expands $1 / ${name}, as JS does with "g".
-    const pattern = new RegExp(a.regexp(0, "expression").source, "g");
+    // The flags compileRegExp derived from a leading `(?i)` stay.
+    const re = a.regexp(0, "expression");
+    const pattern = new RegExp(re, re.flags.includes("g") ? re.flags : re.flags + "g");
     const replacement = goReplacement(a.string(1, "replacement"));
     return {
       request(ctx) {

@@ -15,14 +15,10 @@
  */
 import type { ArgReader } from "../util/args.ts";
 import { readArgs } from "../util/args.ts";
-import { errorResponse } from "../proxy/errors.ts";
+import { errorState } from "../proxy/errors.ts";
 import type { SecretsReader } from "../secrets/index.ts";
+import { isHeaderName, isHeaderValue } from "../util/http.ts";
 import type { Filter, FilterContext, FilterSpec } from "./types.ts";
-
-// RFC 9110 §5.1: a field name is a token.
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// What Headers accepts in a value and HTTP/1.1 can carry without smuggling another line.
-const UNSAFE_IN_VALUE = /[^\x20-\x7e\x80-\xff]/;
 
 export function secretFilters(secrets: SecretsReader): FilterSpec[] {
   return [
@@ -38,7 +34,7 @@ export function secretFilters(secrets: SecretsReader): FilterSpec[] {
       create(args) {
         const a = readArgs("setRequestHeaderFromSecret", args).count(2, 4);
         const header = a.string(0, "header name");
-        if (!FIELD_NAME.test(header)) throw a.error(0, "header name", `is not a valid header name: ${JSON.stringify(header)}`);
+        if (!isHeaderName(header)) throw a.error(0, "header name", `is not a valid header name: ${JSON.stringify(header)}`);
         const name = secretName(a, 1);
         return injectSecret(secrets, "setRequestHeaderFromSecret", header, name, affix(a, 2, "prefix"), affix(a, 3, "suffix"));
       },
@@ -57,8 +53,7 @@ function injectSecret(secrets: SecretsReader, filter: string, header: string, na
       secrets.refused(name, filter, secret.problem);
       // The body and header name the cause, never the secret's path or value: clients of an
       // egress proxy need not learn where its credentials live.
-      const refusal = errorResponse(503, "secret-unavailable", "Service Unavailable: a credential this route needs is unavailable");
-      ctx.serve({ status: refusal.status, headers: refusal.headers, body: refusal.body });
+      ctx.serve(errorState(503, "secret-unavailable", "Service Unavailable: a credential this route needs is unavailable"));
     },
   };
 }
@@ -71,6 +66,7 @@ function secretName(a: ArgReader, i: number): string {
 
 function affix(a: ArgReader, i: number, what: string): string {
   const text = a.optional(i, what, "string") ?? "";
-  if (UNSAFE_IN_VALUE.test(text)) throw a.error(i, what, "must not contain control characters or characters beyond U+00FF");
+  // A header value may hold a tab; an affix may not, as the secret value itself may not.
+  if (!isHeaderValue(text) || text.includes("\t")) throw a.error(i, what, "must not contain control characters or characters beyond U+00FF");
   return text;
 }

@@ -5,13 +5,13 @@
  * `request.host`, `request.path`, `request.rawQuery`, `request.source`, `request.sourceFromLast`,
  * `request.clientIP`, `response.header.X`, or a path parameter name.
  */
+import { forwardedFor } from "../util/forwarded.ts";
+import { findCookie } from "../util/http.ts";
 import type { FilterContext } from "./types.ts";
 
 type Resolve = (ctx: FilterContext) => string;
 
 export interface Template {
-  /** true when the text has no placeholder: callers may skip the work */
-  readonly constant: boolean;
   /** the expanded text, or undefined when any placeholder resolved to "" (Skipper's rule for headers) */
   apply(ctx: FilterContext): string | undefined;
   /** the expanded text with unresolved placeholders left empty (Skipper's rule for setPath) */
@@ -30,7 +30,7 @@ export function compileTemplate(text: string): Template {
   }
   if (last < text.length) parts.push(text.slice(last));
   if (parts.every((p) => typeof p === "string")) {
-    return { constant: true, apply: () => text, expand: () => text };
+    return { apply: () => text, expand: () => text };
   }
   const run = (ctx: FilterContext, strict: boolean): string | undefined => {
     let out = "";
@@ -45,7 +45,7 @@ export function compileTemplate(text: string): Template {
     }
     return out;
   };
-  return { constant: false, apply: (ctx) => run(ctx, true), expand: (ctx) => run(ctx, false)! };
+  return { apply: (ctx) => run(ctx, true), expand: (ctx) => run(ctx, false)! };
 }
 
 function resolver(key: string): Resolve {
@@ -64,15 +64,18 @@ function resolver(key: string): Resolve {
       case "clientIP":
         return (ctx) => ctx.request.peer;
       case "source":
-        return (ctx) => forwardedFor(ctx, "first");
+        return (ctx) => forwardedFor(ctx.request.headers, "first") ?? ctx.request.peer;
       case "sourceFromLast":
-        return (ctx) => forwardedFor(ctx, "last");
+        return (ctx) => forwardedFor(ctx.request.headers, "last") ?? ctx.request.peer;
       case "header":
         return (ctx) => ctx.request.headers.get(name) ?? "";
       case "query":
         return (ctx) => new URLSearchParams(ctx.request.rawQuery).get(name) ?? "";
       case "cookie":
-        return (ctx) => cookie(ctx.request.headers.get("cookie"), name);
+        return (ctx) => {
+          const header = ctx.request.headers.get("cookie");
+          return header === null ? "" : (findCookie(header, name) ?? "");
+        };
     }
   }
   if (scope === "response" && field === "header") {
@@ -80,20 +83,4 @@ function resolver(key: string): Resolve {
   }
   // Anything else names a path parameter, as in Skipper; unknown ones resolve to "".
   return (ctx) => ctx.params[key] ?? "";
-}
-
-function forwardedFor(ctx: FilterContext, end: "first" | "last"): string {
-  const xff = ctx.request.headers.get("x-forwarded-for");
-  if (!xff) return ctx.request.peer;
-  const list = xff.split(",");
-  return (end === "first" ? list[0] : list[list.length - 1])!.trim() || ctx.request.peer;
-}
-
-function cookie(header: string | null, name: string): string {
-  if (!header) return "";
-  for (const pair of header.split(";")) {
-    const eq = pair.indexOf("=");
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
-  }
-  return "";
 }

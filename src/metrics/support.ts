@@ -4,6 +4,7 @@
  * table printed as eskip (HEAD gives only `X-Count`, as in Skipper). Never on the proxy port,
  * so a route cannot shadow it and clients of the proxy cannot read it.
  */
+import { splitTarget } from "../proxy/request.ts";
 import type { RoutingTable } from "../routing/table.ts";
 
 export interface SupportOptions {
@@ -14,7 +15,8 @@ export interface SupportOptions {
 
 export function createSupportHandler(options: SupportOptions) {
   return function support(req: Request): Response {
-    const path = new URL(req.url).pathname;
+    // Not new URL(): an HTTP/1.0 health check without Host gives a relative req.url.
+    const { path } = splitTarget(req.url);
     switch (path) {
       case "/healthz":
         return options.healthy() ? text("ok\n") : text("draining\n", 503);

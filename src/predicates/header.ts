@@ -9,17 +9,16 @@
  */
 import type { ArgReader } from "../util/args.ts";
 import { readArgs } from "../util/args.ts";
+import { isHeaderName } from "../util/http.ts";
 import type { PredicateSpec } from "./types.ts";
 
 export const HEADER = "Header";
 export const HEADER_REGEXP = "HeaderRegexp";
 
-// RFC 9110 §5.1 token. fetch's Headers throws on anything else, so refuse such a name up front.
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 export function readHeaderName(a: ArgReader, i: number): string {
   const name = a.string(i, "name");
-  if (!HEADER_NAME.test(name)) throw a.error(i, "name", `must be a header name, got ${JSON.stringify(name)}`);
+  // fetch's Headers throws on a name that is no RFC 9110 token, so refuse such a name up front.
+  if (!isHeaderName(name)) throw a.error(i, "name", `must be a header name, got ${JSON.stringify(name)}`);
   return name.toLowerCase();
 }
 

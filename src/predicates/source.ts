@@ -13,6 +13,7 @@
  * where Go's `Header.Get` would only see the first line.
  */
 import { readArgs } from "../util/args.ts";
+import { forwardedFor, type ForwardedEnd } from "../util/forwarded.ts";
 import type { IpWords } from "./ip.ts";
 import { IpSet, parseHostIp } from "./ip.ts";
 import type { MatchRequest, PredicateSpec } from "./types.ts";
@@ -28,24 +29,19 @@ type SourceOf = (req: MatchRequest, out: IpWords) => 0 | 4 | 6;
 
 const peer: SourceOf = (req, out) => parseHostIp(req.peer, 0, req.peer.length, out);
 
-const firstForwarded: SourceOf = (req, out) => {
-  const xff = req.headers.get("x-forwarded-for");
-  if (xff) {
-    const comma = xff.indexOf(",");
-    const family = parseHostIp(xff, 0, comma < 0 ? xff.length : comma, out);
-    if (family !== 0) return family;
-  }
-  return peer(req, out);
-};
+const forwarded =
+  (end: ForwardedEnd): SourceOf =>
+  (req, out) => {
+    const entry = forwardedFor(req.headers, end);
+    if (entry !== undefined) {
+      const family = parseHostIp(entry, 0, entry.length, out);
+      if (family !== 0) return family;
+    }
+    return peer(req, out);
+  };
 
-const lastForwarded: SourceOf = (req, out) => {
-  const xff = req.headers.get("x-forwarded-for");
-  if (xff) {
-    const family = parseHostIp(xff, xff.lastIndexOf(",") + 1, xff.length, out);
-    if (family !== 0) return family;
-  }
-  return peer(req, out);
-};
+const firstForwarded = forwarded("first");
+const lastForwarded = forwarded("last");
 
 function createSourceSpec(name: string, sourceOf: SourceOf): PredicateSpec {
   return {

@@ -26,6 +26,7 @@ export type ErrorCause =
   | "circuit-open"
   | "rate-limited"
   | "request-timeout"
+  | "client-gone"
   | "internal";
 
 export class ProxyError extends Error {
@@ -49,6 +50,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: "Not Found",
   405: "Method Not Allowed",
   408: "Request Timeout",
+  499: "Client Closed Request",
   429: "Too Many Requests",
   500: "Internal Server Error",
   502: "Bad Gateway",
@@ -76,6 +78,9 @@ export function errorState(status: number, cause: ErrorCause, message = statusTe
   const res = errorResponse(status, cause, message, extra);
   return { status, headers: res.headers, body: res.body };
 }
+
+/** The client went away before the backend answered (nginx's 499); nobody reads this response. */
+export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
 
 /** Timeouts abort the upstream fetch with one of these as the reason, so the catch can tell them apart. */
 export class UpstreamTimeout extends Error {

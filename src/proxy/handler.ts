@@ -16,7 +16,7 @@ import { requestTimeout, withReadDeadline } from "./body.ts";
 import { Context } from "./context.ts";
 import { errorResponse, ProxyError, statusText } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
-import { clientAddress, MatchView, splitTarget } from "./request.ts";
+import { clientAddress, isValidHost, MatchView, splitTarget } from "./request.ts";
 import { isReplayable, NO_RETRY, sendGuarded, type RetryDeps, type RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
 
@@ -31,6 +31,8 @@ export interface ProxyOptions {
   readonly upstream: UpstreamOptions;
   /** ms a client has to send its whole request body (-read-timeout-server); 0 = no limit */
   readonly readTimeout?: number;
+  /** seconds a client connection may stay idle (Bun.serve's idleTimeout); 0 = no limit */
+  readonly idleTimeout?: number;
   readonly onInternalError?: (err: unknown) => void;
   /** breakers by destination (-breaker); default: only routes with breaker filters get one */
   readonly breakers?: BreakerRegistry;
@@ -47,7 +49,7 @@ export interface ProxyOptions {
 const VIA = "1.1 sallyport";
 
 export function createHandler(options: ProxyOptions) {
-  const { defaultStatus, maxLoopbacks, preserveHost, readTimeout = 0 } = options;
+  const { defaultStatus, maxLoopbacks, preserveHost, readTimeout = 0, idleTimeout = 0 } = options;
   const clock = options.clock ?? systemClock;
   const breakers = options.breakers ?? new BreakerRegistry({ entries: [], clock });
   const requestLimit = options.requestLimit ?? UNLIMITED;
@@ -127,13 +129,14 @@ export function createHandler(options: ProxyOptions) {
     return deadlineBody ? sent.catch((err) => Promise.reject(deadlineBody.expired ? requestTimeout(readTimeout) : err)) : sent;
   }
 
-  return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
+  async function serve(req: Request, server: Server<undefined>): Promise<Response> {
     if (req.method === "CONNECT") {
       return errorResponse(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
     }
     const host = req.headers.get("host") ?? "";
     // Bun.serve accepts two Host headers and joins them; which one would we route by?
     if (host.includes(",")) return errorResponse(400, "bad-request", "Bad Request: more than one Host header");
+    if (!isValidHost(host)) return errorResponse(400, "bad-request", "Bad Request: invalid Host header");
     if (countVia(req.headers.get("via")) > maxLoopbacks) {
       return errorResponse(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
     }
@@ -145,13 +148,22 @@ export function createHandler(options: ProxyOptions) {
     const state: RequestState = { method: req.method, path, rawQuery, headers, host, peer: peerAddress(server, req) };
     const limited = requestLimit.check(state);
     if (limited) return errorResponse(429, "rate-limited", statusText(429), limited);
+    const res = await route(state, req, options.table(), 0);
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  }
+
+  return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
+    // Bun's idle timer also runs while we wait for the backend: off until the response is ready,
+    // then back on for the body and the idle keep-alive connection.
+    server.timeout(req, 0);
     try {
-      const res = await route(state, req, options.table(), 0);
-      return new Response(res.body, { status: res.status, headers: res.headers });
+      return await serve(req, server);
     } catch (err) {
       if (err instanceof ProxyError) return err.toResponse();
       options.onInternalError?.(err);
       return errorResponse(500, "internal");
+    } finally {
+      server.timeout(req, idleTimeout);
     }
   };
 }
@@ -161,6 +173,7 @@ function dynamicOrigin(ctx: Context): Origin {
   if (dynamic.url) return originOf(dynamic.url.protocol === "https:" ? "https" : "http", dynamic.url.host);
   const host = dynamic.host ?? request.host;
   if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
+  if (!isValidHost(host)) throw new ProxyError(400, "no-dynamic-target", "Bad Request: invalid target host for the dynamic backend");
   return originOf(dynamic.scheme === "https" ? "https" : "http", host);
 }
 

@@ -4,6 +4,7 @@
  * Bun's fetch passes them through verbatim, so we strip them both ways.
  * `Expect` is included because Bun.serve has already answered `100 Continue` itself.
  */
+import { isHeaderName } from "../util/http.ts";
 
 const HOP_BY_HOP = [
   "connection",
@@ -24,7 +25,8 @@ export function stripHopByHop(headers: Headers): void {
     // Headers named in Connection are hop-by-hop too.
     for (const name of connection.split(",")) {
       const n = name.trim();
-      if (n) headers.delete(n);
+      // Headers.delete throws on a name that is not a token; such a "header" cannot exist anyway.
+      if (isHeaderName(n)) headers.delete(n);
     }
   }
   for (const name of HOP_BY_HOP) headers.delete(name);

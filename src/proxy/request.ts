@@ -1,14 +1,25 @@
 /** @module What the handler derives from an incoming request before routing. */
 import type { RequestState } from "../filters/types.ts";
 import type { MatchRequest } from "../predicates/types.ts";
+import { forwardedFor } from "../util/forwarded.ts";
 
 /** Splits Bun's absolute `req.url` into path and raw query without building a URL object. */
 export function splitTarget(url: string): { path: string; rawQuery: string } {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  // Without a usable Host (HTTP/1.0), Bun leaves the URL relative: "/a/b".
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return { path: "/", rawQuery: "" };
   const q = url.indexOf("?", start);
   return q < 0 ? { path: url.slice(start), rawQuery: "" } : { path: url.slice(start, q), rawQuery: url.slice(q + 1) };
 }
+
+/**
+ * A Host header (or a dynamic target) we are willing to put into a URL: a registered name or IPv4
+ * (RFC 3986 reg-name without the characters that would end or split an authority) or a bracketed
+ * IPv6 literal, and an optional port. "a.example@127.0.0.1" or "a/b" would move the request elsewhere.
+ */
+const VALID_HOST = /^(?:[A-Za-z0-9._~%!$&'()*+;=-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+export const isValidHost = (host: string): boolean => VALID_HOST.test(host);
 
 const NEEDS_CLEANING = /\/\/|\/\.\.?(\/|$)/;
 
@@ -54,8 +65,5 @@ export class MatchView implements MatchRequest {
 
 /** The client as Skipper's consistentHash and clientRatelimit see it: first X-Forwarded-For entry, else the peer. */
 export function clientAddress(state: RequestState): string {
-  const xff = state.headers.get("x-forwarded-for");
-  if (!xff) return state.peer;
-  const comma = xff.indexOf(",");
-  return (comma < 0 ? xff : xff.slice(0, comma)).trim() || state.peer;
+  return forwardedFor(state.headers, "first") ?? state.peer;
 }

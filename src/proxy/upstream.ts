@@ -5,7 +5,8 @@
  */
 import type { RequestState, ResponseState } from "../filters/types.ts";
 import type { Origin } from "../routing/types.ts";
-import { upstreamFailure, UpstreamTimeout } from "./errors.ts";
+import { watchStream } from "./body.ts";
+import { clientGone, upstreamFailure, UpstreamTimeout } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 
 export interface UpstreamOptions {
@@ -37,7 +38,9 @@ export interface UpstreamCall {
  */
 export async function callUpstream(call: UpstreamCall, options: UpstreamOptions, fresh = false, deadline = call.deadline): Promise<ResponseState> {
   const { origin, state } = call;
-  const url = `${origin.scheme}://${origin.host}${state.path}${state.rawQuery ? "?" + state.rawQuery : ""}`;
+  // A client that left (e.g. while a retry waited) gets no new backend request.
+  if (call.clientSignal.aborted) throw clientGone();
+  const url = `${origin.scheme}://${origin.host}${requestPath(state.path)}${state.rawQuery ? "?" + state.rawQuery : ""}`;
   const headers = state.headers;
   if (call.hostHeader !== undefined) headers.set("host", call.hostHeader);
 
@@ -45,7 +48,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
   const abort = new AbortController();
   const onClientGone = () => abort.abort(call.clientSignal.reason);
   call.clientSignal.addEventListener("abort", onClientGone, { once: true });
-  const headerTimer = setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout);
+  const headerTimer = options.responseHeaderTimeout > 0 ? setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout) : undefined;
   // The backendTimeout deadline also covers the body: when it fires mid-stream the body is cut off.
   const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), deadline);
   try {
@@ -63,13 +66,26 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
     } as RequestInit);
     // Bun's fetch response headers are mutable: strip them in place instead of copying.
     stripHopByHop(res.headers);
-    return { status: res.status, headers: res.headers, body: res.body };
+    // With a deadline, watch the body so the timer goes when the body does, not `deadline` later.
+    const body = deadlineTimer !== undefined && res.body ? watchStream(res.body, () => clearTimeout(deadlineTimer)).stream : res.body;
+    if (!body) clearTimeout(deadlineTimer);
+    return { status: res.status, headers: res.headers, body };
   } catch (err) {
     clearTimeout(deadlineTimer);
+    if (call.clientSignal.aborted) throw clientGone();
     throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : err, origin.host);
   } finally {
     clearTimeout(headerTimer);
     // After the headers, only a client leaving mid-body matters, and Bun cancels the body itself.
     call.clientSignal.removeEventListener("abort", onClientGone);
   }
+}
+
+/**
+ * The path as it goes into the backend URL. Filters may leave it without a leading "/" (modPath)
+ * or with "?"/"#" in it; spliced into the URL as is, "x@evil.example/" would become the host.
+ */
+export function requestPath(path: string): string {
+  const rooted = path.startsWith("/") ? path : "/" + path;
+  return /[?#]/.test(rooted) ? rooted.replaceAll("?", "%3F").replaceAll("#", "%23") : rooted;
 }

@@ -1,6 +1,10 @@
 import type { Origin } from "./types.ts";
 
-const DEFAULT_PORT = { http: "80", https: "443" } as const;
+/** The port a URL without one means, per scheme. */
+export const DEFAULT_PORT = { http: "80", https: "443" } as const;
+
+/** Whether a `name[:port]` host names its port: `[::1]:443` and `a:80` do, `[::1]` and `example.com` do not. */
+export const hasPort = (host: string): boolean => /:\d+$/.test(host);
 
 /**
  * Parses a backend address into an {@link Origin}. Like Skipper (net.SchemeHost), only scheme and
@@ -19,6 +23,5 @@ export function parseOrigin(address: string): Origin {
 /** host is `name[:port]`, as in a URL authority (IPv6 in brackets). */
 export function originOf(scheme: "http" | "https", host: string): Origin {
   const lower = host.toLowerCase();
-  const hasPort = /:\d+$/.test(lower);
-  return { scheme, host: lower, key: hasPort ? lower : `${lower}:${DEFAULT_PORT[scheme]}` };
+  return { scheme, host: lower, key: hasPort(lower) ? lower : `${lower}:${DEFAULT_PORT[scheme]}` };
 }

@@ -3,12 +3,16 @@
  * Where routes come from: `-inline-routes` and the `-routes-file` list, re-read every
  * `-source-poll-timeout` ms. A file that fails to parse keeps the previous table serving and is
  * logged as `file:line:col: message`; a file that disappears takes its routes with it.
+ *
+ * Polls never overlap: the interval and SIGHUP both call {@link RouteSource.poll}, and a poll asked
+ * for while one runs waits for it and then reads again (several such asks share one follow-up), so
+ * an older read can never be applied after a newer one.
  */
 import { readFile } from "node:fs/promises";
 import type { ConsolaInstance } from "consola";
 import type { RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
-import { buildTable, type Registries } from "./build.ts";
+import { buildTable, closeFilters, type Registries } from "./build.ts";
 import type { RoutingTable } from "./table.ts";
 import type { RouteProblem } from "./types.ts";
 
@@ -18,6 +22,8 @@ export interface RouteSourceOptions {
   readonly pollMs: number;
   readonly registries: Registries;
   readonly log: ConsolaInstance;
+  /** reads a routes file, undefined when it cannot be read; tests pass a slow or scripted one */
+  readonly read?: (file: string) => Promise<string | undefined>;
 }
 
 /** Thrown at startup when the configured routes cannot be read or parsed. */
@@ -31,12 +37,16 @@ export class RouteSource {
   readonly #defs = new Map<string, RouteDef[]>();
   readonly #inline: RouteDef[];
   readonly #origin = new WeakMap<RouteDef, string>();
+  readonly #read: (file: string) => Promise<string | undefined>;
+  #running: Promise<boolean> | undefined;
+  #queued: Promise<boolean> | undefined;
 
   private constructor(
     readonly options: RouteSourceOptions,
     inline: RouteDef[],
   ) {
     this.#inline = inline;
+    this.#read = options.read ?? readText;
     for (const def of inline) this.#origin.set(def, "-inline-routes");
     this.#table = buildTable([], options.registries);
   }
@@ -51,7 +61,7 @@ export class RouteSource {
     }
     const source = new RouteSource(options, inline);
     for (const file of options.files) {
-      const text = await readText(file);
+      const text = await source.#read(file);
       if (text === undefined) throw new RouteSourceError(`${file}: cannot read routes file`);
       const error = source.#accept(file, text);
       if (error) throw new RouteSourceError(error);
@@ -74,11 +84,33 @@ export class RouteSource {
     this.#timer = undefined;
   }
 
-  /** One poll round: re-reads every file, rebuilds when any changed. Returns whether the table changed. */
-  async poll(): Promise<boolean> {
+  /**
+   * One poll round: re-reads every file, rebuilds when any changed. Returns whether the table
+   * changed. Never rejects: an unexpected error is logged and the previous table keeps serving.
+   * A call while a round runs waits for it and then runs one more round, shared by all such calls.
+   */
+  poll(): Promise<boolean> {
+    if (this.#running) {
+      const next = () => {
+        this.#queued = undefined;
+        return this.poll();
+      };
+      this.#queued ??= this.#running.then(next, next);
+      return this.#queued;
+    }
+    this.#running = this.#pollOnce()
+      .catch((e: unknown) => {
+        this.options.log.error(`error while polling routes; keeping the previous routes: ${(e as Error)?.message ?? e}`);
+        return false;
+      })
+      .finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #pollOnce(): Promise<boolean> {
     let changed = false;
     for (const file of this.options.files) {
-      const text = await readText(file);
+      const text = await this.#read(file);
       if (text === this.#texts.get(file)) continue;
       if (text === undefined) {
         this.options.log.warn(`routes file ${file} is gone; its routes are removed`);
@@ -116,7 +148,7 @@ export class RouteSource {
     for (const problem of next.problems) this.options.log.error(this.describeProblem(problem, defs));
     this.options.log.info(`route settings applied, ${next.routes.length} routes, ${next.problems.length} invalid`);
     // Filters of the replaced table may hold resources (timers, watchers); let them go.
-    for (const route of previous.routes) for (const { filter } of route.filters) filter.close?.();
+    for (const route of previous.routes) closeFilters(route.filters);
   }
 
   describeProblem(problem: RouteProblem, defs: readonly RouteDef[]): string {

@@ -1,7 +1,9 @@
 /** Which breaker a request gets: keys, global → host → route merging, idle TTL. */
 import { describe, expect, test } from "bun:test";
-import { NO_BREAKER } from "../../src/circuit/breaker.ts";
+import { NO_BREAKER, REFUSED, type Breaker } from "../../src/circuit/breaker.ts";
+import { BreakerRegistry, DEFAULT_MAX_BREAKERS } from "../../src/circuit/registry.ts";
 import { breakerSettings } from "../../src/circuit/settings.ts";
+import { FakeClock } from "../support/clock.ts";
 import {
   advance,
   expectClosed,
@@ -151,4 +153,64 @@ test("a host whose only breaker was swept still keeps the new one", () => {
   fail(w);
   expect(w.registry.size).toBe(1);
   expectOpen.forEach((step) => step(w));
+});
+
+describe("the cap on live breakers (dynamic destinations)", () => {
+  const settings = global({ failures: 1, idleTTL: 1000 });
+  const otherRoute = breakerSettings({ type: "consecutive", failures: 7 });
+
+  /**
+   * Steps: `"a"` asks for the breaker of host `a:1`, `"a/r"` for it under other route settings,
+   * `"+N"` moves the clock N ms. `kept` still have the breaker they got last; `dropped` get a new one.
+   */
+  test.each<{ name: string; max: number; steps: string[]; size: number; kept: string[]; dropped: string[] }>([
+    { name: "at the cap, a new breaker drops the least recently used", max: 3, steps: ["a", "b", "c", "d"], size: 3, kept: ["b", "c", "d"], dropped: ["a"] },
+    { name: "a use moves a breaker to the recent end", max: 3, steps: ["a", "b", "c", "a", "d"], size: 3, kept: ["a", "c", "d"], dropped: ["b"] },
+    { name: "a cap of one keeps the latest only", max: 1, steps: ["a", "b"], size: 1, kept: ["b"], dropped: ["a"] },
+    { name: "a breaker used again does not count twice", max: 2, steps: ["a", "a", "a", "b", "b"], size: 2, kept: ["a", "b"], dropped: [] },
+    { name: "every breaker of a host counts, one per route settings", max: 2, steps: ["a", "a/r", "b"], size: 2, kept: ["a/r", "b"], dropped: ["a"] },
+    { name: "idle ones are swept first, so nothing in use is dropped", max: 3, steps: ["a", "b", "+1001", "c", "d"], size: 2, kept: ["c", "d"], dropped: ["a", "b"] },
+    { name: "an idle breaker replaced in place does not push another out", max: 2, steps: ["a", "+500", "b", "+600", "a"], size: 2, kept: ["a", "b"], dropped: [] },
+  ])("$name", ({ max, steps, size, kept, dropped }) => {
+    const clock = new FakeClock();
+    const registry = new BreakerRegistry({ entries: [settings], clock, maxBreakers: max });
+    const get = (step: string) => {
+      const [host, route] = step.split("/");
+      return registry.get(`${host}:1`, route ? otherRoute : undefined);
+    };
+    const last = new Map<string, Breaker>();
+    for (const step of steps) {
+      if (step.startsWith("+")) clock.advance(Number(step.slice(1)));
+      else last.set(step, get(step));
+    }
+    expect(registry.size).toBe(size);
+    // Hits first: they only reorder. Each miss after them creates a breaker (and may drop one).
+    for (const step of kept) expect(get(step), `${step} kept`).toBe(last.get(step)!);
+    for (const step of dropped) expect(get(step), `${step} dropped`).not.toBe(last.get(step)!);
+  });
+
+  test("a dropped breaker starts fresh, even if it was open", () => {
+    const registry = new BreakerRegistry({ entries: [global({ failures: 1, timeout: 3_600_000 })], clock: new FakeClock(), maxBreakers: 1 });
+    const a = registry.get("a:1");
+    a.done(a.allow(), false);
+    expect(registry.get("a:1").allow()).toBe(REFUSED);
+    registry.get("b:1");
+    expect(registry.get("a:1").allow()).not.toBe(REFUSED);
+    expect(registry.size).toBe(1);
+  });
+
+  test(`${DEFAULT_MAX_BREAKERS} by default`, () => {
+    const registry = new BreakerRegistry({ entries: [global({ failures: 1 })], clock: new FakeClock() });
+    const first = registry.get("h0:443");
+    for (let i = 1; i < DEFAULT_MAX_BREAKERS; i++) registry.get(`h${i}:443`);
+    expect(registry.size).toBe(DEFAULT_MAX_BREAKERS);
+    registry.get("one-more:443");
+    expect(registry.size).toBe(DEFAULT_MAX_BREAKERS);
+    expect(registry.get("h1:443")).toBe(registry.get("h1:443"));
+    expect(registry.get("h0:443")).not.toBe(first);
+  });
+
+  test.each([0, -1, 1.5, Number.NaN])("maxBreakers %p is refused", (max) => {
+    expect(() => new BreakerRegistry({ entries: [], clock: new FakeClock(), maxBreakers: max })).toThrow(RangeError);
+  });
 });

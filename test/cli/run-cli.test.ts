@@ -90,7 +90,7 @@ describe("serve: errors → message, exit code", () => {
     { name: "positional after flags", argv: ["-max-loopbacks", "1", "routes.eskip"], message: "invalid arguments: [routes.eskip]", usage: true },
     { name: "positional after --", argv: ["--", "check"], message: "invalid arguments: [check]", usage: true },
     { name: "a word alone is an unknown command", argv: ["chek", "x.eskip"], message: 'unknown command "chek"', usage: true },
-    { name: "status out of range", argv: ["-default-http-status", "600"], message: 'invalid value "600" for flag -default-http-status: must be an HTTP status between 100 and 599', usage: false },
+    { name: "status out of range", argv: ["-default-http-status", "600"], message: 'invalid value "600" for flag -default-http-status: must be an HTTP status between 200 and 599', usage: false },
     { name: "negative loopbacks", argv: ["-max-loopbacks", "-1"], message: 'invalid value "-1" for flag -max-loopbacks: must not be negative', usage: false },
     { name: "negative duration", argv: ["-timeout-backend", "-1s"], message: 'invalid value "-1s" for flag -timeout-backend: must not be negative', usage: false },
     { name: "zero poll interval", argv: ["-source-poll-timeout", "0"], message: 'invalid value "0" for flag -source-poll-timeout: must be a positive number of milliseconds', usage: false },
@@ -106,7 +106,7 @@ describe("serve: errors → message, exit code", () => {
     {
       name: "every invalid value is reported at once",
       argv: ["-default-http-status", "99", "-address", "x"],
-      message: 'invalid value "x" for flag -address: missing port in address\ninvalid value "99" for flag -default-http-status: must be an HTTP status between 100 and 599',
+      message: 'invalid value "x" for flag -address: missing port in address\ninvalid value "99" for flag -default-http-status: must be an HTTP status between 200 and 599',
       usage: false,
     },
   ])("$name", async ({ argv, message, usage }) => {

@@ -14,6 +14,11 @@ describe("header filters", () => {
     ["setRequestHeader", ["X-Id", "id-${id}"], {}, { "x-id": "id-42" }],
     // Skipper: a placeholder that resolves empty leaves the header alone.
     ["setRequestHeader", ["X-None", "${request.header.Missing}"], {}, {}],
+    ["setRequestHeader", ["X-Src", "${request.source}|${request.sourceFromLast}"], { "x-forwarded-for": " 1.1.1.1 , 2.2.2.2" }, { "x-forwarded-for": "1.1.1.1 , 2.2.2.2", "x-src": "1.1.1.1|2.2.2.2" }],
+    ["setRequestHeader", ["X-Src", "${request.source}|${request.sourceFromLast}"], {}, { "x-src": "127.0.0.1|127.0.0.1" }],
+    // Cookies are read as Go reads them: surrounding quotes removed.
+    ["setRequestHeader", ["X-Sid", "${request.cookie.sid}"], { cookie: 'a=1; sid="abc"' }, { cookie: 'a=1; sid="abc"', "x-sid": "abc" }],
+    ["setRequestHeader", ["X-Sid", "${request.cookie.sid}"], { cookie: "a=1" }, { cookie: "a=1" }],
   ] as [string, Arg[], Record<string, string>, Record<string, string>][])("%s(%j)", async (name, args, before, after) => {
     const ctx = makeContext({ path: "/p", rawQuery: "q=1", headers: new Headers(before) }, { id: "42" });
     await run(createFilter(name, ...args), ctx);
@@ -31,6 +36,27 @@ describe("header filters", () => {
   });
 });
 
+describe("a placeholder that expands to no valid header value leaves the header alone", () => {
+  test.each<{ name: string; args: Arg[]; why: string; rawQuery?: string; params?: Record<string, string> }>([
+    { name: "setRequestHeader", args: ["X-Q", "${request.query.q}"], why: "CR LF", rawQuery: "q=a%0D%0AX-Evil:%201" },
+    { name: "appendRequestHeader", args: ["X-Q", "v=${request.query.q}"], why: "NUL", rawQuery: "q=%00" },
+    { name: "setRequestHeader", args: ["X-Q", "${request.query.q}"], why: "beyond U+00FF", rawQuery: "q=%E2%82%AC" },
+    { name: "setRequestHeader", args: ["X-Id", "${id}"], why: "LF", params: { id: "a\nb" } },
+    { name: "setResponseHeader", args: ["X-Id", "${id}"], why: "DEL", params: { id: "a\x7f" } },
+    { name: "appendResponseHeader", args: ["X-Q", "${request.query.q}"], why: "LF", rawQuery: "q=%0A" },
+  ])("$name($args): $why", async ({ name, args, rawQuery = "", params = {} }) => {
+    const ctx = makeContext({ rawQuery, headers: new Headers({ "x-keep": "1" }) }, params);
+    await run(createFilter(name, ...args), ctx, { status: 200, headers: { "x-keep": "1" } });
+    expect(Object.fromEntries(ctx.request.headers)).toEqual({ "x-keep": "1" });
+    expect(Object.fromEntries(ctx.response!.headers)).toEqual({ "x-keep": "1" });
+  });
+
+  test("a tab and Latin-1 are valid and set", async () => {
+    const ctx = await run(createFilter("setRequestHeader", "X-Q", "${request.query.q}"), makeContext({ rawQuery: "q=a%09%C3%A9" }));
+    expect(ctx.request.headers.get("x-q")).toBe("a\té");
+  });
+});
+
 describe("path filters", () => {
   test.each([
     ["setPath", ["/new"], "/old", "/new"],
@@ -40,6 +66,10 @@ describe("path filters", () => {
     ["modPath", ["o", "0"], "/foo/boo", "/f00/b00"],
     ["modPath", [{ regexp: "/(\\w+)/(\\w+)" }, "/$2/$1"], "/a/b", "/b/a"],
     ["modPath", [{ regexp: "/(\\w+)" }, "/${1}x"], "/a", "/ax"],
+    // A leading (?i) becomes the i flag, which must survive the added g.
+    ["modPath", ["(?i)^/API", "/v2"], "/api/x", "/v2/x"],
+    ["modPath", [{ regexp: "(?i)a" }, "b"], "/AaA", "/bbb"],
+    ["modPath", [{ regexp: "(?s)^/x.y" }, "/z"], "/x\ny", "/z"],
   ] as [string, Arg[], string, string][])("%s(%j) on %s", async (name, args, path, expected) => {
     const ctx = await run(createFilter(name, ...args), makeContext({ path }, { id: "42" }));
     expect(ctx.request.path).toBe(expected);
@@ -60,9 +90,10 @@ describe("status and inlineContent", () => {
     expect((await run(createFilter("inlineContent", "<html><body>x"), makeContext())).served?.headers.get("content-type")).toBe("text/html; charset=utf-8");
   });
 
-  test("status overrides the response status on the way back", async () => {
-    const ctx = await run(createFilter("status", 418), makeContext(), { status: 200 });
-    expect(ctx.response?.status).toBe(418);
+  test.each([200, 204, 418, 599])("status(%p) overrides the response status on the way back", async (code) => {
+    const ctx = await run(createFilter("status", code), makeContext(), { status: 500 });
+    expect(ctx.response?.status).toBe(code);
+    expect(() => new Response(null, { status: code })).not.toThrow();
   });
 });
 
@@ -86,7 +117,23 @@ describe("bad arguments name the filter, the argument and the reason", () => {
     ["setRequestHeader", ["X"], /setRequestHeader/],
     ["setRequestHeader", ["X", 1], /setRequestHeader.*argument 2/],
     ["status", ["200"], /status.*argument 1/],
-    ["status", [99], /status.*100 to 599/],
+    ["status", [99], /status: argument 1 \(status code\) must be an integer from 200 to 599, got 99/],
+    ["status", [100], /status.*200 to 599, got 100/],
+    ["status", [101], /status.*200 to 599, got 101/],
+    ["status", [199], /status.*200 to 599, got 199/],
+    ["status", [600], /status.*200 to 599, got 600/],
+    ["status", [200.5], /status.*200 to 599, got 200.5/],
+    // Header names are RFC 9110 tokens, checked when the route is built, for all six filters.
+    ...["setRequestHeader", "appendRequestHeader", "setResponseHeader", "appendResponseHeader"].flatMap((name) => [
+      [name, ["X Bad", "v"], new RegExp(`${name}: argument 1 \\(header name\\) is not a valid header name: "X Bad"`)],
+      [name, ["", "v"], new RegExp(`${name}: argument 1 \\(header name\\) is not a valid header name`)],
+      [name, ["X:Y", "v"], new RegExp(`${name}: argument 1 \\(header name\\)`)],
+    ]),
+    ...["dropRequestHeader", "dropResponseHeader"].map((name) => [name, ["X Bad"], new RegExp(`${name}: argument 1 \\(header name\\) is not a valid header name`)]),
+    // Text outside the placeholders is in every expansion, so a bad one is refused up front.
+    ["setRequestHeader", ["X", "a\r\nX-Evil: 1"], /setRequestHeader: argument 2 \(value\) is not a valid header value/],
+    ["appendResponseHeader", ["X", "${id}\x00"], /appendResponseHeader: argument 2 \(value\) is not a valid header value/],
+    ["setResponseHeader", ["X", "€${id}"], /setResponseHeader: argument 2 \(value\) is not a valid header value/],
     ["backendTimeout", [10], /backendTimeout.*argument 1/],
     ["backendTimeout", ["10"], /backendTimeout.*argument 1/],
     ["modPath", [{ regexp: "(" }, "x"], /modPath.*argument 1/],

@@ -70,6 +70,9 @@ describe("bad arguments", () => {
     ["setRequestHeaderFromSecret", ["X", PATH, "a", "b", "c"], /expects 2 to 4 arguments, got 5/],
     ["setRequestHeaderFromSecret", ["Bad Header", PATH], /argument 1 \(header name\) is not a valid header name/],
     ["setRequestHeaderFromSecret", ["X", PATH, "a\r\nX-Evil: 1"], /argument 3 \(prefix\) must not contain control characters/],
+    ["setRequestHeaderFromSecret", ["X", PATH, "a\tb"], /argument 3 \(prefix\) must not contain control characters/],
+    ["setRequestHeaderFromSecret", ["X", PATH, "", "€"], /argument 4 \(suffix\) must not contain control characters or characters beyond U\+00FF/],
+    ["setRequestHeaderFromSecret", ["X:Y", PATH], /argument 1 \(header name\) is not a valid header name/],
     ["setRequestHeaderFromSecret", ["X", PATH, "", 7], /argument 4 \(suffix\) must be a string, got number/],
   ] as [string, Arg[], RegExp][])("%s(%j)", (name, args, message) => {
     expect(() => createFilter(name, ...args)).toThrow(message);

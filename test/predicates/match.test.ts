@@ -119,11 +119,14 @@ const cases: Record<string, Case[]> = {
     { args: ["9.9.9.9"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "unknown" } }, matches: true, note: "bad XFF: the peer" },
     { args: ["1.2.3.4"], req: { headers: { "x-forwarded-for": "1.2.3.4:5555" } }, matches: true, note: "port stripped" },
     { args: ["2001:db8::1"], req: { headers: { "x-forwarded-for": "[2001:db8::1]:443, 1.1.1.1" } }, matches: true },
+    { args: ["9.9.9.9"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": " , 1.2.3.4" } }, matches: true, note: "empty first entry: the peer" },
   ],
   SourceFromLast: [
     { args: ["5.6.7.8"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "1.2.3.4, 5.6.7.8" } }, matches: true },
     { args: ["1.2.3.4"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "1.2.3.4, 5.6.7.8" } }, matches: false },
     { args: ["9.9.9.9"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "1.2.3.4, junk" } }, matches: true },
+    { args: ["5.6.7.8"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "1.2.3.4,5.6.7.8:80 " } }, matches: true, note: "port and spaces" },
+    { args: ["9.9.9.9"], req: { peer: "9.9.9.9", headers: { "x-forwarded-for": "1.2.3.4, " } }, matches: true, note: "empty last entry: the peer" },
     {
       args: ["5.6.7.8"],
       req: { headers: [["x-forwarded-for", "1.2.3.4"], ["x-forwarded-for", "5.6.7.8"]] },

@@ -135,3 +135,26 @@ test("a request that passed this proxy too often is a loop: 508", async () => {
   expect(res.status).toBe(508);
   expect((await echo(await fetch(url + "/"))).headers.via).toBe("1.1 sallyport");
 });
+
+test("a client that leaves ends its retries: no new backend request goes out", async () => {
+  let hits = 0;
+  const failing = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch() {
+      hits++;
+      await Bun.sleep(200);
+      return new Response("busy", { status: 503 });
+    },
+  });
+  try {
+    const url = proxy(`r: * -> retry(3, "503", "10ms") -> "http://127.0.0.1:${failing.port}"`);
+    const client = new AbortController();
+    setTimeout(() => client.abort(), 100);
+    await fetch(url + "/", { signal: client.signal }).catch(() => {});
+    await Bun.sleep(600);
+    expect(hits).toBe(1);
+  } finally {
+    failing.stop(true);
+  }
+});

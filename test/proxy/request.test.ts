@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { upstreamFailure, UpstreamTimeout } from "../../src/proxy/errors.ts";
 import { stripHopByHop } from "../../src/proxy/hop.ts";
-import { cleanPath, splitTarget } from "../../src/proxy/request.ts";
+import { cleanPath, isValidHost, splitTarget } from "../../src/proxy/request.ts";
+import { requestPath } from "../../src/proxy/upstream.ts";
 import { createBalancer } from "../../src/routing/loadbalancer.ts";
 import { parseOrigin } from "../../src/routing/origin.ts";
 
@@ -28,6 +29,9 @@ describe("splitTarget", () => {
     ["http://h", "/", ""],
     ["http://h/a/b?", "/a/b", ""],
     ["http://h/a?x=/y", "/a", "x=/y"],
+    // HTTP/1.0 without Host: Bun leaves the URL relative
+    ["/a/b?q", "/a/b", "q"],
+    ["/", "/", ""],
   ])("%s", (url, path, rawQuery) => expect(splitTarget(url)).toEqual({ path, rawQuery }));
 });
 
@@ -93,4 +97,19 @@ describe("origins and load balancers", () => {
   });
 
   test("unknown algorithm", () => expect(() => createBalancer("algFoo", ["http://a"])).toThrow(/unsupported algorithm "algFoo"/));
+});
+
+describe("requestPath keeps a rewritten path inside the path", () => {
+  test.each([
+    ["/a/b", "/a/b"],
+    ["a/b", "/a/b"],
+    ["@evil.example/x", "/@evil.example/x"],
+    ["/a?b#c", "/a%3Fb%23c"],
+    ["", "/"],
+  ])("%p → %p", (path, expected) => expect(requestPath(path)).toBe(expected));
+});
+
+describe("isValidHost", () => {
+  test.each(["a.example", "a.example:8080", "127.0.0.1:1", "[::1]:9090", "[::1]", "", "xn--bcher-kva.example", "a_b.example"])("accepts %p", (h) => expect(isValidHost(h)).toBe(true));
+  test.each(["a@b", "a/b", "a?b", "a#b", "a b", "a\\b", "[::1", "a:b:c", "a:99999999"])("refuses %p", (h) => expect(isValidHost(h)).toBe(false));
 });
