@@ -72,12 +72,13 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
 
   // Bun's idle timer is in whole seconds, at most 255; 0 turns it off.
   const idleTimeout = Math.min(255, Math.ceil(config.idleTimeoutServer / 1000));
+  const logInternal = (err: unknown) => log.error(`internal error: ${(err as Error)?.message ?? err}`);
   // Whatever escapes a handler is logged and answered with a plain 500, never Bun's
   // development page with a stack trace.
   const lastResort = {
     development: false,
     error(err: Error) {
-      log.error(`internal error: ${err?.message ?? err}`);
+      logInternal(err);
       return errorResponse(500, "internal");
     },
   } as const;
@@ -89,7 +90,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance): Prom
     readTimeout: config.readTimeoutServer,
     idleTimeout,
     upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend, tls },
-    onInternalError: (err) => log.error(`internal error: ${(err as Error)?.message ?? err}`),
+    onInternalError: logInternal,
     breakers,
     // Skipper uses the first -ratelimits entry only.
     requestLimit: createRequestLimit(config.ratelimits[0], clock),
