@@ -5,5 +5,5 @@
 export { CredentialsPathError } from "./scan.ts";
 export { DEFAULT_UPDATE_INTERVAL_MS, SecretStore } from "./store.ts";
 export type { SecretStoreOptions } from "./store.ts";
-export { MISSING, NO_SECRETS, realTimers } from "./types.ts";
-export type { SecretLookup, SecretProblem, SecretsReader, Timers } from "./types.ts";
+export { MISSING, NO_SECRETS } from "./types.ts";
+export type { SecretLookup, SecretProblem, SecretsReader } from "./types.ts";

@@ -15,7 +15,8 @@ import type { ConsolaInstance } from "consola";
 import { describeChanges } from "./changes.ts";
 import type { SecretEntry } from "./read-file.ts";
 import { directoriesToWatch, registerSecretPaths, scanSecretPaths, type SecretPath } from "./scan.ts";
-import { MISSING, realTimers, type SecretLookup, type SecretProblem, type SecretsReader, type Timers } from "./types.ts";
+import { systemClock, type Clock, type Timer } from "../util/clock.ts";
+import { MISSING, type SecretLookup, type SecretProblem, type SecretsReader } from "./types.ts";
 import { DirectoryWatcher } from "./watch.ts";
 
 /** Skipper's `-credentials-update-interval` default, also used for a value ≤ 0. */
@@ -33,8 +34,8 @@ export interface SecretStoreOptions {
   /** `-credentials-update-interval` in ms; ≤ 0 means the 10m default */
   readonly intervalMs: number;
   readonly log: ConsolaInstance;
-  /** real timers by default; tests pass fake ones */
-  readonly timers?: Timers;
+  /** the real clock by default; tests pass a fake one and move time by hand */
+  readonly clock?: Clock;
   /** react to file-system events between ticks (default true) */
   readonly watch?: boolean;
   readonly settleMs?: number;
@@ -44,13 +45,13 @@ export class SecretStore implements SecretsReader {
   readonly intervalMs: number;
   #entries: ReadonlyMap<string, SecretEntry> = new Map();
   readonly #paths: readonly SecretPath[];
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #log: ConsolaInstance;
   readonly #watcher: DirectoryWatcher | undefined;
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
-  #tick: unknown;
-  #settle: unknown;
+  #tick: Timer | undefined;
+  #settle: Timer | undefined;
   #started = false;
   /** when a refused request was last logged, per secret */
   readonly #refusalLoggedAt = new Map<string, number>();
@@ -58,7 +59,7 @@ export class SecretStore implements SecretsReader {
   private constructor(options: SecretStoreOptions, paths: readonly SecretPath[]) {
     this.intervalMs = options.intervalMs > 0 ? options.intervalMs : DEFAULT_UPDATE_INTERVAL_MS;
     this.#paths = paths;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? systemClock;
     this.#log = options.log;
     const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     if (options.watch !== false && paths.length > 0) {
@@ -81,7 +82,7 @@ export class SecretStore implements SecretsReader {
   }
 
   refused(name: string, filter: string, problem: SecretProblem): void {
-    const now = this.#timers.now();
+    const now = this.#clock.now();
     const last = this.#refusalLoggedAt.get(name);
     if (last !== undefined && now - last < this.intervalMs) return;
     this.#refusalLoggedAt.set(name, now);
@@ -116,8 +117,8 @@ export class SecretStore implements SecretsReader {
   stop(): void {
     if (!this.#started) return;
     this.#started = false;
-    this.#timers.clearTimeout(this.#tick);
-    this.#timers.clearTimeout(this.#settle);
+    this.#tick?.cancel();
+    this.#settle?.cancel();
     this.#settle = undefined;
     this.#watcher?.close();
     this.#log.info("Stop secrets background refresher");
@@ -136,7 +137,7 @@ export class SecretStore implements SecretsReader {
   }
 
   #scheduleTick(): void {
-    this.#tick = this.#timers.setTimeout(() => {
+    this.#tick = this.#clock.setTimeout(() => {
       if (!this.#started) return;
       return this.refresh().finally(() => {
         if (this.#started) this.#scheduleTick();
@@ -146,7 +147,7 @@ export class SecretStore implements SecretsReader {
 
   #onFileEvent(settleMs: number): void {
     if (!this.#started || this.#settle !== undefined) return;
-    this.#settle = this.#timers.setTimeout(() => {
+    this.#settle = this.#clock.setTimeout(() => {
       this.#settle = undefined;
       return this.refresh();
     }, settleMs);

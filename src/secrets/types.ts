@@ -33,21 +33,3 @@ export const NO_SECRETS: SecretsReader = {
   lookup: () => MISSING,
   refused: () => {},
 };
-
-/**
- * The timers the store runs on; tests pass a fake one and move time by hand instead of sleeping.
- * Not util/clock's `Clock`: its `sleep()` cannot be cancelled, while `stop()` must end a pending
- * 10-minute tick at once, and a fake must be able to await the refresh a timer started.
- */
-export interface Timers {
-  now(): number;
-  /** A callback may return the promise of the work it started, so a fake can await it. */
-  setTimeout(callback: () => void | Promise<void>, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};

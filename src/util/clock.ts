@@ -1,17 +1,59 @@
 /**
  * @module
- * Time as breakers, limiters and retries see it. They take a {@link Clock} instead of reading
- * the system time, so tests move time by hand and never sleep.
+ * The one clock. Every timer in sallyport (upstream timeouts, the request-body deadline, backoff
+ * waits, route polling, the secrets refresher, the drain deadline) goes through a {@link Clock}
+ * passed in, never the global `setTimeout`, so a test moves time by hand and never sleeps.
+ *
+ * ```ts
+ * const timer = clock.setTimeout(() => abort.abort(), 5_000);
+ * timer.cancel();                       // idempotent
+ * await clock.sleep(100, signal);       // an aborted signal ends the wait early (rejects)
+ * ```
  */
+
+/** A pending timer; cancel() is idempotent and harmless after it fired. */
+export interface Timer {
+  cancel(): void;
+}
 
 export interface Clock {
   /** monotonic milliseconds; only differences mean anything */
   now(): number;
-  /** resolves after `ms` milliseconds */
-  sleep(ms: number): Promise<void>;
+  /**
+   * Runs `callback` once after `ms`. The callback may return the promise of the work it started,
+   * so a fake clock can wait for it before moving on.
+   */
+  setTimeout(callback: () => void | Promise<unknown>, ms: number): Timer;
+  /** Resolves after `ms`; rejects with the signal's reason as soon as `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** A timer that was never started: what code holds when there is nothing to time. */
+export const NO_TIMER: Timer = Object.freeze({ cancel() {} });
+
+/** Real time. Timers are unref'd: a pending timer alone never keeps the process alive. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms) => Bun.sleep(ms),
+  setTimeout(callback, ms) {
+    const handle = setTimeout(callback, ms);
+    handle.unref?.();
+    return { cancel: () => clearTimeout(handle) };
+  },
+  sleep: (ms, signal) => sleepOn(systemClock, ms, signal),
 };
+
+/** `sleep` built from a clock's setTimeout, shared by the real clock and test fakes. */
+export function sleepOn(clock: Pick<Clock, "setTimeout">, ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const onAbort = () => {
+    timer.cancel();
+    reject(signal!.reason);
+  };
+  const timer = clock.setTimeout(() => {
+    signal?.removeEventListener("abort", onAbort);
+    resolve();
+  }, ms);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return promise;
+}

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../../src/log/index.ts";
 import { SecretStore, type SecretStoreOptions } from "../../src/secrets/index.ts";
-import { FakeTimers } from "../support/fake-timers.ts";
+import { FakeClock } from "../support/clock.ts";
 
 export const INTERVAL = 10_000;
 
@@ -36,9 +36,9 @@ export async function tempDir(prefix = "sallyport-secrets-"): Promise<{ path: st
 
 /** Opens and starts a store with fake timers; file-system events are off unless asked for. */
 export async function openStore(paths: string[], options: Partial<SecretStoreOptions> = {}) {
-  const timers = new FakeTimers();
+  const timers = new FakeClock(false, 0);
   const logs = capturedLog();
-  const store = await SecretStore.open({ paths, intervalMs: INTERVAL, log: logs.log, timers, watch: false, ...options });
+  const store = await SecretStore.open({ paths, intervalMs: INTERVAL, log: logs.log, clock: timers, watch: false, ...options });
   store.start();
   return {
     store,
