@@ -43,11 +43,14 @@ export interface CliIO {
 }
 
 /**
- * How a leaf was reached, passed as citty's `data`: the command path for usage, and the
- * parent's command list when the leaf runs as its parent's default (`sallyport -address …`).
+ * How a leaf was reached, passed as citty's `data`: the command path for usage, the
+ * arguments after it, and the parent's command list when the leaf runs as its parent's
+ * default (`sallyport -address …`).
  */
 export interface Invocation {
   path: readonly string[];
+  /** the leaf's own arguments; citty's `rawArgs` stays empty so that its parser never sees them */
+  argv: readonly string[];
   asDefaultOf?: { description: string; commands: readonly CommandLine[] };
 }
 
@@ -141,10 +144,12 @@ function goCommand(io: CliIO, spec: GoCommandSpec): CommandDef {
   return defineCommand({
     meta: spec.meta,
     async run({ rawArgs, data }): Promise<number> {
-      const at = (data as Invocation | undefined) ?? { path: [spec.meta.name] };
+      // Without our dispatch (citty's runMain) there is no `data`; rawArgs is all there is then.
+      const at = (data as Invocation | undefined) ?? { path: [spec.meta.name], argv: rawArgs };
+      const { argv } = at;
       const usage = () => leafUsage(spec, at);
       try {
-        const parsed = parseFlags(flags, rawArgs);
+        const parsed = parseFlags(flags, argv);
         if (parsed.help) {
           // Go prints help to stderr; stdout lets `sallyport -help | less` work.
           io.stdout.write(usage());
@@ -152,10 +157,10 @@ function goCommand(io: CliIO, spec: GoCommandSpec): CommandDef {
         }
         if (spec.args === undefined && parsed.args.length > 0) {
           // Nothing but a word given to the default command is a mistyped command name.
-          if (at.asDefaultOf && parsed.args.length === rawArgs.length) {
-            throw new FlagError(`unknown command ${quote(rawArgs[0]!)}`);
+          if (at.asDefaultOf && parsed.args.length === argv.length) {
+            throw new FlagError(`unknown command ${quote(argv[0]!)}`);
           }
-          throw unexpectedArgs(flags, rawArgs, parsed.args);
+          throw unexpectedArgs(flags, argv, parsed.args);
         }
         return await spec.run(parsed);
       } catch (error) {

@@ -55,12 +55,17 @@ export async function runCli(argv: string[], handlers: CliHandlers, options: Par
  * (setup, run, cleanup). citty's own dispatch is not used because it would take the value
  * in `-address :9090` for a subcommand name; here, a first argument that is not a command
  * name goes to the default command, flags and all.
+ *
+ * The leaf's arguments travel in `data`, and citty gets no raw args: runCommand would run
+ * its own parser over them first, and that parser reads some Go command lines differently
+ * or throws on them (`-credentials-paths=/tmp/my_app` ended in `true is not iterable`).
+ * Flags are parsed in one place only, _goflag.ts.
  */
 async function dispatch(cmd: CommandDef, argv: string[], path: string[], io: CliIO, asDefault?: Invocation["asDefaultOf"]): Promise<number> {
   const subCommands = await resolve(cmd.subCommands);
   if (subCommands === undefined) {
-    const data: Invocation = { path, asDefaultOf: asDefault };
-    const { result } = await runCommand(cmd, { rawArgs: argv, data });
+    const data: Invocation = { path, argv, asDefaultOf: asDefault };
+    const { result } = await runCommand(cmd, { rawArgs: [], data });
     return result as number;
   }
 

@@ -72,6 +72,36 @@ describe("serve: argv → config", () => {
   });
 });
 
+// Only _goflag.ts may read flags: a second parser (citty's, node:util parseArgs) once ran over
+// argv first and threw `true is not iterable` on `-credentials-paths=/tmp/my_app`.
+describe("serve: values only Go's rules may read (`_`, `-`, `=`, `.`)", () => {
+  test.each<{ name: string; argv: string[]; config: Partial<Config> }>([
+    { name: "list, -name=value with _", argv: ["-credentials-paths=/tmp/my_app", "-support-listener=", "-address=127.0.0.1:0"], config: { credentialsPaths: ["/tmp/my_app"], supportListener: "", address: "127.0.0.1:0" } },
+    { name: "list, --name=value with _ - = .", argv: ["--credentials-paths=/run/my_app-1.d,/tmp/a=b_c.token"], config: { credentialsPaths: ["/run/my_app-1.d", "/tmp/a=b_c.token"] } },
+    { name: "list, value as the next argument", argv: ["-routes-file", "/etc/my_routes-v1.eskip,-x=y_z.eskip"], config: { routesFile: ["/etc/my_routes-v1.eskip", "-x=y_z.eskip"] } },
+    { name: "string, -name=value", argv: ["-backend-ca-file=/etc/ssl/my_ca-bundle.v2=x.pem"], config: { backendCaFile: "/etc/ssl/my_ca-bundle.v2=x.pem" } },
+    { name: "string that looks like a flag", argv: ["-inline-routes", "-my_route=x.y"], config: { inlineRoutes: "-my_route=x.y" } },
+    { name: "string, host name with - and .", argv: ["-address=my-host.example:8080"], config: { address: "my-host.example:8080" } },
+    { name: "int with Go's digit separator _", argv: ["-max-loopbacks=1_000", "-source-poll-timeout=0x_1f"], config: { maxLoopbacks: 1000, sourcePollTimeout: 31 } },
+    { name: "duration, -name=value", argv: ["-timeout-backend=1m0.5s", "--idle-timeout-server=.5s"], config: { timeoutBackend: 60_500, idleTimeoutServer: 500 } },
+    { name: "bool, -name=value", argv: ["-proxy-preserve-host=T", "-enable-breakers=1"], config: { proxyPreserveHost: true, enableBreakers: true } },
+    { name: "log level, -name=value", argv: ["-application-log-level=Warning"], config: { applicationLogLevel: "warn" } },
+    { name: "explicit serve command, --name=value with _", argv: ["serve", "--credentials-paths=/tmp/my_app"], config: { credentialsPaths: ["/tmp/my_app"] } },
+  ])("$name", async ({ argv, config }) => {
+    const r = await cli(argv);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.calls.serve).toEqual({ ...DEFAULTS, ...config });
+  });
+
+  test("repeat, entries with _ - = .", async () => {
+    const r = await cli(["-breaker=host=my_host.example-1:443,type=rate", "--ratelimits=type=client,max-hits=10,time-window=1.5s"]);
+    expect(r.stderr).toBe("");
+    expect(r.calls.serve?.breaker).toMatchObject([{ host: "my_host.example-1:443", type: "rate" }]);
+    expect(r.calls.serve?.ratelimits).toMatchObject([{ type: "client", maxHits: 10, timeWindow: 1500 }]);
+  });
+});
+
 const USAGE_START = "Usage: sallyport [flags]\n";
 
 describe("serve: errors → message, exit code", () => {
