@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Arg } from "../../src/eskip/ast.ts";
 import { builtinPredicates } from "../../src/predicates/builtin.ts";
+import type { Call } from "../routing/routes.ts";
+import { idFor, lookup, matcherOf, route } from "../routing/routes.ts";
 import { accepts, predicate } from "./create.ts";
 import type { RequestInit } from "./request.ts";
 import { request } from "./request.ts";
@@ -14,6 +16,10 @@ interface Case {
 
 const re = (regexp: string) => ({ regexp });
 
+/**
+ * Predicates that check the request themselves, through `match`. The others (Path, PathSubtree,
+ * True, Weight) have no `match` and are tested below through the matcher, where their effect is.
+ */
 const cases: Record<string, Case[]> = {
   Host: [
     { args: ["^a\\.localhost$"], req: { host: "a.localhost" }, matches: true },
@@ -23,8 +29,6 @@ const cases: Record<string, Case[]> = {
     { args: ["^a\\.localhost$"], req: { host: "A.localhost" }, matches: false, note: "case-sensitive like RE2" },
     { args: ["(?i)^a\\.localhost$"], req: { host: "A.LOCALHOST" }, matches: true, note: "RE2 flag group" },
   ],
-  Path: [{ args: ["/a"], req: { path: "/b" }, matches: true, note: "the matcher's tree decides" }],
-  PathSubtree: [{ args: ["/a"], req: { path: "/b" }, matches: true, note: "the matcher's tree decides" }],
   PathRegexp: [
     { args: ["\\.json$"], req: { path: "/a/b.json" }, matches: true },
     { args: [re("^/a/")], req: { path: "/a/b" }, matches: true },
@@ -35,7 +39,6 @@ const cases: Record<string, Case[]> = {
     { args: ["GET"], req: { method: "GET" }, matches: true },
     { args: ["GET"], req: { method: "POST" }, matches: false },
     { args: ["get"], req: { method: "GET" }, matches: false, note: "case-sensitive" },
-    { args: [""], req: { method: "DELETE" }, matches: true, note: 'Method("") is no condition, as in Skipper' },
   ],
   Methods: [
     { args: ["GET", "post"], req: { method: "POST" }, matches: true },
@@ -94,12 +97,7 @@ const cases: Record<string, Case[]> = {
     { args: ["q", "^a b$"], req: { query: "q=a+b" }, matches: true, note: "decoded" },
     { args: ["page", "^[0-9]+$"], req: {}, matches: false },
   ],
-  True: [
-    { args: [], req: {}, matches: true },
-    { args: ["ignored", 1], req: {}, matches: true },
-  ],
   False: [{ args: [], req: {}, matches: false }],
-  Weight: [{ args: [10], req: {}, matches: true }],
   ClientIP: [
     { args: ["127.0.0.1"], req: { peer: "127.0.0.1" }, matches: true },
     { args: ["10.0.0.0/8"], req: { peer: "10.2.3.4" }, matches: true },
@@ -149,6 +147,112 @@ describe.each(Object.entries(cases))("%s", (name, rows) => {
   });
 });
 
-test("every built-in predicate has match cases", () => {
-  expect(Object.keys(cases).sort()).toEqual(builtinPredicates().map((spec) => spec.name).sort());
+/** One route, `id`, in a matcher of its own: whether it matches is whether the matcher finds it. */
+const only = (id: string, ...calls: Call[]) => matcherOf(route(id, ...calls));
+
+describe.each<{ name: string; pattern: string; subtree: boolean; rows: [path: string, params: Record<string, string> | undefined][] }>([
+  {
+    name: "Path",
+    pattern: "/a/:id",
+    subtree: false,
+    rows: [
+      ["/a/1", { id: "1" }],
+      ["/a", undefined],
+      ["/a/", undefined],
+      ["/a/1/2", undefined],
+      ["/b/1", undefined],
+    ],
+  },
+  {
+    name: "PathSubtree",
+    pattern: "/api",
+    subtree: true,
+    rows: [
+      ["/api", { "*": "/" }],
+      ["/api/", { "*": "/" }],
+      ["/api/x/y", { "*": "/x/y" }],
+      ["/apix", undefined],
+      ["/b/api", undefined],
+    ],
+  },
+])("$name: a pattern for the matcher's tree, no check of its own", ({ name, pattern, subtree, rows }) => {
+  test(`${name}(${JSON.stringify(pattern)}) hints { pattern, subtree: ${subtree} } and weighs 0`, () => {
+    const p = predicate(name, pattern);
+    expect(p.match).toBeUndefined();
+    expect(p.path).toEqual({ pattern, subtree });
+    expect(p.weight).toBe(0);
+  });
+
+  const matcher = only("r", [name, pattern]);
+  const titled = rows.map(([path, params]) => ({
+    path,
+    params,
+    title: `${JSON.stringify(path)} ${params ? `matches, params ${JSON.stringify(params)}` : "does not match"}`,
+  }));
+  test.each(titled)("$title", ({ path, params }) => {
+    expect(lookup(matcher, { path })).toEqual(params && { id: "r", params });
+  });
+});
+
+// Skipper keeps the method as a plain field where "" means "no condition"; so there is no check.
+describe('Method("")', () => {
+  test("has no match function and weighs 0", () => {
+    const p = predicate("Method", "");
+    expect(p.match).toBeUndefined();
+    expect(p.weight).toBe(0);
+  });
+
+  const matcher = only("any", ["Method", ""]);
+  test.each(["GET", "DELETE"])("a Method(\"\") route matches %s", (method) => {
+    expect(idFor(matcher, { method })).toBe("any");
+  });
+});
+
+describe("True", () => {
+  test.each<[Arg[]]>([[[]], [["ignored", 1]]])("True(%j) has no match function and weighs 1", (args) => {
+    const p = predicate("True", ...args);
+    expect(p.match).toBeUndefined();
+    expect(p.weight).toBe(1);
+  });
+
+  const matcher = only("any", ["True"]);
+  test.each<RequestInit>([{}, { method: "DELETE", path: "/x/y", host: "other.test" }, { query: "a=1", peer: "::1" }])(
+    "a True() route matches %j",
+    (req) => {
+      expect(idFor(matcher, req)).toBe("any");
+    },
+  );
+
+  test("its weight of 1 lifts a route above an earlier route without predicates", () => {
+    expect(idFor(matcherOf(route("bare"), route("withTrue", ["True"])), {})).toBe("withTrue");
+  });
+});
+
+describe("Weight", () => {
+  test.each<[n: number, weight: number]>([
+    [10, 10],
+    [2.9, 2],
+    [-1.5, -1],
+    [0, 0],
+  ])("Weight(%p) has no match function and weighs %p (truncated)", (n, weight) => {
+    const p = predicate("Weight", n);
+    expect(p.match).toBeUndefined();
+    expect(p.weight).toBe(weight);
+  });
+
+  // Definition order breaks ties, so each winner is defined last: only its weight can lift it.
+  test.each<[title: string, routes: Call[][], winner: string]>([
+    ["a heavier route beats an earlier, lighter one", [[["Weight", 1]], [["Weight", 2]]], "route1"],
+    ["a positive weight beats an earlier route without", [[], [["Weight", 1]]], "route1"],
+    ["a negative weight drops a route below a later one without", [[["Weight", -1]], []], "route1"],
+    ["equal weights keep definition order", [[["Weight", 3]], [["Weight", 3.7]]], "route0"],
+  ])("%s", (_, routes, winner) => {
+    const matcher = matcherOf(...routes.map((calls, i) => route(`route${i}`, ...calls)));
+    expect(idFor(matcher, {})).toBe(winner);
+  });
+});
+
+test("every built-in predicate is covered", () => {
+  const covered = [...Object.keys(cases), "Path", "PathSubtree", "True", "Weight"];
+  expect(covered.sort()).toEqual(builtinPredicates().map((spec) => spec.name).sort());
 });
