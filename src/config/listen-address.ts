@@ -3,6 +3,7 @@
  * Listener addresses in Go's `host:port` form (`net.SplitHostPort`), as Skipper's
  * `-address` and `-support-listener` take them, turned into what `Bun.serve` wants.
  */
+import { isIP } from "node:net";
 
 /** A parsed listener address: `hostname` and `port` as `Bun.serve` takes them. */
 export interface ListenAddress {
@@ -14,7 +15,8 @@ export interface ListenAddress {
 
 /**
  * Parses `:9090`, `127.0.0.1:0`, `[::1]:9090` or `localhost:8080`.
- * Throws an Error whose message is the reason alone (`missing port in address`), so callers
+ * Throws an Error whose message is the reason alone (`missing port in address`,
+ * `invalid IP address "999.1.1.1"`), so callers
  * can put it after their own context.
  *
  * Go listens on every interface, IPv6 included, when the host is empty; we use `0.0.0.0`
@@ -22,7 +24,18 @@ export interface ListenAddress {
  */
 export function parseListenAddress(s: string): ListenAddress {
   const { host, port } = splitHostPort(s);
+  checkHost(host);
   return { hostname: host === "" ? "0.0.0.0" : host, port: parsePort(port) };
+}
+
+// Bun.serve passes a host it cannot read as an IP to the resolver, and `999.1.1.1` fails
+// only at listen, as `ENOTTY: inappropriate ioctl for device`. A host that can only be meant
+// as an IP (digits and dots, or any ':') must be a valid IPv4 dotted quad or IPv6 address;
+// names (`localhost`, `my-host.example`) are left to the resolver.
+function checkHost(host: string): void {
+  const meantAsIP = host.includes(":") || /^[\d.]+$/.test(host);
+  // node:net's isIP is Go's net.ParseIP here: four parts 0-255, no leading zeros; IPv6 zones allowed.
+  if (meantAsIP && isIP(host) === 0) throw new Error(`invalid IP address ${JSON.stringify(host)}`);
 }
 
 // The checks and messages of Go's net.SplitHostPort, so a Skipper address that fails

@@ -82,6 +82,7 @@ describe("serve: values only Go's rules may read (`_`, `-`, `=`, `.`)", () => {
     { name: "string, -name=value", argv: ["-backend-ca-file=/etc/ssl/my_ca-bundle.v2=x.pem"], config: { backendCaFile: "/etc/ssl/my_ca-bundle.v2=x.pem" } },
     { name: "string that looks like a flag", argv: ["-inline-routes", "-my_route=x.y"], config: { inlineRoutes: "-my_route=x.y" } },
     { name: "string, host name with - and .", argv: ["-address=my-host.example:8080"], config: { address: "my-host.example:8080" } },
+    { name: "string, IPv4 address", argv: ["-address=10.0.0.1:8080"], config: { address: "10.0.0.1:8080" } },
     { name: "int with Go's digit separator _", argv: ["-max-loopbacks=1_000", "-source-poll-timeout=0x_1f"], config: { maxLoopbacks: 1000, sourcePollTimeout: 31 } },
     { name: "duration, -name=value", argv: ["-timeout-backend=1m0.5s", "--idle-timeout-server=.5s"], config: { timeoutBackend: 60_500, idleTimeoutServer: 500 } },
     { name: "bool, -name=value", argv: ["-proxy-preserve-host=T", "-enable-breakers=1"], config: { proxyPreserveHost: true, enableBreakers: true } },
@@ -127,6 +128,8 @@ describe("serve: errors → message, exit code", () => {
     { name: "address without port", argv: ["-address", "localhost"], message: 'invalid value "localhost" for flag -address: missing port in address', usage: false },
     { name: "empty address", argv: ["-address="], message: 'invalid value "" for flag -address: missing port in address', usage: false },
     { name: "bad support listener", argv: ["-support-listener", ":x"], message: 'invalid value ":x" for flag -support-listener: invalid port "x"', usage: false },
+    { name: "address with an impossible IPv4", argv: ["-address=999.1.1.1:8080"], message: 'invalid value "999.1.1.1:8080" for flag -address: invalid IP address "999.1.1.1"', usage: false },
+    { name: "support listener with a bad IPv6", argv: ["-support-listener", "[1::2::3]:9911"], message: 'invalid value "[1::2::3]:9911" for flag -support-listener: invalid IP address "1::2::3"', usage: false },
     {
       name: "unknown log level",
       argv: ["-application-log-level", "verbose"],

@@ -1,4 +1,4 @@
-/** parseListenAddress: Go's host:port rules (net.SplitHostPort), decimal ports only. */
+/** parseListenAddress: Go's host:port rules (net.SplitHostPort), decimal ports only, IPs that parse. */
 import { describe, expect, test } from "bun:test";
 import { parseListenAddress } from "../../src/config/index.ts";
 
@@ -12,6 +12,12 @@ describe("parseListenAddress", () => {
     { input: "[::1]:9090", hostname: "::1", port: 9090 },
     { input: "[::]:9090", hostname: "::", port: 9090 },
     { input: "[fe80::1%eth0]:80", hostname: "fe80::1%eth0", port: 80 },
+    { input: "0.0.0.0:80", hostname: "0.0.0.0", port: 80 },
+    { input: "255.255.255.255:1", hostname: "255.255.255.255", port: 1 },
+    { input: "[::ffff:1.2.3.4]:80", hostname: "::ffff:1.2.3.4", port: 80 },
+    { input: "[10.0.0.1]:80", hostname: "10.0.0.1", port: 80 },
+    { input: "my-host.example:80", hostname: "my-host.example", port: 80 },
+    { input: "host1.example:80", hostname: "host1.example", port: 80 },
   ])("$input", ({ input, hostname, port }) => {
     expect(parseListenAddress(input)).toEqual({ hostname, port });
   });
@@ -31,6 +37,18 @@ describe("parseListenAddress", () => {
     { input: ":-1", reason: 'invalid port "-1"' },
     { input: ":65536", reason: 'invalid port "65536"' },
     { input: ":123456", reason: 'invalid port "123456"' },
+    { input: "999.1.1.1:8080", reason: 'invalid IP address "999.1.1.1"' },
+    { input: "256.0.0.1:80", reason: 'invalid IP address "256.0.0.1"' },
+    { input: "1.2.3:80", reason: 'invalid IP address "1.2.3"' },
+    { input: "1.2.3.4.5:80", reason: 'invalid IP address "1.2.3.4.5"' },
+    { input: "1..2.3:80", reason: 'invalid IP address "1..2.3"' },
+    { input: "01.2.3.4:80", reason: 'invalid IP address "01.2.3.4"' },
+    { input: "8080:80", reason: 'invalid IP address "8080"' },
+    { input: "[1::2::3]:80", reason: 'invalid IP address "1::2::3"' },
+    { input: "[gggg::1]:80", reason: 'invalid IP address "gggg::1"' },
+    { input: "[::1.2.3]:80", reason: 'invalid IP address "::1.2.3"' },
+    { input: "[fe80::1%]:80", reason: 'invalid IP address "fe80::1%"' },
+    { input: "[999.1.1.1]:80", reason: 'invalid IP address "999.1.1.1"' },
   ])("$input: $reason", ({ input, reason }) => {
     expect(() => parseListenAddress(input)).toThrow(new Error(reason));
   });

@@ -38,6 +38,7 @@ describe("validateConfig rejects", () => {
     { name: "address without port", change: { address: "localhost" }, issues: [{ key: "address", message: "missing port in address" }] },
     { name: "empty address", change: { address: "" }, issues: [{ key: "address", message: "missing port in address" }] },
     { name: "support listener with a bad port", change: { supportListener: ":99999" }, issues: [{ key: "supportListener", message: 'invalid port "99999"' }] },
+    { name: "address with an impossible IPv4", change: { address: "999.1.1.1:8080" }, issues: [{ key: "address", message: 'invalid IP address "999.1.1.1"' }] },
     { name: "status 199 (1xx cannot end a request)", change: { defaultHttpStatus: 199 }, issues: [{ key: "defaultHttpStatus", message: "must be an HTTP status between 200 and 599" }] },
     { name: "status 600", change: { defaultHttpStatus: 600 }, issues: [{ key: "defaultHttpStatus", message: "must be an HTTP status between 200 and 599" }] },
     { name: "fractional status", change: { defaultHttpStatus: 404.5 }, issues: [{ key: "defaultHttpStatus", message: "must be an HTTP status between 200 and 599" }] },
