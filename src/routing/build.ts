@@ -6,6 +6,7 @@
 import type { Backend, Call, RouteDef } from "../eskip/ast.ts";
 import type { Filter, FilterSpec } from "../filters/types.ts";
 import type { Predicate, PredicateSpec } from "../predicates/types.ts";
+import { ArgError } from "../util/args.ts";
 import { createBalancer } from "./loadbalancer.ts";
 import { createMatcher } from "./matcher.ts";
 import { parseOrigin } from "./origin.ts";
@@ -88,7 +89,10 @@ function create<T>(
   try {
     return spec.create(call.args);
   } catch (e) {
-    throw new RouteBuildError(invalid, (e as Error).message, call);
+    // Specs report bad arguments as ArgError; anything else is a bug in the spec, and saying
+    // "invalid params" would send the route's author hunting for a mistake that is not theirs.
+    if (e instanceof ArgError) throw new RouteBuildError(invalid, e.message, call);
+    throw new RouteBuildError("internal_error", `internal error in ${kind} ${JSON.stringify(call.name)}: ${String(e)}`, call);
   }
 }
 

@@ -22,14 +22,16 @@ type Algorithm = (endpoints: readonly Endpoint[]) => (clientKey: string) => Endp
 
 const randomIndex = (n: number) => Math.floor(Math.random() * n);
 
-const ALGORITHMS: Record<string, Algorithm> = {
-  roundRobin(endpoints) {
+// A Map, not an object literal: an algorithm name comes from the routes file, and a plain object
+// would answer `toString`, `constructor` or `__proto__` with an inherited non-algorithm.
+const ALGORITHMS = new Map<string, Algorithm>(Object.entries({
+  roundRobin(endpoints: readonly Endpoint[]) {
     // Start at a random index so many proxies do not hit the first endpoint in lockstep.
     let next = randomIndex(endpoints.length);
     return () => endpoints[next++ % endpoints.length]!;
   },
-  random: (endpoints) => () => endpoints[randomIndex(endpoints.length)]!,
-  consistentHash(endpoints) {
+  random: (endpoints: readonly Endpoint[]) => () => endpoints[randomIndex(endpoints.length)]!,
+  consistentHash(endpoints: readonly Endpoint[]) {
     // A hash ring with 100 virtual nodes per endpoint keeps most keys in place when endpoints change.
     const ring = endpoints
       .flatMap((endpoint, i) => Array.from({ length: 100 }, (_, v) => ({ hash: fnv1a(`${i}-${v}-${endpoint.origin.host}`), endpoint })))
@@ -46,7 +48,7 @@ const ALGORITHMS: Record<string, Algorithm> = {
       return ring[lo % ring.length]!.endpoint;
     };
   },
-  powerOfRandomNChoices(endpoints) {
+  powerOfRandomNChoices(endpoints: readonly Endpoint[]) {
     // Two random picks, the less busy one wins: near-best balance without global scans.
     return () => {
       const a = endpoints[randomIndex(endpoints.length)]!;
@@ -54,11 +56,11 @@ const ALGORITHMS: Record<string, Algorithm> = {
       return b.inflight < a.inflight ? b : a;
     };
   },
-};
+} satisfies Record<string, Algorithm>));
 
 export function createBalancer(algorithm: string | undefined, addresses: readonly string[]): Balancer {
-  const make = ALGORITHMS[algorithm ?? "roundRobin"];
-  if (!make) throw new Error(`unsupported algorithm ${JSON.stringify(algorithm)} (supported: ${Object.keys(ALGORITHMS).join(", ")})`);
+  const make = ALGORITHMS.get(algorithm ?? "roundRobin");
+  if (!make) throw new Error(`unsupported algorithm ${JSON.stringify(algorithm)} (supported: ${[...ALGORITHMS.keys()].join(", ")})`);
   const endpoints = addresses.map((a) => ({ origin: parseOrigin(a), inflight: 0 }));
   return { endpoints, pick: make(endpoints) };
 }

@@ -38,7 +38,9 @@ export type RouteProblemReason =
   | "unknown_predicate"
   | "invalid_predicate_params"
   | "failed_backend_split"
-  | "invalid_matcher";
+  | "invalid_matcher"
+  /** not Skipper's: a filter or predicate spec threw something other than an argument error (a bug) */
+  | "internal_error";
 
 export interface RouteProblem {
   readonly id: string;
