@@ -12,10 +12,9 @@
  * Bun joins repeated X-Forwarded-For lines with ", ", so "last" is the last entry of the last line,
  * where Go's `Header.Get` would only see the first line.
  */
+import { IpSet, parseHostIp, type IpWords } from "../net/ip.ts";
 import { readArgs } from "../util/args.ts";
 import { forwardedFor, type ForwardedEnd } from "../util/forwarded.ts";
-import type { IpWords } from "./ip.ts";
-import { IpSet, parseHostIp } from "./ip.ts";
 import type { MatchRequest, PredicateSpec } from "./types.ts";
 
 export const CLIENT_IP = "ClientIP";

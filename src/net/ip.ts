@@ -1,10 +1,10 @@
 /**
  * @module
- * IP addresses and CIDR sets for the source predicates, parsed from string slices into a reused
- * buffer so that matching a request allocates nothing. Parsing is as strict as Go's `netip`
- * (no leading zeros in IPv4, no zones). IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are
- * unmapped to IPv4: Bun reports IPv4 peers of a dual-stack socket that way, where Go would
- * report `1.2.3.4`.
+ * IP addresses and CIDR sets, parsed from string slices into a reused buffer so that matching a
+ * request (the source predicates) allocates nothing. Parsing is as strict as Go's `netip` (no
+ * leading zeros in IPv4, no zones). IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are unmapped to
+ * IPv4: Bun reports IPv4 peers of a dual-stack socket that way, where Go would report `1.2.3.4`.
+ * Hosts a client names, in any spelling a URL allows, are read by ./numeric-host.ts instead.
  */
 
 /** An address as four 32-bit words; IPv4 uses word 0 only. */
@@ -51,8 +51,11 @@ function parseIPv4(s: string, start: number, end: number): number {
 
 const groups = new Uint16Array(8);
 
-/** IPv6 in s[start, end) into `out`, or false. */
-function parseIPv6(s: string, start: number, end: number, out: IpWords): boolean {
+/**
+ * IPv6 in s[start, end) into `out`, or false. IPv4-mapped addresses stay IPv6 here (see
+ * {@link parseIp} for the unmapping reading).
+ */
+export function parseIPv6(s: string, start: number, end: number, out: IpWords): boolean {
   let n = 0;
   let ellipsis = -1;
   let i = start;

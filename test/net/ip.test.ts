@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { IpSet, parseHostIp, parseIp } from "../../src/predicates/ip.ts";
+import { IpSet, parseHostIp, parseIp } from "../../src/net/ip.ts";
 
 const parse = (s: string) => {
   const out = new Uint32Array(4);
