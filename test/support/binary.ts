@@ -1,24 +1,88 @@
 /**
  * @module
- * Spawning the compiled binary, dist/sallyport, as the end-to-end tests drive it. `npm test`
- * builds it first; a bare `bun test` builds it once here if it is missing.
+ * Spawning the compiled binary as the end-to-end tests drive it.
+ *
+ * Which binary: `SALLYPORT_BIN` if set, used as is (never rebuilt, and refused if missing);
+ * otherwise build.ts's output, `SALLYPORT_OUTFILE` or dist/sallyport, rebuilt before the first
+ * spawn whenever it is missing or older than any build input (src/, package.json, build.ts),
+ * so a bare `bun test` never runs the end-to-end tests against a stale build.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 export const ROOT = join(import.meta.dir, "../..");
-export const BINARY = process.env.SALLYPORT_BIN ?? join(ROOT, "dist/sallyport");
 
-let built: Promise<void> | undefined;
+const EXPLICIT_BINARY = process.env.SALLYPORT_BIN;
+/** build.ts resolves SALLYPORT_OUTFILE against its cwd, which is ROOT here. */
+export const BINARY = EXPLICIT_BINARY ?? resolve(ROOT, process.env.SALLYPORT_OUTFILE ?? "dist/sallyport");
 
+/** What build.ts reads: a change to any of these makes a built binary out of date. */
+export const BUILD_INPUTS: readonly string[] = ["src", "package.json", "build.ts"].map((p) => join(ROOT, p));
+
+/** Whether a binary (its mtime, or undefined when there is none) predates any of its sources. */
+export function isStale(binaryMtimeMs: number | undefined, sourceMtimesMs: Iterable<number>): boolean {
+  if (binaryMtimeMs === undefined) return true;
+  for (const mtime of sourceMtimesMs) if (mtime > binaryMtimeMs) return true;
+  return false;
+}
+
+/** The mtimes of `paths` and, for directories, of every file below them; missing paths are skipped. */
+export function mtimesOf(paths: readonly string[]): number[] {
+  const mtimes: number[] = [];
+  for (const path of paths) {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) continue;
+    if (!stat.isDirectory()) {
+      mtimes.push(stat.mtimeMs);
+      continue;
+    }
+    for (const entry of readdirSync(path, { withFileTypes: true, recursive: true })) {
+      if (entry.isFile()) mtimes.push(statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return mtimes;
+}
+
+let ready: Promise<void> | undefined;
+
+/** Makes sure BINARY exists and is current; the check (one stat walk) runs once per test process. */
 export function ensureBinary(): Promise<void> {
-  built ??= (async () => {
-    if (existsSync(BINARY)) return;
-    const p = Bun.spawn([process.execPath, "run", join(ROOT, "build.ts")], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
-    if ((await p.exited) !== 0) throw new Error("build failed");
+  ready ??= (async () => {
+    if (EXPLICIT_BINARY !== undefined) {
+      if (!existsSync(BINARY)) throw new Error(`SALLYPORT_BIN=${BINARY} does not exist (it is never built for you; unset SALLYPORT_BIN to build from src/)`);
+      return;
+    }
+    const binaryMtime = statSync(BINARY, { throwIfNoEntry: false })?.mtimeMs;
+    if (isStale(binaryMtime, mtimesOf(BUILD_INPUTS))) await build(BINARY);
   })();
-  return built;
+  return ready;
+}
+
+/**
+ * Builds into a temporary file and renames it over `outfile`: others may be running the old
+ * binary, or building the same path, at the same time, and a rename swaps the file atomically
+ * where writing in place could fail (ETXTBSY) or leave a half-written executable to spawn.
+ */
+async function build(outfile: string): Promise<void> {
+  const tmp = `${outfile}.${process.pid}.tmp`;
+  // Stamped with the start time, so a source saved while the build runs still counts as newer.
+  const started = new Date();
+  const p = Bun.spawn([process.execPath, "run", join(ROOT, "build.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, SALLYPORT_OUTFILE: tmp },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const code = await p.exited;
+  if (code !== 0 || !existsSync(tmp)) {
+    for (const leftover of [tmp, `${tmp}.map`]) rmSync(leftover, { force: true });
+    throw new Error(`building ${outfile} failed (build.ts exited with ${code})`);
+  }
+  utimesSync(tmp, started, started);
+  // --sourcemap also writes <outfile>.map; move it first, so the binary never appears without it.
+  if (existsSync(`${tmp}.map`)) renameSync(`${tmp}.map`, `${outfile}.map`);
+  renameSync(tmp, outfile);
 }
 
 /** A child environment with no proxy settings of the host leaking in. */
