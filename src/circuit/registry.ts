@@ -18,7 +18,7 @@
  * within the TTL, so at most `maxBreakers` stay live: creating one more drops the least recently
  * used (Skipper has no such cap).
  */
-import { DEFAULT_PORT, hasPort } from "../routing/origin.ts";
+import { DEFAULT_PORT, hasPort } from "../net/host-port.ts";
 import type { Clock } from "../util/clock.ts";
 import { CircuitBreaker, NO_BREAKER, type Breaker } from "./breaker.ts";
 import { breakerSettings, DEFAULT_IDLE_TTL, mergeSettings, NO_SETTINGS, settingsKey, type BreakerSettings } from "./settings.ts";

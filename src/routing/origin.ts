@@ -1,10 +1,10 @@
+/**
+ * @module
+ * Backend origins: scheme and host, keyed by `host:port` with the scheme's default port filled in
+ * (the key breakers and metrics use, so `https://a` and `https://a:443` are one destination).
+ */
+import { DEFAULT_PORT, hasPort } from "../net/host-port.ts";
 import type { Origin } from "./types.ts";
-
-/** The port a URL without one means, per scheme. */
-export const DEFAULT_PORT = { http: "80", https: "443" } as const;
-
-/** Whether a `name[:port]` host names its port: `[::1]:443` and `a:80` do, `[::1]` and `example.com` do not. */
-export const hasPort = (host: string): boolean => /:\d+$/.test(host);
 
 /**
  * Parses a backend address into an {@link Origin}. Like Skipper (net.SchemeHost), only scheme and

@@ -1,20 +1,7 @@
-/** Backend origins and the port rules the breaker registry shares. */
+/** Backend origins: the key always names the port. */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_PORT, hasPort, originOf, parseOrigin } from "../../src/routing/origin.ts";
-
-describe("hasPort", () => {
-  test.each<[string, boolean]>([
-    ["example.com", false],
-    ["example.com:8080", true],
-    ["a:80", true],
-    ["[::1]", false],
-    ["[::1]:443", true],
-    ["[2001:db8::1]", false],
-    ["example.com:", false],
-  ])("%p → %p", (host, expected) => {
-    expect(hasPort(host)).toBe(expected);
-  });
-});
+import { DEFAULT_PORT } from "../../src/net/host-port.ts";
+import { originOf, parseOrigin } from "../../src/routing/origin.ts";
 
 describe("originOf: the key always names the port", () => {
   test.each<["http" | "https", string, string]>([
