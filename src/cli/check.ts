@@ -3,10 +3,10 @@
  * `sallyport check FILE...`: parses and builds each routes file as the proxy would, and prints
  * every problem as `file:line:col: message`. Exit 1 on any problem, so it fits CI and pre-commit.
  */
-import { readFile } from "node:fs/promises";
 import { builtinRegistries } from "../app.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable } from "../routing/build.ts";
+import { errorCode, readRoutesFile } from "../routing/source.ts";
 
 export interface Output {
   write(text: string): void;
@@ -20,9 +20,9 @@ export async function runCheck(files: string[], out: Output = stderr): Promise<n
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, "utf8");
+      text = await readRoutesFile(file);
     } catch (e) {
-      out.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      out.write(`${file}: cannot read: ${errorCode(e)}\n`);
       problems++;
       continue;
     }

@@ -2,16 +2,22 @@
  * @module
  * Where routes come from: `-inline-routes` and the `-routes-file` list, re-read every
  * `-source-poll-timeout` ms. A file that fails to parse keeps the previous table serving and is
- * logged as `file:line:col: message`; a file that disappears takes its routes with it.
+ * logged as `file:line:col: message`. A file that is not there any more (ENOENT, ENOTDIR) takes its
+ * routes with it; any other read error (EACCES, EISDIR, EMFILE, a FIFO in its place) keeps the
+ * file's last good routes, because a file that exists but cannot be read right now says nothing
+ * about which routes should serve. At startup every read error is fatal.
  *
- * Polls never overlap: the interval and SIGHUP both call {@link RouteSource.poll}, and a poll asked
+ * Polls never overlap: the poll timer and SIGHUP both call {@link RouteSource.poll}, a poll asked
  * for while one runs waits for it and then reads again (several such asks share one follow-up), so
- * an older read can never be applied after a newer one.
+ * an older read can never be applied after a newer one; the timer schedules its next poll only
+ * after the current one ended.
  */
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import type { ConsolaInstance } from "consola";
 import type { RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
+import { systemClock, type Clock, type Timer } from "../util/clock.ts";
 import { buildTable, closeFilters, type Registries } from "./build.ts";
 import type { RoutingTable } from "./table.ts";
 import type { RouteProblem } from "./types.ts";
@@ -22,8 +28,13 @@ export interface RouteSourceOptions {
   readonly pollMs: number;
   readonly registries: Registries;
   readonly log: ConsolaInstance;
-  /** reads a routes file, undefined when it cannot be read; tests pass a slow or scripted one */
-  readonly read?: (file: string) => Promise<string | undefined>;
+  /**
+   * Reads a routes file, rejecting with a Node-style error (`code`, else the message says why);
+   * tests pass a slow or scripted one. Default {@link readRoutesFile}.
+   */
+  readonly read?: (file: string) => Promise<string>;
+  /** times the polls; default the system clock */
+  readonly clock?: Clock;
 }
 
 /** Thrown at startup when the configured routes cannot be read or parsed. */
@@ -31,13 +42,16 @@ export class RouteSourceError extends Error {}
 
 export class RouteSource {
   #table: RoutingTable;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  /** last text seen per file; undefined = missing */
-  readonly #texts = new Map<string, string | undefined>();
+  #timer: Timer | undefined;
+  /** last text read per file; no entry while the file is gone */
+  readonly #texts = new Map<string, string>();
+  /** the read error a file last failed with, so each distinct error is logged once */
+  readonly #readErrors = new Map<string, string>();
   readonly #defs = new Map<string, RouteDef[]>();
   readonly #inline: RouteDef[];
   readonly #origin = new WeakMap<RouteDef, string>();
-  readonly #read: (file: string) => Promise<string | undefined>;
+  readonly #read: (file: string) => Promise<string>;
+  readonly #clock: Clock;
   #running: Promise<boolean> | undefined;
   #queued: Promise<boolean> | undefined;
 
@@ -46,7 +60,8 @@ export class RouteSource {
     inline: RouteDef[],
   ) {
     this.#inline = inline;
-    this.#read = options.read ?? readText;
+    this.#read = options.read ?? readRoutesFile;
+    this.#clock = options.clock ?? systemClock;
     for (const def of inline) this.#origin.set(def, "-inline-routes");
     this.#table = buildTable([], options.registries);
   }
@@ -61,8 +76,12 @@ export class RouteSource {
     }
     const source = new RouteSource(options, inline);
     for (const file of options.files) {
-      const text = await source.#read(file);
-      if (text === undefined) throw new RouteSourceError(`${file}: cannot read routes file`);
+      let text: string;
+      try {
+        text = await source.#read(file);
+      } catch (e) {
+        throw new RouteSourceError(`${file}: cannot read routes file: ${errorCode(e)}`);
+      }
       const error = source.#accept(file, text);
       if (error) throw new RouteSourceError(error);
     }
@@ -74,14 +93,23 @@ export class RouteSource {
     return this.#table;
   }
 
-  /** Polls the files; call stop() on shutdown. */
+  /** Polls the files every `pollMs` after the previous poll ended; call stop() on shutdown. */
   watch(): void {
-    this.#timer ??= setInterval(() => void this.poll(), this.options.pollMs);
+    if (!this.#timer) this.#schedulePoll();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
+  }
+
+  #schedulePoll(): void {
+    const timer = this.#clock.setTimeout(async () => {
+      await this.poll();
+      // Only the chain of the current watch() goes on: stop() (and a later watch()) ends this one.
+      if (this.#timer === timer) this.#schedulePoll();
+    }, this.options.pollMs);
+    this.#timer = timer;
   }
 
   /**
@@ -109,22 +137,38 @@ export class RouteSource {
 
   async #pollOnce(): Promise<boolean> {
     let changed = false;
-    for (const file of this.options.files) {
-      const text = await this.#read(file);
-      if (text === this.#texts.get(file)) continue;
-      if (text === undefined) {
-        this.options.log.warn(`routes file ${file} is gone; its routes are removed`);
-        this.#texts.set(file, undefined);
-        this.#defs.delete(file);
-        changed = true;
-        continue;
-      }
-      const error = this.#accept(file, text);
-      if (error) this.options.log.error(`error while receiving update; keeping the previous routes: ${error}`);
-      else changed = true;
-    }
+    for (const file of this.options.files) if (await this.#reread(file)) changed = true;
     if (changed) this.#rebuild();
     return changed;
+  }
+
+  /** Reads one file again; returns whether its routes changed. */
+  async #reread(file: string): Promise<boolean> {
+    let text: string;
+    try {
+      text = await this.#read(file);
+    } catch (e) {
+      const code = errorCode(e);
+      if (GONE.has(code)) return this.#forget(file);
+      if (this.#readErrors.get(file) !== code) {
+        this.#readErrors.set(file, code);
+        this.options.log.error(`error while reading routes file ${file}: ${code}; keeping the previous routes`);
+      }
+      return false;
+    }
+    this.#readErrors.delete(file);
+    if (text === this.#texts.get(file)) return false;
+    const error = this.#accept(file, text);
+    if (error) this.options.log.error(`error while receiving update; keeping the previous routes: ${error}`);
+    return !error;
+  }
+
+  #forget(file: string): boolean {
+    this.#readErrors.delete(file);
+    if (!this.#texts.delete(file)) return false;
+    this.options.log.warn(`routes file ${file} is gone; its routes are removed`);
+    this.#defs.delete(file);
+    return true;
   }
 
   /** Parses a file's new text; on error remembers the text (so it is logged once) and keeps the old routes. */
@@ -163,10 +207,24 @@ function describe(e: unknown, file: string): string {
   return e instanceof EskipError ? e.format(file) : `${file}: ${(e as Error).message}`;
 }
 
-async function readText(file: string): Promise<string | undefined> {
+/** The read errors that mean "no such file": the file's routes go. Any other error keeps them. */
+const GONE = new Set(["ENOENT", "ENOTDIR"]);
+
+/** Why a read failed, as the log says it: the system error code (`EACCES`), else the message. */
+export const errorCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
+
+/**
+ * Reads a routes file as UTF-8. Rejects with the system error (its `code` says why) or with
+ * "not a regular file": the file is opened non-blocking and checked with fstat before reading,
+ * so a FIFO (or a device) put in its place can neither hang the poll nor be read forever.
+ */
+export async function readRoutesFile(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    return await readFile(file, "utf8");
-  } catch {
-    return undefined;
+    if (!(await handle.stat()).isFile()) throw new Error("not a regular file");
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close().catch(() => {});
   }
 }
+

@@ -7,28 +7,37 @@ import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
 import type { FilterSpec } from "../../src/filters/types.ts";
 import { builtinPredicateRegistry } from "../../src/predicates/builtin.ts";
 import type { Registries } from "../../src/routing/build.ts";
-import { RouteSource } from "../../src/routing/source.ts";
+import { RouteSource, RouteSourceError, type RouteSourceOptions } from "../../src/routing/source.ts";
 import { NO_SECRETS } from "../../src/secrets/index.ts";
 import { capturedLog } from "../secrets/helpers.ts";
+import { FakeClock } from "../support/clock.ts";
 
 const FILE = "/routes.eskip";
 
+/** A Node-style system error, as fs rejects with. */
+const systemError = (code: string) => Object.assign(new Error(`${code}: scripted`), { code });
+
 /** A routes file whose reads the test answers one by one. */
 class ScriptedFile {
-  readonly pending: PromiseWithResolvers<string | undefined>[] = [];
+  readonly pending: PromiseWithResolvers<string>[] = [];
   /** answered at once, while set (for the load) */
   text: string | undefined;
+  #onRead: (() => void) | undefined;
 
-  read = (_file: string): Promise<string | undefined> => {
+  read = (_file: string): Promise<string> => {
     if (this.text !== undefined) return Promise.resolve(this.text);
-    const read = Promise.withResolvers<string | undefined>();
+    const read = Promise.withResolvers<string>();
     this.pending.push(read);
+    this.#onRead?.();
     return read.promise;
   };
 
-  /** Answers the oldest read still open. */
-  answer(text: string | undefined): void {
-    this.pending.shift()!.resolve(text);
+  /** Answers the oldest read still open (waiting for one to open): its text, or a read error. */
+  async answer(reply: string | Error): Promise<void> {
+    while (this.pending.length === 0) await new Promise<void>((resolve) => (this.#onRead = resolve));
+    const read = this.pending.shift()!;
+    if (typeof reply === "string") read.resolve(reply);
+    else read.reject(reply);
   }
 }
 
@@ -51,16 +60,20 @@ function registries(): Registries {
   };
 }
 
-async function load(file: ScriptedFile, text: string, pollMs = 60_000) {
+const POLL_MS = 1_000;
+
+async function load(file: ScriptedFile, text: string, options: Partial<RouteSourceOptions> = {}) {
   const logs = capturedLog();
+  const clock = new FakeClock(false, 0);
   file.text = text;
-  const source = await RouteSource.load({ inlineRoutes: "", files: [FILE], pollMs, registries: registries(), log: logs.log, read: file.read });
+  const source = await RouteSource.load({ inlineRoutes: "", files: [FILE], pollMs: POLL_MS, registries: registries(), log: logs.log, read: file.read, clock, ...options });
   file.text = undefined;
   logs.take();
-  return { source, logs, ids: () => source.table.routes.map((r) => r.id) };
+  return { source, logs, clock, ids: () => source.table.routes.map((r) => r.id) };
 }
 
-const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Lets pending I/O callbacks and promise reactions run: one turn of the event loop, not a wait on time. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 afterEach(() => void closed.splice(0));
 
@@ -70,15 +83,13 @@ describe("polls never overlap", () => {
     const { source, ids } = await load(file, "start: * -> <shunt>;");
     const first = source.poll();
     const second = source.poll();
-    await flush();
+    await settle();
     // Only the first round reads; the second has not started.
     expect(file.pending.length).toBe(1);
-    file.answer("old: * -> <shunt>;");
+    await file.answer("old: * -> <shunt>;");
     expect(await first).toBe(true);
     expect(ids()).toEqual(["old"]);
-    await flush();
-    expect(file.pending.length).toBe(1);
-    file.answer("new: * -> <shunt>;");
+    await file.answer("new: * -> <shunt>;");
     expect(await second).toBe(true);
     expect(ids()).toEqual(["new"]);
     expect(file.pending.length).toBe(0);
@@ -91,74 +102,139 @@ describe("polls never overlap", () => {
     const followUps = [source.poll(), source.poll(), source.poll()];
     expect(followUps[1]).toBe(followUps[0]!);
     expect(followUps[2]).toBe(followUps[0]!);
-    await flush();
-    file.answer("a: * -> <shunt>;");
+    await file.answer("a: * -> <shunt>;");
     await first;
-    await flush();
-    file.answer("b: * -> <shunt>;");
+    await file.answer("b: * -> <shunt>;");
     expect(await Promise.all(followUps)).toEqual([true, true, true]);
     expect(ids()).toEqual(["b"]);
     // Nothing else was read, and the next poll starts a round of its own.
     expect(file.pending.length).toBe(0);
     const next = source.poll();
-    await flush();
-    file.answer("b: * -> <shunt>;");
+    await file.answer("b: * -> <shunt>;");
     expect(await next).toBe(false);
   });
 });
 
+describe("the poll timer runs on the clock", () => {
+  test("the next poll is scheduled only after the current one ended", async () => {
+    const file = new ScriptedFile();
+    const { source, clock, ids } = await load(file, "start: * -> <shunt>;");
+    source.watch();
+    expect(clock.pending).toBe(1);
+    const tick = clock.advance(POLL_MS);
+    await settle();
+    expect(file.pending.length).toBe(1);
+    // While the read is open no other poll is due, however long it takes.
+    expect(clock.pending).toBe(0);
+    await file.answer("a: * -> <shunt>;");
+    await tick;
+    expect(ids()).toEqual(["a"]);
+    expect(clock.pending).toBe(1);
+    source.stop();
+    expect(clock.pending).toBe(0);
+  });
+
+  test("stop() during a poll ends the chain; no poll is scheduled after it", async () => {
+    const file = new ScriptedFile();
+    const { source, clock } = await load(file, "start: * -> <shunt>;");
+    source.watch();
+    const tick = clock.advance(POLL_MS);
+    await settle();
+    source.stop();
+    await file.answer("a: * -> <shunt>;");
+    await tick;
+    expect(clock.pending).toBe(0);
+  });
+});
+
 describe("an unexpected error is logged, the previous table keeps serving", () => {
-  test.each<{ name: string; answer: (file: ScriptedFile) => void; message: string }>([
-    {
-      name: "building the table throws",
-      answer: (file) => file.answer('x: * -> explode() -> <shunt>;'),
-      message: "error error while polling routes; keeping the previous routes: boom",
-    },
-    {
-      name: "the read itself rejects",
-      answer: (file) => file.pending.shift()!.reject(new Error("disk on fire")),
-      message: "error error while polling routes; keeping the previous routes: disk on fire",
-    },
-  ])("$name: poll resolves false", async ({ answer, message }) => {
+  test("building the table throws: poll resolves false, the next round runs normally", async () => {
     const file = new ScriptedFile();
     const { source, logs, ids } = await load(file, "start: * -> <shunt>;");
     const polled = source.poll();
-    await flush();
-    answer(file);
+    await file.answer("x: * -> explode() -> <shunt>;");
     expect(await polled).toBe(false);
     expect(ids()).toEqual(["start"]);
-    expect(logs.take()).toEqual([message]);
-    // The next round runs normally.
+    expect(logs.take()).toEqual(["error error while polling routes; keeping the previous routes: boom"]);
     const next = source.poll();
-    await flush();
-    file.answer("later: * -> <shunt>;");
+    await file.answer("later: * -> <shunt>;");
     expect(await next).toBe(true);
     expect(ids()).toEqual(["later"]);
   });
 
-  test("the interval's rounds log errors and keep going", async () => {
-    let reads = 0;
-    const logs = capturedLog();
-    const source = await RouteSource.load({
+  test("timer rounds that fail are logged and the timer keeps going", async () => {
+    const file = new ScriptedFile();
+    const { source, clock, logs, ids } = await load(file, "start: * -> <shunt>;");
+    source.watch();
+    for (let round = 0; round < 3; round++) {
+      const tick = clock.advance(POLL_MS);
+      await file.answer(`x${round}: * -> explode() -> <shunt>;`);
+      await tick;
+    }
+    source.stop();
+    expect(logs.take()).toEqual(Array(3).fill("error error while polling routes; keeping the previous routes: boom"));
+    expect(ids()).toEqual(["start"]);
+  });
+});
+
+describe("read errors", () => {
+  test.each(["EACCES", "EISDIR", "ELOOP", "EMFILE", "not a regular file"])("%s keeps the file's routes and is logged once", async (code) => {
+    const file = new ScriptedFile();
+    const { source, logs, ids } = await load(file, "start: * -> <shunt>;");
+    for (let round = 0; round < 3; round++) {
+      const polled = source.poll();
+      await file.answer(code.startsWith("E") ? systemError(code) : new Error(code));
+      expect(await polled).toBe(false);
+    }
+    expect(ids()).toEqual(["start"]);
+    expect(logs.take()).toEqual([`error error while reading routes file ${FILE}: ${code}; keeping the previous routes`]);
+  });
+
+  test("a different error is logged again, and after a good read the same error is news again", async () => {
+    const file = new ScriptedFile();
+    const { source, logs, ids } = await load(file, "start: * -> <shunt>;");
+    const answers = [systemError("EMFILE"), systemError("EACCES"), "start: * -> <shunt>;", systemError("EMFILE")];
+    for (const answer of answers) {
+      const polled = source.poll();
+      await file.answer(answer);
+      await polled;
+    }
+    expect(ids()).toEqual(["start"]);
+    expect(logs.take()).toEqual([
+      `error error while reading routes file ${FILE}: EMFILE; keeping the previous routes`,
+      `error error while reading routes file ${FILE}: EACCES; keeping the previous routes`,
+      `error error while reading routes file ${FILE}: EMFILE; keeping the previous routes`,
+    ]);
+  });
+
+  test.each(["ENOENT", "ENOTDIR"])("%s means the file is gone: its routes go, once", async (code) => {
+    const file = new ScriptedFile();
+    const { source, logs, ids } = await load(file, "start: * -> <shunt>;");
+    let polled = source.poll();
+    await file.answer(systemError(code));
+    expect(await polled).toBe(true);
+    expect(ids()).toEqual([]);
+    polled = source.poll();
+    await file.answer(systemError(code));
+    expect(await polled).toBe(false);
+    expect(logs.take()).toEqual([`warning routes file ${FILE} is gone; its routes are removed`, "info route settings applied, 0 routes, 0 invalid"]);
+    // When it comes back, its routes do too.
+    polled = source.poll();
+    await file.answer("start: * -> <shunt>;");
+    expect(await polled).toBe(true);
+    expect(ids()).toEqual(["start"]);
+  });
+
+  test("at startup any read error is fatal and names the code", async () => {
+    const load = RouteSource.load({
       inlineRoutes: "",
       files: [FILE],
-      pollMs: 5,
+      pollMs: POLL_MS,
       registries: registries(),
-      log: logs.log,
-      read: () => (reads++ === 0 ? Promise.resolve("start: * -> <shunt>;") : Promise.reject(new Error("flaky"))),
+      log: capturedLog().log,
+      read: () => Promise.reject(systemError("EACCES")),
     });
-    logs.take();
-    source.watch();
-    try {
-      while (reads < 4) await new Promise((resolve) => setTimeout(resolve, 5));
-    } finally {
-      source.stop();
-    }
-    await flush();
-    const lines = logs.take();
-    expect(lines.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(lines)).toEqual(new Set(["error error while polling routes; keeping the previous routes: flaky"]));
-    expect(source.table.routes.map((r) => r.id)).toEqual(["start"]);
+    expect(load).rejects.toThrow(new RouteSourceError(`${FILE}: cannot read routes file: EACCES`));
   });
 });
 
@@ -166,8 +242,7 @@ test("a new table closes the filters of the one it replaces", async () => {
   const file = new ScriptedFile();
   const { source } = await load(file, 'a: * -> tracked("a1") -> tracked("a2") -> <shunt>;');
   const polled = source.poll();
-  await flush();
-  file.answer('b: * -> tracked("b") -> <shunt>;');
+  await file.answer('b: * -> tracked("b") -> <shunt>;');
   await polled;
   expect(closed).toEqual(["a1", "a2"]);
 });
