@@ -6,7 +6,7 @@ import "./reexec.ts";
 import { startSallyport, StartupError, type Sallyport } from "./app.ts";
 import { runCheck } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
-import { EXIT_USAGE, runCli } from "./cli/index.ts";
+import { EXIT_USAGE, runCli, startupWarnings } from "./cli/index.ts";
 import type { Config } from "./config/index.ts";
 import { log, LOG_LEVELS } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
@@ -14,6 +14,7 @@ import { CredentialsPathError } from "./secrets/index.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
+  for (const warning of startupWarnings(config)) log.warn(warning);
   // Listen for signals before starting: a SIGHUP right after the listeners are up must not kill
   // the process (Node's default for SIGHUP), and a SIGTERM during startup must still drain.
   let app: Sallyport | undefined;

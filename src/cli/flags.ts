@@ -3,20 +3,32 @@
  * The serve command's flags: Skipper's names, defaults and meanings (config/config.go).
  * Adding a flag is one row here (one line each, wide on purpose: it reads as a table),
  * plus its field in src/config/schema.ts when it has a `key`.
+ *
+ * A Skipper command line must not fail on a flag sallyport cannot act on yet, so such a
+ * flag has a row too, marked `unwired`: it is parsed and checked as its kind, and when given
+ * it lands in `config.unwiredFlags` and the start logs a warning instead of silently ignoring it.
  */
 import type { Config } from "../config/index.ts";
 import { parseBreakerFlag } from "../circuit/settings.ts";
 import { parseRatelimitFlag } from "../ratelimit/settings.ts";
 import type { FlagDef, ParsedFlags } from "./_goflag.ts";
 
-/** A serve flag; `key` must name a {@link Config} field. */
-export type ServeFlag = FlagDef & { readonly key?: keyof Config };
+/**
+ * A serve flag; `key` must name a {@link Config} field. `unwired` marks a flag accepted
+ * for Skipper command lines that does nothing here; it ends the start-up warning
+ * `flag -x is accepted for Skipper compatibility but …`.
+ */
+export type ServeFlag = FlagDef & { readonly key?: keyof Config; readonly unwired?: string };
+
+const NO_EFFECT = "has no effect yet";
 
 // Usage output sorts by name, as Go does, so rows are grouped by topic instead.
 export const SERVE_FLAGS: readonly ServeFlag[] = [
   // listeners
   { name: "address", kind: "string", default: ":9090", key: "address", usage: "TCP address the proxy listens on" },
-  { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/metrics, /routes); empty disables it" },
+  { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/healthz, /routes); empty disables it" },
+  { name: "metrics-listener", kind: "string", default: ":9911", unwired: NO_EFFECT, usage: "Skipper's /metrics listener; accepted, no effect yet (there is no /metrics)" },
+  { name: "max-tcp-listener-concurrency", kind: "int", default: 0, unwired: NO_EFFECT, usage: "Skipper's cap on requests served at once by the listener; accepted, no effect yet" },
 
   // routes
   { name: "inline-routes", kind: "string", default: "", key: "inlineRoutes", usage: "eskip routes given on the command line; a parse error aborts startup" },
@@ -30,10 +42,14 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "response-header-timeout-backend", kind: "duration", default: "60s", key: "responseHeaderTimeoutBackend", usage: "how long to wait for a backend's response headers" },
   { name: "proxy-preserve-host", kind: "bool", default: false, key: "proxyPreserveHost", usage: "send the client's Host header to backends instead of the backend's host" },
   { name: "backend-ca-file", kind: "string", default: "", key: "backendCaFile", usage: "PEM file of extra CA certificates trusted for TLS backends" },
+  { name: "insecure", kind: "bool", default: false, key: "insecure", usage: "do not verify the TLS certificates of backends" },
+  { name: "remove-hop-headers", kind: "bool", default: false, unwired: "hop-by-hop headers are always removed", usage: "accepted for Skipper command lines; hop-by-hop headers are always removed" },
+  { name: "max-idle-connection-backend", kind: "int", default: 0, unwired: NO_EFFECT, usage: "Skipper's limit of idle backend connections; accepted, no effect yet" },
+  { name: "close-idle-conns-period", kind: "duration", default: "20s", unwired: NO_EFFECT, usage: "Skipper's interval for closing idle backend connections; accepted, no effect yet" },
 
   // circuit breakers and rate limits
   { name: "breaker", kind: "repeat", default: [], key: "breaker", check: parseBreakerFlag, usage: "global or host circuit breaker, repeatable: type=consecutive|rate|disabled,host=…,window=N,failures=N,timeout=D,half-open-requests=N,idle-ttl=D" },
-  { name: "enable-breakers", kind: "bool", default: false, key: "enableBreakers", usage: "accepted for Skipper command lines; the breaker filters always work (equivalent to: -breaker type=disabled)" },
+  { name: "enable-breakers", kind: "bool", default: false, key: "enableBreakers", usage: "accepted for Skipper command lines; the breaker filters always work" },
   { name: "ratelimits", kind: "repeat", default: [], key: "ratelimits", check: parseRatelimitFlag, usage: "global rate limit applied before routing (the first entry counts): type=client|service|disabled,max-hits=N,time-window=D" },
   { name: "enable-ratelimits", kind: "bool", default: false, key: "enableRatelimits", usage: "accepted for Skipper command lines; the ratelimit filters are always available" },
 
@@ -44,9 +60,14 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
   { name: "read-timeout-server", kind: "duration", default: "0", key: "readTimeoutServer", usage: "maximum time for a client to send its whole request body; 0 means no limit" },
+  { name: "wait-for-healthcheck-interval", kind: "duration", default: "0", unwired: NO_EFFECT, usage: "Skipper's wait before draining on SIGTERM, to fall out of a load balancer; accepted, no effect yet" },
 
   // logging
   { name: "application-log-level", kind: "string", default: "INFO", key: "applicationLogLevel", usage: "application log level: panic, fatal, error, warn, info, debug or trace" },
+  { name: "access-log-disabled", kind: "bool", default: false, unwired: "there is no access log yet", usage: "accepted for Skipper command lines; there is no access log yet" },
+
+  // metrics
+  { name: "enable-prometheus-metrics", kind: "bool", default: false, unwired: NO_EFFECT, usage: "Skipper's switch to Prometheus metrics; accepted, no effect yet (there is no /metrics)" },
 
   // actions: no config key
   { name: "version", kind: "bool", default: false, usage: "print the version and exit" },
@@ -57,11 +78,26 @@ export function flagForKey(key: string): ServeFlag | undefined {
   return SERVE_FLAGS.find((flag) => flag.key === key);
 }
 
-/** Collects the keyed flag values into the (not yet validated) config input. */
+/** Collects the keyed flag values, and the unwired flags given, into the (not yet validated) config input. */
 export function configInput(parsed: ParsedFlags): Record<string, unknown> {
   const input: Record<string, unknown> = {};
   for (const flag of SERVE_FLAGS) {
     if (flag.key !== undefined) input[flag.key] = parsed.values.get(flag.name);
   }
+  // Names only: their values change nothing, the start just has to say which were given.
+  input.unwiredFlags = SERVE_FLAGS.filter((flag) => flag.unwired !== undefined && parsed.given.has(flag.name)).map((flag) => flag.name);
   return input;
+}
+
+/**
+ * What the start must tell the operator about the command line: that -insecure is on,
+ * and one line per flag given that does nothing here. The entry point logs each as a warning.
+ */
+export function startupWarnings(config: Pick<Config, "insecure" | "unwiredFlags">): string[] {
+  const warnings = config.unwiredFlags.map((name) => {
+    const note = SERVE_FLAGS.find((flag) => flag.name === name)?.unwired ?? NO_EFFECT;
+    return `flag -${name} is accepted for Skipper compatibility but ${note}`;
+  });
+  if (config.insecure) warnings.unshift("-insecure: TLS certificates of backends are not verified");
+  return warnings;
 }

@@ -55,7 +55,7 @@ export const ConfigSchema = v.strictObject({
   routesFile: v.array(v.string()),
   /** route file polling interval, ms; Skipper's flag is an int of milliseconds */
   sourcePollTimeout: integer(1, Number.MAX_SAFE_INTEGER, "must be a positive number of milliseconds"),
-  /** `/metrics` and `/routes` listener; "" disables it */
+  /** `/healthz` and `/routes` listener; "" disables it */
   supportListener: listenAddress(true),
   /** status when no route matches; 1xx cannot end a request */
   defaultHttpStatus: integer(200, 599, "must be an HTTP status between 200 and 599"),
@@ -80,6 +80,8 @@ export const ConfigSchema = v.strictObject({
   ),
   /** PEM bundle of extra CAs for TLS backends; read by the proxy, not here */
   backendCaFile: v.string(),
+  /** skip verifying backends' TLS certificates (Skipper's -insecure); the start warns when set */
+  insecure: v.boolean(),
   /** `-breaker` entries in command-line order: global ones merge into a default, host ones apply per host */
   breaker: entries(parseBreakerFlag),
   /** Skipper's switch for filter-only breakers; breaker filters always work here */
@@ -95,6 +97,8 @@ export const ConfigSchema = v.strictObject({
     v.number(),
     v.transform((ms) => (ms > 0 ? ms : 10 * 60_000)),
   ),
+  /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */
+  unwiredFlags: v.array(v.string()),
 });
 
 /** The validated configuration. Durations are milliseconds. */

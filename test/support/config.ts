@@ -17,10 +17,12 @@ export const DEFAULT_CONFIG: Config = {
   maxLoopbacks: 9,
   applicationLogLevel: "info",
   backendCaFile: "",
+  insecure: false,
   breaker: [],
   enableBreakers: false,
   ratelimits: [],
   enableRatelimits: false,
   credentialsPaths: [],
   credentialsUpdateInterval: 600_000,
+  unwiredFlags: [],
 };
