@@ -25,7 +25,7 @@ test("stop() closes connections still busy after the grace period", async () => 
     createLogger("info", { write: (l) => lines.push(l) }),
   );
   try {
-    const res = await fetch(`http://${app.address}/`);
+    const res = await fetch(`http://${app.addresses.get("proxy")}/`);
     const reader = res.body!.getReader();
     await reader.read(); // the stream is flowing
     const started = performance.now();

@@ -30,10 +30,15 @@ export interface Breaker {
   allow(): number;
   /** Reports the outcome of the request `ticket` was issued for. Call exactly once per ticket. */
   done(ticket: number, success: boolean): void;
+  /**
+   * Gives a ticket back without an outcome: the request failed for a reason that says nothing
+   * about the backend (the client's fault). Instead of {@link done}, never as well.
+   */
+  release(ticket: number): void;
 }
 
 /** The breaker of a backend without breaker settings: always lets requests through. */
-export const NO_BREAKER: Breaker = Object.freeze({ allow: () => 0, done: () => {} });
+export const NO_BREAKER: Breaker = Object.freeze({ allow: () => 0, done: () => {}, release: () => {} });
 
 export type StateChange = (from: BreakerState, to: BreakerState) => void;
 
@@ -82,6 +87,12 @@ export class CircuitBreaker implements Breaker {
     if (ticket !== this.#generation) return;
     if (success) this.#success();
     else this.#failure();
+  }
+
+  release(ticket: number): void {
+    this.#advance();
+    // Only a half-open breaker counts admissions; the probe slot is free again.
+    if (ticket === this.#generation && this.#state === "half-open" && this.#requests > 0) this.#requests--;
   }
 
   #success(): void {

@@ -1,5 +1,6 @@
 /** @module backendTimeout and the setDynamicBackend* filters: where and how long the backend call goes. */
 import { ArgError, readArgs } from "../util/args.ts";
+import { BACKEND_TIMEOUT, DYNAMIC_TARGET, type DynamicTarget } from "../exchange/keys.ts";
 import type { FilterContext, FilterSpec } from "./types.ts";
 
 export const backendTimeout: FilterSpec = {
@@ -12,7 +13,7 @@ export const backendTimeout: FilterSpec = {
     const ms = a.duration(0, "timeout");
     return {
       request(ctx) {
-        ctx.backendTimeout = ms;
+        ctx.state.set(BACKEND_TIMEOUT, ms);
       },
     };
   },
@@ -45,18 +46,25 @@ function parseBackendUrl(value: string): URL {
   return url;
 }
 
-function parseScheme(value: string): string {
+function parseScheme(value: string): "http" | "https" {
   if (value !== "http" && value !== "https") throw new Error(`must be "http" or "https", got ${JSON.stringify(value)}`);
   return value;
 }
 
+/** The request's dynamic target, made on first use: most requests have none. */
+function targetOf(ctx: FilterContext): DynamicTarget {
+  let target = ctx.state.get(DYNAMIC_TARGET);
+  if (!target) ctx.state.set(DYNAMIC_TARGET, (target = {}));
+  return target;
+}
+
 export const dynamicBackendFilters: FilterSpec[] = [
-  dynamic("setDynamicBackendUrl", "url", parseBackendUrl, (ctx, url) => (ctx.dynamic.url = url)),
-  dynamic("setDynamicBackendHost", "host", asIs, (ctx, host) => (ctx.dynamic.host = host)),
-  dynamic("setDynamicBackendScheme", "scheme", parseScheme, (ctx, scheme) => (ctx.dynamic.scheme = scheme)),
+  dynamic("setDynamicBackendUrl", "url", parseBackendUrl, (ctx, url) => (targetOf(ctx).url = url)),
+  dynamic("setDynamicBackendHost", "host", asIs, (ctx, host) => (targetOf(ctx).host = host)),
+  dynamic("setDynamicBackendScheme", "scheme", parseScheme, (ctx, scheme) => (targetOf(ctx).scheme = scheme)),
   dynamic("setDynamicBackendHostFromHeader", "header name", asIs, (ctx, header) => {
     // An empty or missing header leaves the target alone (Skipper's rule).
     const v = ctx.request.headers.get(header);
-    if (v) ctx.dynamic.host = v;
+    if (v) targetOf(ctx).host = v;
   }),
 ];

@@ -15,12 +15,13 @@
  * Several breaker filters on one route: the last one wins.
  */
 import { breakerSettings, type BreakerSettings } from "../circuit/settings.ts";
+import { BREAKER_SETTINGS } from "../exchange/keys.ts";
 import { readArgs, type ArgReader } from "../util/args.ts";
 import type { Filter, FilterSpec } from "./types.ts";
 
 const settingsFilter = (settings: BreakerSettings): Filter => ({
   request(ctx) {
-    ctx.breaker = settings;
+    ctx.state.set(BREAKER_SETTINGS, settings);
   },
 });
 

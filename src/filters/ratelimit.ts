@@ -15,7 +15,7 @@
  * halves of earlier filters still run. A request whose key headers are all missing is not limited.
  */
 import { readArgs, type ArgReader } from "../util/args.ts";
-import { errorState, statusText } from "../proxy/errors.ts";
+import { errorState, statusText } from "../exchange/errors.ts";
 import { rejectionHeaders, type Limiter } from "../ratelimit/limiter.ts";
 import { byClient, byHeaders, sameBucket, type KeyLookup } from "../ratelimit/lookup.ts";
 import type { LimiterRegistry } from "../ratelimit/registry.ts";

@@ -3,6 +3,8 @@
  * `retry(attempts[, statuses[, backoff]])`: up to `attempts` tries in all for idempotent requests
  * without a body, on the listed statuses (default "502,503,504") and on connection errors, with
  * exponential backoff (default 100ms, doubling, jittered). The loop itself is src/proxy/retry.ts.
+ * A reused connection that fails before any response byte is tried again by Bun's fetch itself;
+ * that try is not counted here.
  *
  * ```
  * retry(3)                          // 502, 503, 504 and connection errors; 100ms, 200ms waits
@@ -10,7 +12,7 @@
  * ```
  */
 import { readArgs } from "../util/args.ts";
-import type { RetryPolicy } from "../proxy/retry.ts";
+import { RETRY_POLICY, type RetryPolicy } from "../exchange/keys.ts";
 import type { FilterSpec } from "./types.ts";
 
 const DEFAULT_STATUSES = "502,503,504";
@@ -36,7 +38,7 @@ export const retry: FilterSpec = {
     const policy: RetryPolicy = Object.freeze({ attempts, statuses, backoff });
     return {
       request(ctx) {
-        ctx.retry = policy;
+        ctx.state.set(RETRY_POLICY, policy);
       },
     };
   },

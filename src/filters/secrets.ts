@@ -15,7 +15,7 @@
  */
 import type { ArgReader } from "../util/args.ts";
 import { readArgs } from "../util/args.ts";
-import { errorState } from "../proxy/errors.ts";
+import { errorState } from "../exchange/errors.ts";
 import type { SecretsReader } from "../secrets/index.ts";
 import { isHeaderName, isHeaderValue } from "../util/http.ts";
 import type { Filter, FilterContext, FilterSpec } from "./types.ts";

@@ -4,8 +4,10 @@
  * table printed as eskip (HEAD gives only `X-Count`, as in Skipper). Never on the proxy port,
  * so a route cannot shadow it and clients of the proxy cannot read it.
  */
-import { splitTarget } from "../proxy/request.ts";
+import { lastResort } from "../exchange/errors.ts";
+import { serveListener, type Listener } from "../net/listener.ts";
 import type { RoutingTable } from "../routing/table.ts";
+import { splitTarget } from "../util/url-path.ts";
 
 export interface SupportOptions {
   readonly table: () => RoutingTable;
@@ -31,6 +33,26 @@ export function createSupportHandler(options: SupportOptions) {
         return text("Not Found\n", 404);
     }
   };
+}
+
+export interface SupportListenerOptions extends SupportOptions {
+  readonly hostname: string;
+  readonly port: number;
+  /** the drain deadline's wait, on the one clock */
+  readonly wait: (ms: number) => Promise<void>;
+  /** where a bug in the handler is reported */
+  readonly onError: (err: Error) => void;
+}
+
+export function supportListener(options: SupportListenerOptions): Listener {
+  return serveListener({
+    name: "support",
+    flag: "-support-listener",
+    hostname: options.hostname,
+    port: options.port,
+    wait: options.wait,
+    serve: { ...lastResort(options.onError), fetch: createSupportHandler(options) },
+  });
 }
 
 const text = (body: string, status = 200, headers: Record<string, string> = {}) =>

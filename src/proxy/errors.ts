@@ -1,86 +1,11 @@
 /**
  * @module
- * Every response the proxy makes up for a failure is built here: a status, a short plain-text
- * reason, and `X-Sallyport-Error` naming the cause for machines. Never a stack trace, never a
- * header value or secret from the request.
+ * What the backend call's failures mean: fetch's errors mapped to the response Skipper's
+ * operators expect — 502 for dial, DNS, reset and malformed answers, 504 for our timeouts — and
+ * 400 where the request itself could not be sent (the client's fault, never the backend's).
+ * The responses themselves are built in exchange/errors.ts.
  */
-
-import type { ResponseState } from "../filters/types.ts";
-
-export const ERROR_HEADER = "x-sallyport-error";
-
-export type ErrorCause =
-  | "no-route"
-  | "bad-request"
-  | "connect-not-supported"
-  | "dial-failed"
-  | "dns-failed"
-  | "connection-reset"
-  | "tls-failed"
-  | "response-header-timeout"
-  | "backend-timeout"
-  | "loop-detected"
-  | "max-loopbacks"
-  | "no-dynamic-target"
-  | "secret-unavailable"
-  | "circuit-open"
-  | "rate-limited"
-  | "request-timeout"
-  | "client-gone"
-  | "internal";
-
-export class ProxyError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: ErrorCause,
-    message: string,
-    /** extra response headers, e.g. `X-Circuit-Open: true` */
-    readonly headers?: Readonly<Record<string, string>>,
-  ) {
-    super(message);
-  }
-
-  toResponse(): Response {
-    return errorResponse(this.status, this.reason, this.message, this.headers);
-  }
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  408: "Request Timeout",
-  499: "Client Closed Request",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-  508: "Loop Detected",
-};
-
-export const statusText = (status: number): string => STATUS_TEXT[status] ?? "Error";
-
-export function errorResponse(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): Response {
-  return new Response(message + "\n", {
-    status,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "x-content-type-options": "nosniff",
-      ...extra,
-      [ERROR_HEADER]: cause,
-    },
-  });
-}
-
-/** The same error as a response state, for a filter to serve (earlier filters' response halves still run). */
-export function errorState(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): ResponseState {
-  const res = errorResponse(status, cause, message, extra);
-  return { status, headers: res.headers, body: res.body };
-}
-
-/** The client went away before the backend answered (nginx's 499); nobody reads this response. */
-export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
+import { badRequest, ProxyError } from "../exchange/errors.ts";
 
 /** Timeouts abort the upstream fetch with one of these as the reason, so the catch can tell them apart. */
 export class UpstreamTimeout extends Error {
@@ -89,33 +14,35 @@ export class UpstreamTimeout extends Error {
   }
 }
 
-/** Maps what fetch threw to the response Skipper's operators expect: 502 for dial/DNS/reset, 504 for timeouts. */
+const DNS = new Set(["ENOTFOUND", "EAI_AGAIN", "DNSException"]);
+const DIAL = new Set(["ECONNREFUSED", "ConnectionRefused", "FailedToOpenSocket", "ENETUNREACH", "EHOSTUNREACH"]);
+const RESET = new Set(["ECONNRESET", "ConnectionClosed", "EPIPE"]);
+/** The backend answered, but not with HTTP we can pass on. */
+const BAD_RESPONSE = new Set(["InvalidContentLength", "UnrequestedUpgrade", "Malformed_HTTP_Response", "InvalidHTTPResponse", "InvalidChunkedEncoding", "ResponseHeadersTooLarge"]);
+/** fetch refused to send what the client gave us (a port out of range, a bad header value). */
+const INVALID_REQUEST = new Set(["ERR_INVALID_URL", "ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_ARG_VALUE"]);
+
+/** Maps what fetch threw (or aborted with) to a ProxyError that keeps it as its cause. */
 export function upstreamFailure(err: unknown, host: string): ProxyError {
+  if (err instanceof ProxyError) return err;
   if (err instanceof UpstreamTimeout) {
     const what = err.kind === "backend-timeout" ? "backend timeout" : "no response headers in time";
-    return new ProxyError(504, err.kind, `Gateway Timeout: ${what} from ${host}`);
+    return new ProxyError(504, err.kind, `Gateway Timeout: ${what} from ${host}`, { cause: err });
   }
   // An aborted fetch throws a DOMException whose code is a number (20), not a string.
   const raw = (err as { code?: unknown } | null)?.code;
   const code = typeof raw === "string" ? raw : "";
-  switch (code) {
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-    case "DNSException":
-      return new ProxyError(502, "dns-failed", `Bad Gateway: cannot resolve ${host}`);
-    case "ECONNREFUSED":
-    case "ConnectionRefused":
-    case "FailedToOpenSocket":
-    case "ENETUNREACH":
-    case "EHOSTUNREACH":
-      return new ProxyError(502, "dial-failed", `Bad Gateway: cannot connect to ${host}`);
-    case "ECONNRESET":
-    case "ConnectionClosed":
-    case "EPIPE":
-      return new ProxyError(502, "connection-reset", `Bad Gateway: connection to ${host} was reset`);
-  }
-  if (code.startsWith("ERR_TLS") || code === "EPROTO" || /CERT|SSL|VERIFY|SIGNATURE/.test(code)) {
-    return new ProxyError(502, "tls-failed", `Bad Gateway: TLS with ${host} failed (${code})`);
-  }
-  return new ProxyError(502, "dial-failed", `Bad Gateway: request to ${host} failed${code ? ` (${code})` : ""}`);
+  const fail = (reason: "dns-failed" | "dial-failed" | "connection-reset" | "bad-response" | "tls-failed", what: string) =>
+    new ProxyError(502, reason, `Bad Gateway: ${what}`, { cause: err });
+  if (DNS.has(code)) return fail("dns-failed", `cannot resolve ${host}`);
+  if (DIAL.has(code)) return fail("dial-failed", `cannot connect to ${host}`);
+  if (RESET.has(code)) return fail("connection-reset", `connection to ${host} was reset`);
+  if (BAD_RESPONSE.has(code)) return fail("bad-response", `invalid response from ${host} (${code})`);
+  if (INVALID_REQUEST.has(code)) return badRequest(`the request cannot be sent to ${host} (${code})`, err);
+  if (code.startsWith("ERR_TLS") || code === "EPROTO" || /CERT|SSL|VERIFY|SIGNATURE/.test(code)) return fail("tls-failed", `TLS with ${host} failed (${code})`);
+  return fail("dial-failed", `request to ${host} failed${code ? ` (${code})` : ""}`);
 }
+
+/** A status Bun's Response cannot carry (fetch passes 600 through): the backend's answer is not HTTP we can relay. */
+export const invalidStatus = (status: number, host: string): ProxyError =>
+  new ProxyError(502, "bad-response", `Bad Gateway: invalid status ${status} from ${host}`);

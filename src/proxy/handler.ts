@@ -1,24 +1,34 @@
 /**
  * @module
- * One request on the hot path: global rate limit → route → request filters → breaker gate and
- * backend, with retries (retry.ts) → response filters (reverse, only those that ran) → streamed
- * response. Errors become responses in errors.ts only.
+ * The Bun.serve fetch handler of the proxy listener: checks the request, opens its exchange
+ * record, runs the global rate limit and the pipeline (pipeline.ts), and streams the response
+ * back, completing the record when the body has been passed on, when the client leaves, or when
+ * an error answers. Errors become responses in exchange/errors.ts only.
  */
 import type { Server } from "bun";
 import { BreakerRegistry } from "../circuit/registry.ts";
-import type { RequestState, ResponseState } from "../filters/types.ts";
+import { badRequest, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
+import { Exchanges, type ExchangeRecord } from "../exchange/record.ts";
+import type { RequestState } from "../exchange/state.ts";
 import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
 import type { RoutingTable } from "../routing/table.ts";
-import type { BackendTarget, Origin } from "../routing/types.ts";
-import { originOf } from "../routing/origin.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
-import { requestTimeout, withReadDeadline } from "./body.ts";
-import { Context } from "./context.ts";
-import { errorResponse, ProxyError, statusText } from "./errors.ts";
+import { watchStream, type StreamEnd } from "../util/stream.ts";
+import { decodePath, InvalidEscapeError, splitTarget } from "../util/url-path.ts";
+import { upstreamFailure } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
-import { clientAddress, isValidHost, MatchView, splitTarget } from "./request.ts";
-import { isReplayable, NO_RETRY, sendGuarded, type RetryDeps, type RetryStats } from "./retry.ts";
+import { createPipeline, type PassResult } from "./pipeline.ts";
+import { withReadDeadline } from "./request-body.ts";
+import { isValidHost } from "../net/host-port.ts";
+import { checkBodyless, collapseContentLength } from "./request.ts";
+import type { RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
+
+/** Where the handler reports what it cannot answer for: bugs and broken backend bodies. */
+export interface ProxyLog {
+  error(message: string): void;
+  warn(message: string): void;
+}
 
 export interface ProxyOptions {
   /** the live table; read once per request so a reload never splits one */
@@ -28,128 +38,135 @@ export interface ProxyOptions {
   readonly maxLoopbacks: number;
   /** -proxy-preserve-host */
   readonly preserveHost: boolean;
-  readonly upstream: UpstreamOptions;
+  /** backend timeouts and TLS; the clock defaults to the handler's */
+  readonly upstream: Omit<UpstreamOptions, "clock"> & { readonly clock?: Clock };
   /** ms a client has to send its whole request body (-read-timeout-server); 0 = no limit */
   readonly readTimeout?: number;
   /** seconds a client connection may stay idle (Bun.serve's idleTimeout); 0 = no limit */
   readonly idleTimeout?: number;
-  readonly onInternalError?: (err: unknown) => void;
+  readonly log?: ProxyLog;
   /** breakers by destination (-breaker); default: only routes with breaker filters get one */
   readonly breakers?: BreakerRegistry;
   /** the global -ratelimits limit, checked before routing; default: none */
   readonly requestLimit?: RequestLimit;
   /** counts retries; default: a private counter */
   readonly retryStats?: RetryStats;
-  /** time for backoff waits and deadlines, and the jitter source */
+  /** completed exchange records go to its observers; default: a private, unobserved one */
+  readonly exchanges?: Exchanges;
+  /** the listener's name in exchange records */
+  readonly listener?: string;
+  /** time for timeouts, backoff waits and records, and the jitter source */
   readonly clock?: Clock;
   readonly random?: () => number;
 }
 
-/** Every proxy adds itself to Via; a request that already passed us this often is looping. */
-const VIA = "1.1 sallyport";
+const SILENT: ProxyLog = { error() {}, warn() {} };
 
 export function createHandler(options: ProxyOptions) {
-  const { defaultStatus, maxLoopbacks, preserveHost, readTimeout = 0, idleTimeout = 0 } = options;
+  const { maxLoopbacks, readTimeout = 0, idleTimeout = 0, listener = "proxy" } = options;
   const clock = options.clock ?? systemClock;
-  const breakers = options.breakers ?? new BreakerRegistry({ entries: [], clock });
+  const log = options.log ?? SILENT;
+  const exchanges = options.exchanges ?? new Exchanges(clock);
   const requestLimit = options.requestLimit ?? UNLIMITED;
-  const retryDeps: RetryDeps = {
-    clock,
-    random: options.random ?? Math.random,
-    stats: options.retryStats ?? { retries: 0 },
-    upstream: (call, fresh, deadline) => callUpstream(call, options.upstream, fresh, deadline),
-  };
+  const upstream: UpstreamOptions = { clock, ...options.upstream };
+  const pipeline = createPipeline({
+    defaultStatus: options.defaultStatus,
+    maxLoopbacks,
+    preserveHost: options.preserveHost,
+    breakers: options.breakers ?? new BreakerRegistry({ entries: [], clock }),
+    retry: {
+      clock,
+      random: options.random ?? Math.random,
+      stats: options.retryStats ?? { retries: 0 },
+      upstream: (call, deadline) => callUpstream(call, upstream, deadline),
+    },
+  });
 
-  async function route(state: RequestState, req: Request, table: RoutingTable, depth: number): Promise<ResponseState> {
-    const match = table.match(new MatchView(state));
-    if (!match) throw new ProxyError(defaultStatus, "no-route", statusText(defaultStatus));
-    const { filters, backend } = match.value;
-    const ctx = new Context(state, match.params);
-    let ran = 0;
-    // The filter that serves is counted as run: its response half still runs, as in Skipper.
-    for (; ran < filters.length && !ctx.served; ran++) {
-      const pending = filters[ran]!.filter.request?.(ctx);
-      if (pending) await pending;
+  /** Ends the record with the answer sallyport made up for a failure. */
+  function answerError(record: ExchangeRecord, err: unknown): Response {
+    let response: Response;
+    if (err instanceof ProxyError) {
+      record.cause = err.reason;
+      response = err.toResponse();
+    } else {
+      record.cause = "internal";
+      log.error(`internal error: ${(err as Error)?.stack ?? err}`);
+      response = errorResponse(500, "internal");
     }
-    ctx.response = ctx.served ?? (await forward(backend, ctx, req, table, depth));
-    for (let i = ran - 1; i >= 0; i--) {
-      const pending = filters[i]!.filter.response?.(ctx);
-      if (pending) await pending;
-    }
-    return ctx.response;
+    record.status = response.status;
+    exchanges.complete(record);
+    return response;
   }
 
-  function forward(backend: BackendTarget, ctx: Context, req: Request, table: RoutingTable, depth: number): Promise<ResponseState> | ResponseState {
-    switch (backend.type) {
-      case "shunt":
-        return { status: 404, headers: new Headers(), body: null };
-      case "loopback":
-        if (depth >= maxLoopbacks) throw new ProxyError(500, "max-loopbacks", `Internal Server Error: more than ${maxLoopbacks} loopbacks`);
-        return route(ctx.request, req, table, depth + 1);
-      case "network":
-        return send(backend.origin, ctx, req);
-      case "dynamic":
-        return send(dynamicOrigin(ctx), ctx, req);
-      case "lb": {
-        const endpoint = backend.balancer.pick(clientAddress(ctx.request));
-        endpoint.inflight++;
-        const done = () => endpoint.inflight--;
-        const res = send(endpoint.origin, ctx, req);
-        res.then(done, done);
-        return res;
-      }
+  /** Passes the response on; the record completes when its body has. */
+  function answer(record: ExchangeRecord, res: PassResult): Response {
+    record.status = res.status;
+    const body = res.body;
+    if (!(body instanceof ReadableStream)) {
+      if (typeof body === "string") record.bytesOut = Buffer.byteLength(body);
+      exchanges.complete(record);
+      return new Response(body, { status: res.status, headers: res.headers });
     }
+    const watched = res.watched ?? (exchanges.observed ? watchStream(body) : undefined);
+    watched?.onEnd((end, bytes) => {
+      record.bytesOut = bytes;
+      if (end.kind !== "done") record.cause ??= bodyCause(record, end);
+      exchanges.complete(record);
+    });
+    return new Response(watched?.stream ?? body, { status: res.status, headers: res.headers });
   }
 
-  function send(origin: Origin, ctx: Context, req: Request): Promise<ResponseState> {
-    const { request } = ctx;
-    const xff = request.headers.get("x-forwarded-for");
-    request.headers.set("x-forwarded-for", xff ? `${xff}, ${request.peer}` : request.peer);
-    request.headers.append("via", VIA);
-    // A Host set by a filter wins; otherwise the backend's, or the client's with -proxy-preserve-host.
-    const hostHeader = request.headers.has("host") ? undefined : preserveHost ? request.host : undefined;
-    const deadlineBody = req.body && readTimeout ? withReadDeadline(req.body, readTimeout) : undefined;
-    const body = deadlineBody?.stream ?? req.body;
-    const sent = sendGuarded(
-      {
-        origin,
-        state: request,
-        hostHeader,
-        body,
-        clientSignal: req.signal,
-        deadline: ctx.backendTimeout,
-        // Keyed by where the request really goes, for every kind of backend (Skipper: network only).
-        breaker: breakers.get(origin.key, ctx.breaker),
-        policy: ctx.retry ?? NO_RETRY,
-        replayable: isReplayable(request.method, body),
-      },
-      retryDeps,
-    );
-    // Whatever the backend call made of a body cut off by the deadline, the client was too slow.
-    return deadlineBody ? sent.catch((err) => Promise.reject(deadlineBody.expired ? requestTimeout(readTimeout) : err)) : sent;
+  /** Why a response body stopped early; a broken backend body is logged here, once, by us. */
+  function bodyCause(record: ExchangeRecord, end: Exclude<StreamEnd, { kind: "done" }>) {
+    if (end.kind === "cancelled") return "client-gone";
+    const failure = upstreamFailure(end.error, record.destination ?? record.host);
+    // No URL in the line: its query may carry a client's credentials.
+    log.warn(`response body from ${record.destination ?? "backend"} ended early (route ${record.routeId}): ${failure.message}`);
+    return failure.reason;
   }
 
   async function serve(req: Request, server: Server<undefined>): Promise<Response> {
-    if (req.method === "CONNECT") {
-      return errorResponse(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
-    }
     const host = req.headers.get("host") ?? "";
-    // Bun.serve accepts two Host headers and joins them; which one would we route by?
-    if (host.includes(",")) return errorResponse(400, "bad-request", "Bad Request: more than one Host header");
-    if (!isValidHost(host)) return errorResponse(400, "bad-request", "Bad Request: invalid Host header");
-    if (countVia(req.headers.get("via")) > maxLoopbacks) {
-      return errorResponse(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
+    const { path: rawPath, rawQuery } = splitTarget(req.url);
+    const record = exchanges.begin({ listener, peer: peerAddress(server, req), method: req.method, host, path: rawPath });
+    try {
+      if (req.method === "CONNECT") {
+        throw new ProxyError(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
+      }
+      // Bun.serve accepts two Host headers and joins them; which one would we route by?
+      if (host.includes(",")) throw badRequest("more than one Host header");
+      if (!isValidHost(host)) throw badRequest("invalid Host header");
+      if (countVia(req.headers.get("via")) > maxLoopbacks) throw new ProxyError(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
+      const headers = req.headers; // Bun's request headers are mutable and ours alone: edited in place.
+      checkBodyless(req.method, headers);
+      collapseContentLength(headers);
+      const decodedPath = decodePathOrFail(rawPath);
+      stripHopByHop(headers);
+      headers.delete("host");
+      const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, rawPath, decodedPath };
+      const limited = requestLimit.check(state);
+      if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
+      const body = requestBody(req, record);
+      const exchange = { state, body: body?.stream ?? req.body, bodyFailure: body?.failure, signal: req.signal, record };
+      return answer(record, await pipeline.route(exchange, options.table(), 0));
+    } catch (err) {
+      return answerError(record, err);
     }
-    const { path, rawQuery } = splitTarget(req.url);
-    // Bun's request headers are mutable and ours alone: edit them in place instead of copying.
-    const headers = req.headers;
-    stripHopByHop(headers);
-    headers.delete("host");
-    const state: RequestState = { method: req.method, path, rawQuery, headers, host, peer: peerAddress(server, req) };
-    const limited = requestLimit.check(state);
-    if (limited) return errorResponse(429, "rate-limited", statusText(429), limited);
-    const res = await route(state, req, options.table(), 0);
-    return new Response(res.body, { status: res.status, headers: res.headers });
+  }
+
+  /** The body fetch sends: the client's own stream, watched only where a deadline or a count needs it. */
+  function requestBody(req: Request, record: ExchangeRecord) {
+    const length = req.headers.get("content-length");
+    if (length !== null) record.bytesIn = Number(length);
+    if (!req.body || (!readTimeout && (length !== null || !exchanges.observed))) return undefined;
+    const watched = readTimeout ? withReadDeadline(req.body, readTimeout, clock) : watchStream(req.body);
+    let failure: ProxyError | undefined;
+    watched.onEnd((end, bytes) => {
+      record.bytesIn = bytes;
+      // Only our own deadline fails the body with a ProxyError; the client was too slow.
+      if (end.kind === "failed" && end.error instanceof ProxyError) failure = end.error;
+    });
+    return { stream: watched.stream, failure: () => failure };
   }
 
   return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
@@ -158,23 +175,19 @@ export function createHandler(options: ProxyOptions) {
     server.timeout(req, 0);
     try {
       return await serve(req, server);
-    } catch (err) {
-      if (err instanceof ProxyError) return err.toResponse();
-      options.onInternalError?.(err);
-      return errorResponse(500, "internal");
     } finally {
       server.timeout(req, idleTimeout);
     }
   };
 }
 
-function dynamicOrigin(ctx: Context): Origin {
-  const { dynamic, request } = ctx;
-  if (dynamic.url) return originOf(dynamic.url.protocol === "https:" ? "https" : "http", dynamic.url.host);
-  const host = dynamic.host ?? request.host;
-  if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
-  if (!isValidHost(host)) throw new ProxyError(400, "no-dynamic-target", "Bad Request: invalid target host for the dynamic backend");
-  return originOf(dynamic.scheme === "https" ? "https" : "http", host);
+function decodePathOrFail(rawPath: string): string {
+  try {
+    return decodePath(rawPath);
+  } catch (err) {
+    if (err instanceof InvalidEscapeError) throw badRequest("invalid percent-escape in the path", err);
+    throw err;
+  }
 }
 
 function peerAddress(server: Server<undefined>, req: Request): string {

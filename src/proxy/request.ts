@@ -1,41 +1,35 @@
-/** @module What the handler derives from an incoming request before routing. */
-import type { RequestState } from "../filters/types.ts";
+/**
+ * @module
+ * What the handler derives from an incoming request before routing, and the checks a request
+ * must pass before anything is sent anywhere: one Host, a usable target, framing fetch can send.
+ */
+import { badRequest } from "../exchange/errors.ts";
+import type { RequestState } from "../exchange/state.ts";
 import type { MatchRequest } from "../predicates/types.ts";
-import { forwardedFor } from "../util/forwarded.ts";
+import { cleanPath } from "../util/url-path.ts";
 
-/** Splits Bun's absolute `req.url` into path and raw query without building a URL object. */
-export function splitTarget(url: string): { path: string; rawQuery: string } {
-  // Without a usable Host (HTTP/1.0), Bun leaves the URL relative: "/a/b".
-  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return { path: "/", rawQuery: "" };
-  const q = url.indexOf("?", start);
-  return q < 0 ? { path: url.slice(start), rawQuery: "" } : { path: url.slice(start, q), rawQuery: url.slice(q + 1) };
+/**
+ * Bun.serve hands GET and HEAD requests over without their body and fetch refuses to send one,
+ * so such a body would vanish silently: refuse the request instead.
+ */
+export function checkBodyless(method: string, headers: Headers): void {
+  if (method !== "GET" && method !== "HEAD") return;
+  const length = headers.get("content-length");
+  if ((length !== null && length !== "0") || headers.has("transfer-encoding")) {
+    throw badRequest(`a ${method} request with a body cannot be forwarded`);
+  }
 }
 
 /**
- * A Host header (or a dynamic target) we are willing to put into a URL: a registered name or IPv4
- * (RFC 3986 reg-name without the characters that would end or split an authority) or a bracketed
- * IPv6 literal, and an optional port. "a.example@127.0.0.1" or "a/b" would move the request elsewhere.
+ * Two identical Content-Length lines reach us joined ("5, 5"), which fetch refuses to send.
+ * RFC 9112 §6.3 lets a recipient replace them with one (Bun.serve already refused differing ones).
  */
-const VALID_HOST = /^(?:[A-Za-z0-9._~%!$&'()*+;=-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
-
-export const isValidHost = (host: string): boolean => VALID_HOST.test(host);
-
-const NEEDS_CLEANING = /\/\/|\/\.\.?(\/|$)/;
-
-/** Cleans a path like Skipper's httppath.Clean: no empty, `.` or `..` segments; a trailing slash stays. */
-export function cleanPath(path: string): string {
-  if (!NEEDS_CLEANING.test(path)) return path;
-  const out: string[] = [];
-  for (const seg of path.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") out.pop();
-    else out.push(seg);
-  }
-  // As Go's net/http cleanPath: a trailing slash survives only if the path ended with one.
-  const trailing = path.endsWith("/");
-  const cleaned = "/" + out.join("/");
-  return trailing && cleaned !== "/" ? cleaned + "/" : cleaned;
+export function collapseContentLength(headers: Headers): void {
+  const length = headers.get("content-length");
+  if (length === null || !length.includes(",")) return;
+  const values = new Set(length.split(",").map((v) => v.trim()));
+  if (values.size !== 1) throw badRequest("conflicting Content-Length headers");
+  headers.set("content-length", [...values][0]!);
 }
 
 /** The request as predicates see it: built from the current request state, query parsed only when asked. */
@@ -52,6 +46,7 @@ export class MatchView implements MatchRequest {
     this.method = state.method;
     // A loopback pass sees a Host that a filter set; the first pass sees the client's.
     this.host = state.headers.get("host") ?? state.host;
+    // Decoded once when the request arrived (or as a filter left it), cleaned for matching only.
     this.path = cleanPath(state.path);
     this.headers = state.headers;
     this.peer = state.peer;
@@ -61,9 +56,4 @@ export class MatchView implements MatchRequest {
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.#rawQuery));
   }
-}
-
-/** The client as Skipper's consistentHash and clientRatelimit see it: first X-Forwarded-For entry, else the peer. */
-export function clientAddress(state: RequestState): string {
-  return forwardedFor(state.headers, "first") ?? state.peer;
 }

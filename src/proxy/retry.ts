@@ -2,34 +2,23 @@
  * @module
  * The backend call with its guards: the circuit breaker gate before every try, and retries.
  *
- * Only requests that can be sent twice are retried: idempotent methods without a body (a body
- * is a stream, read once). For those:
+ * A reused (pooled) connection that fails before any response byte is tried again once on a new
+ * connection by Bun's fetch itself, for every method but POST; that covers the usual cause, a
+ * backend that closed an idle connection, so nothing here adds a try of its own.
  *
- * - a connection that failed before any response byte (reset, closed) is tried once more on a
- *   new connection, at once: the usual cause is a pooled connection the backend had closed;
- * - with `retry(attempts, statuses, backoff)`, up to `attempts` tries in all, on the listed
- *   statuses and on connection errors, waiting `backoff · 2^(n-1)`, jittered to 50–100 %.
- *
+ * With `retry(attempts, statuses, backoff)`, requests that can be sent twice — idempotent methods
+ * without a body (a body is a stream, read once) — get up to `attempts` tries in all, on the
+ * listed statuses and on connection errors, waiting `backoff · 2^(n-1)`, jittered to 50–100 %.
  * Never beyond the backendTimeout deadline, which covers all tries and waits; never while the
- * breaker is open: every try asks it first, and each outcome is reported to it.
+ * breaker is open: every try asks it first, and each outcome is reported to it — except failures
+ * that are the client's (a request fetch refused, a client that left or was too slow), which give
+ * the ticket back without counting.
  */
 import { REFUSED, type Breaker } from "../circuit/breaker.ts";
-import type { ResponseState } from "../filters/types.ts";
+import { clientGone, isClientFault, ProxyError, type ErrorCause } from "../exchange/errors.ts";
+import type { RetryPolicy } from "../exchange/keys.ts";
 import type { Clock } from "../util/clock.ts";
-import { ProxyError, type ErrorCause } from "./errors.ts";
-import type { UpstreamCall } from "./upstream.ts";
-
-export interface RetryPolicy {
-  /** tries in all, the first one included */
-  readonly attempts: number;
-  /** response statuses that are tried again */
-  readonly statuses: ReadonlySet<number>;
-  /** ms to wait before the first retry; doubles for each further one */
-  readonly backoff: number;
-}
-
-/** Without a retry filter: one try, plus the one retry of a failed connection. */
-export const NO_RETRY: RetryPolicy = Object.freeze({ attempts: 1, statuses: new Set<number>(), backoff: 0 });
+import type { UpstreamCall, UpstreamResponse } from "./upstream.ts";
 
 /** Counters the metrics module reads. */
 export interface RetryStats {
@@ -42,6 +31,8 @@ export interface GuardedCall extends UpstreamCall {
   readonly policy: RetryPolicy;
   /** idempotent and without a body: safe to send again */
   readonly replayable: boolean;
+  /** counts this request's retries (the exchange record) */
+  readonly onRetry?: () => void;
 }
 
 export interface RetryDeps {
@@ -49,57 +40,52 @@ export interface RetryDeps {
   /** [0, 1); jitter */
   readonly random: () => number;
   readonly stats: RetryStats;
-  /** one try; `fresh` asks for a new connection, `deadline` is the ms left of backendTimeout */
-  readonly upstream: (call: UpstreamCall, fresh: boolean, deadline: number | undefined) => Promise<ResponseState>;
+  /** one try; `deadline` is the ms left of backendTimeout */
+  readonly upstream: (call: UpstreamCall, deadline: number | undefined) => Promise<UpstreamResponse>;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 export const isReplayable = (method: string, body: unknown): boolean => body === null && IDEMPOTENT.has(method);
 
-/** Failures that say nothing reached the application: worth another connection. */
+/** Failures that say nothing reached the application: worth another try. */
 const CONNECTION_ERRORS: ReadonlySet<ErrorCause> = new Set(["dial-failed", "connection-reset"]);
 
 /** The wait before retry number `n` (1-based): base · 2^(n-1), scaled by a random 50–100 %. */
 export const backoffDelay = (base: number, n: number, random: () => number): number => base * 2 ** (n - 1) * (0.5 + random() / 2);
 
 export const circuitOpen = (host: string): ProxyError =>
-  new ProxyError(503, "circuit-open", `Service Unavailable: circuit breaker for ${host} is open`, { "x-circuit-open": "true" });
+  new ProxyError(503, "circuit-open", `Service Unavailable: circuit breaker for ${host} is open`, { headers: { "x-circuit-open": "true" } });
 
-export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<ResponseState> {
+export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<UpstreamResponse> {
   const { breaker, policy, replayable } = call;
   // Only read the clock when there is a deadline to keep: the common case stays one call.
   const deadline = call.deadline === undefined ? undefined : deps.clock.now() + call.deadline;
-  let tries = 0;
-  let connectionRetried = false;
-  for (;;) {
+  const retrying = replayable && policy.attempts > 1;
+  for (let tries = 1; ; tries++) {
     const ticket = breaker.allow();
     if (ticket === REFUSED) throw circuitOpen(call.origin.key);
-    tries++;
     let wait: number;
     try {
-      const res = await deps.upstream(call, tries > 1, deadline === undefined ? undefined : deadline - deps.clock.now());
+      const res = await deps.upstream(call, deadline === undefined ? undefined : deadline - deps.clock.now());
       breaker.done(ticket, res.status < 500);
-      if (!replayable || tries >= policy.attempts || !policy.statuses.has(res.status)) return res;
+      if (!retrying || tries >= policy.attempts || !policy.statuses.has(res.status)) return res;
       wait = backoffDelay(policy.backoff, tries, deps.random);
       if (!fits(deadline, wait, deps.clock)) return res;
       // The answer is dropped: free its connection now rather than when it is collected.
       if (res.body instanceof ReadableStream) void res.body.cancel().catch(() => {});
     } catch (err) {
-      breaker.done(ticket, false);
-      if (!replayable || !(err instanceof ProxyError)) throw err;
-      if (tries < policy.attempts && CONNECTION_ERRORS.has(err.reason)) {
-        wait = backoffDelay(policy.backoff, tries, deps.random);
-      } else if (!connectionRetried && err.reason === "connection-reset") {
-        connectionRetried = true;
-        wait = 0;
-      } else {
-        throw err;
-      }
+      if (isClientFault(err)) breaker.release(ticket);
+      else breaker.done(ticket, false);
+      const again = retrying && tries < policy.attempts && err instanceof ProxyError && CONNECTION_ERRORS.has(err.reason);
+      if (!again) throw err;
+      wait = backoffDelay(policy.backoff, tries, deps.random);
       if (!fits(deadline, wait, deps.clock)) throw err;
     }
     deps.stats.retries++;
-    if (wait > 0) await deps.clock.sleep(wait);
+    call.onRetry?.();
+    // A client that leaves during the wait ends it: nobody is left to answer.
+    if (wait > 0) await deps.clock.sleep(wait, call.clientSignal).catch(() => Promise.reject(clientGone()));
   }
 }
 

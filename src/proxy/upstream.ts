@@ -1,12 +1,15 @@
 /**
  * @module
  * The call to the backend: fetch with the body streamed both ways, no decompression, no
- * redirects followed, no proxy from the environment, and our own timeouts.
+ * redirects followed, no proxy from the environment, and our own timeouts on the one clock.
  */
-import type { RequestState, ResponseState } from "../filters/types.ts";
+import type { RequestState, ResponseState } from "../exchange/state.ts";
 import type { Origin } from "../routing/types.ts";
-import { watchStream } from "./body.ts";
-import { clientGone, upstreamFailure, UpstreamTimeout } from "./errors.ts";
+import type { Clock } from "../util/clock.ts";
+import { watchStream, type WatchedStream } from "../util/stream.ts";
+import { encodePath } from "../util/url-path.ts";
+import { clientGone, type ProxyError } from "../exchange/errors.ts";
+import { invalidStatus, upstreamFailure, UpstreamTimeout } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 
 export interface UpstreamOptions {
@@ -16,8 +19,9 @@ export interface UpstreamOptions {
    * connect phase, which a separate dial timeout (-timeout-backend) would need.
    */
   readonly responseHeaderTimeout: number;
-  /** TLS settings for https backends, e.g. the CA bundle of -backend-ca-file */
-  readonly tls?: { ca?: string[] };
+  /** TLS settings for https backends: the CA bundle of -backend-ca-file, `rejectUnauthorized: false` for -insecure */
+  readonly tls?: { ca?: string[]; rejectUnauthorized?: boolean };
+  readonly clock: Clock;
 }
 
 export interface UpstreamCall {
@@ -26,21 +30,25 @@ export interface UpstreamCall {
   /** the Host header to send; undefined lets fetch use the origin's */
   readonly hostHeader: string | undefined;
   readonly body: ReadableStream<Uint8Array> | null;
+  /** why the request body was cut off on our side (the read deadline): then that is the failure */
+  readonly bodyFailure?: (() => ProxyError | undefined) | undefined;
   /** the client's abort signal: a client that leaves aborts the upstream request */
   readonly clientSignal: AbortSignal;
   /** whole round trip deadline in ms (backendTimeout filter) */
   readonly deadline: number | undefined;
 }
 
-/**
- * One try at the backend. `fresh` opens a new connection instead of taking one from the pool (a
- * retry after a failed connection); `deadline` is what is left of backendTimeout, in ms.
- */
-export async function callUpstream(call: UpstreamCall, options: UpstreamOptions, fresh = false, deadline = call.deadline): Promise<ResponseState> {
+/** A backend's answer; its body is watched so the proxy sees how it ends (and our timer goes with it). */
+export interface UpstreamResponse extends ResponseState {
+  readonly watched: WatchedStream | undefined;
+}
+
+/** One try at the backend; `deadline` is what is left of backendTimeout, in ms. */
+export async function callUpstream(call: UpstreamCall, options: UpstreamOptions, deadline = call.deadline): Promise<UpstreamResponse> {
   const { origin, state } = call;
   // A client that left (e.g. while a retry waited) gets no new backend request.
   if (call.clientSignal.aborted) throw clientGone();
-  const url = `${origin.scheme}://${origin.host}${requestPath(state.path)}${state.rawQuery ? "?" + state.rawQuery : ""}`;
+  const url = `${origin.scheme}://${origin.host}${wirePath(state)}${state.rawQuery ? "?" + state.rawQuery : ""}`;
   const headers = state.headers;
   if (call.hostHeader !== undefined) headers.set("host", call.hostHeader);
 
@@ -48,9 +56,10 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
   const abort = new AbortController();
   const onClientGone = () => abort.abort(call.clientSignal.reason);
   call.clientSignal.addEventListener("abort", onClientGone, { once: true });
-  const headerTimer = options.responseHeaderTimeout > 0 ? setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout) : undefined;
+  const { clock } = options;
+  const headerTimer = options.responseHeaderTimeout > 0 ? clock.setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout) : undefined;
   // The backendTimeout deadline also covers the body: when it fires mid-stream the body is cut off.
-  const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), deadline);
+  const deadlineTimer = deadline === undefined ? undefined : clock.setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), deadline);
   try {
     const res = await fetch(url, {
       method: state.method,
@@ -60,32 +69,42 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
       decompress: false,
       redirect: "manual",
       proxy: false,
-      keepalive: !fresh,
       signal: abort.signal,
       tls: origin.scheme === "https" ? options.tls : undefined,
     } as RequestInit);
+    // fetch passes statuses like 600 through; Bun's Response refuses them.
+    if (res.status < 200 || res.status > 599) {
+      void res.body?.cancel().catch(() => {});
+      throw invalidStatus(res.status, origin.host);
+    }
     // Bun's fetch response headers are mutable: strip them in place instead of copying.
     stripHopByHop(res.headers);
-    // With a deadline, watch the body so the timer goes when the body does, not `deadline` later.
-    const body = deadlineTimer !== undefined && res.body ? watchStream(res.body, () => clearTimeout(deadlineTimer)).stream : res.body;
-    if (!body) clearTimeout(deadlineTimer);
-    return { status: res.status, headers: res.headers, body };
+    const watched = res.body ? watchStream(res.body) : undefined;
+    if (deadlineTimer) {
+      if (watched) watched.onEnd(() => deadlineTimer.cancel());
+      else deadlineTimer.cancel();
+    }
+    return { status: res.status, headers: res.headers, body: watched?.stream ?? null, watched };
   } catch (err) {
-    clearTimeout(deadlineTimer);
+    deadlineTimer?.cancel();
     if (call.clientSignal.aborted) throw clientGone();
+    const ours = call.bodyFailure?.();
+    if (ours) throw ours;
     throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : err, origin.host);
   } finally {
-    clearTimeout(headerTimer);
+    headerTimer?.cancel();
     // After the headers, only a client leaving mid-body matters, and Bun cancels the body itself.
     call.clientSignal.removeEventListener("abort", onClientGone);
   }
 }
 
 /**
- * The path as it goes into the backend URL. Filters may leave it without a leading "/" (modPath)
- * or with "?"/"#" in it; spliced into the URL as is, "x@evil.example/" would become the host.
+ * The path as it goes on the wire: the client's own bytes while no filter changed it (Skipper
+ * sends Go's RawPath then), else the changed path encoded again — which also keeps a rewrite such
+ * as "x@evil.example/" or "?a" in the path instead of the authority or the query.
  */
-export function requestPath(path: string): string {
-  const rooted = path.startsWith("/") ? path : "/" + path;
-  return /[?#]/.test(rooted) ? rooted.replaceAll("?", "%3F").replaceAll("#", "%23") : rooted;
+export function wirePath(state: RequestState): string {
+  if (state.path === state.decodedPath) return state.rawPath;
+  const path = encodePath(state.path);
+  return path.startsWith("/") ? path : "/" + path;
 }

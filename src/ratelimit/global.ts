@@ -4,7 +4,7 @@
  * (Skipper's `ratelimit.Registry.Check`). `client` counts per client address, `service` counts
  * all requests together.
  */
-import type { RequestState } from "../filters/types.ts";
+import type { RequestState } from "../exchange/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { rejectionHeaders, SlidingWindowLimiter } from "./limiter.ts";
 import { byClient, sameBucket } from "./lookup.ts";

@@ -3,8 +3,7 @@
  * Which bucket a request counts against. An empty key means the request is not limited
  * (Skipper's rule, e.g. for a key header the request lacks).
  */
-import type { RequestState } from "../filters/types.ts";
-import { clientAddress } from "../proxy/request.ts";
+import { clientAddress, type RequestState } from "../exchange/state.ts";
 
 export type KeyLookup = (state: RequestState) => string;
 

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { breakerSettings } from "../../src/circuit/settings.ts";
 import type { Arg } from "../../src/eskip/ast.ts";
+import { BREAKER_SETTINGS } from "../../src/exchange/keys.ts";
 import { createFilter, makeContext, run } from "../filters/helpers.ts";
 
 describe("settings set by the filters", () => {
@@ -14,14 +15,14 @@ describe("settings set by the filters", () => {
     ["rateBreaker", [30, 300, "1m", 12, "30m"], { type: "rate", failures: 30, window: 300, timeout: 60_000, halfOpenRequests: 12, idleTTL: 1_800_000 }],
     ["disableBreaker", [], { type: "disabled" }],
   ])("%s(%j)", async (name, args, settings) => {
-    expect((await run(createFilter(name, ...args), makeContext())).breaker).toEqual(breakerSettings(settings));
+    expect((await run(createFilter(name, ...args), makeContext())).state.get(BREAKER_SETTINGS)).toEqual(breakerSettings(settings));
   });
 
   test("the last breaker filter of a route wins", async () => {
     const ctx = makeContext();
     await run(createFilter("consecutiveBreaker", 5), ctx);
     await run(createFilter("disableBreaker"), ctx);
-    expect(ctx.breaker?.type).toBe("disabled");
+    expect(ctx.state.get(BREAKER_SETTINGS)?.type).toBe("disabled");
   });
 });
 

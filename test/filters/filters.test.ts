@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Arg } from "../../src/eskip/ast.ts";
+import { BACKEND_TIMEOUT, DYNAMIC_TARGET } from "../../src/exchange/keys.ts";
 import { createFilter, makeContext, run } from "./helpers.ts";
 
 describe("header filters", () => {
@@ -99,16 +100,16 @@ describe("status and inlineContent", () => {
 
 describe("backend filters", () => {
   test("backendTimeout sets the deadline", async () => {
-    expect((await run(createFilter("backendTimeout", "1m30s"), makeContext())).backendTimeout).toBe(90_000);
+    expect((await run(createFilter("backendTimeout", "1m30s"), makeContext())).state.get(BACKEND_TIMEOUT)).toBe(90_000);
   });
 
   test("setDynamicBackend*", async () => {
-    expect((await run(createFilter("setDynamicBackendUrl", "https://api.example.com:8443/ignored"), makeContext())).dynamic.url?.host).toBe("api.example.com:8443");
-    expect((await run(createFilter("setDynamicBackendHost", "h:81"), makeContext())).dynamic.host).toBe("h:81");
-    expect((await run(createFilter("setDynamicBackendScheme", "https"), makeContext())).dynamic.scheme).toBe("https");
+    expect((await run(createFilter("setDynamicBackendUrl", "https://api.example.com:8443/ignored"), makeContext())).state.get(DYNAMIC_TARGET)?.url?.host).toBe("api.example.com:8443");
+    expect((await run(createFilter("setDynamicBackendHost", "h:81"), makeContext())).state.get(DYNAMIC_TARGET)?.host).toBe("h:81");
+    expect((await run(createFilter("setDynamicBackendScheme", "https"), makeContext())).state.get(DYNAMIC_TARGET)?.scheme).toBe("https");
     const fromHeader = makeContext({ headers: new Headers({ "x-target": "t.example" }) });
-    expect((await run(createFilter("setDynamicBackendHostFromHeader", "X-Target"), fromHeader)).dynamic.host).toBe("t.example");
-    expect((await run(createFilter("setDynamicBackendHostFromHeader", "X-Target"), makeContext())).dynamic.host).toBeUndefined();
+    expect((await run(createFilter("setDynamicBackendHostFromHeader", "X-Target"), fromHeader)).state.get(DYNAMIC_TARGET)?.host).toBe("t.example");
+    expect((await run(createFilter("setDynamicBackendHostFromHeader", "X-Target"), makeContext())).state.get(DYNAMIC_TARGET)?.host).toBeUndefined();
   });
 });
 

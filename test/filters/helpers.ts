@@ -1,21 +1,39 @@
-/** @module A filter context for unit tests: a request state, params, and the served response. */
+/** @module A filter context for unit tests: a request state, params, the state bag, and the served response. */
 import type { Arg } from "../../src/eskip/ast.ts";
+import { StateBag, type RequestState, type ResponseState } from "../../src/exchange/state.ts";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
-import type { Filter, RequestState } from "../../src/filters/types.ts";
-import { Context } from "../../src/proxy/context.ts";
+import type { Filter, FilterContext } from "../../src/filters/types.ts";
 import { FakeSecrets } from "../support/fake-secrets.ts";
 
-export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): Context {
+export class TestContext implements FilterContext {
+  response: ResponseState | undefined = undefined;
+  served: ResponseState | undefined = undefined;
+  readonly state = new StateBag();
+
+  constructor(
+    readonly request: RequestState,
+    readonly params: Readonly<Record<string, string>>,
+  ) {}
+
+  serve(response: ResponseState): void {
+    this.served = response;
+  }
+}
+
+export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): TestContext {
+  const path = over.path ?? "/";
   const state: RequestState = {
     method: "GET",
-    path: "/",
+    path,
     rawQuery: "",
     headers: new Headers(),
     host: "example.org",
     peer: "127.0.0.1",
+    rawPath: path,
+    decodedPath: path,
     ...over,
   };
-  return new Context(state, params);
+  return new TestContext(state, params);
 }
 
 /** what the secret filters of {@link createFilter} read; tests set values on it */
@@ -30,7 +48,7 @@ export function createFilter(name: string, ...args: Arg[]): Filter {
 }
 
 /** Runs the request hook, then (with a response) the response hook, as the proxy would. */
-export async function run(filter: Filter, ctx: Context, response?: { status: number; headers?: Record<string, string> }): Promise<Context> {
+export async function run(filter: Filter, ctx: TestContext, response?: { status: number; headers?: Record<string, string> }): Promise<TestContext> {
   await filter.request?.(ctx);
   if (response || ctx.served) {
     ctx.response = ctx.served ?? { status: response!.status, headers: new Headers(response!.headers), body: null };

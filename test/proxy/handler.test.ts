@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { builtinRegistries } from "../../src/app.ts";
+import { builtinRegistries } from "../../src/routing/registries.ts";
 import { parse } from "../../src/eskip/index.ts";
 import { createHandler } from "../../src/proxy/handler.ts";
 import { buildTable } from "../../src/routing/build.ts";

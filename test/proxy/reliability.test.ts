@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { builtinRegistries } from "../../src/app.ts";
+import { builtinRegistries } from "../../src/routing/registries.ts";
 import { BreakerRegistry } from "../../src/circuit/registry.ts";
 import { parse } from "../../src/eskip/index.ts";
 import { createHandler, type ProxyOptions } from "../../src/proxy/handler.ts";

@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { upstreamFailure, UpstreamTimeout } from "../../src/proxy/errors.ts";
 import { stripHopByHop } from "../../src/proxy/hop.ts";
-import { cleanPath, isValidHost, splitTarget } from "../../src/proxy/request.ts";
-import { requestPath } from "../../src/proxy/upstream.ts";
+import { checkBodyless, collapseContentLength } from "../../src/proxy/request.ts";
+import { wirePath } from "../../src/proxy/upstream.ts";
+import { cleanPath, decodePath, encodePath, splitTarget } from "../../src/util/url-path.ts";
+import { makeContext } from "../filters/helpers.ts";
 import { createBalancer } from "../../src/routing/loadbalancer.ts";
 import { parseOrigin } from "../../src/routing/origin.ts";
 
@@ -99,17 +101,60 @@ describe("origins and load balancers", () => {
   test("unknown algorithm", () => expect(() => createBalancer("algFoo", ["http://a"])).toThrow(/unsupported algorithm "algFoo"/));
 });
 
-describe("requestPath keeps a rewritten path inside the path", () => {
+describe("the wire path: as the client sent it until a filter changes it", () => {
+  const state = (rawPath: string, path?: string) => {
+    const decodedPath = decodePath(rawPath);
+    return makeContext({ rawPath, decodedPath, path: path ?? decodedPath }).request;
+  };
   test.each([
-    ["/a/b", "/a/b"],
-    ["a/b", "/a/b"],
-    ["@evil.example/x", "/@evil.example/x"],
-    ["/a?b#c", "/a%3Fb%23c"],
-    ["", "/"],
-  ])("%p → %p", (path, expected) => expect(requestPath(path)).toBe(expected));
+    ["/%61dmin/%2Fx", undefined, "/%61dmin/%2Fx"],
+    ["/a%3Fb", undefined, "/a%3Fb"],
+    ["/x", "/a/b", "/a/b"],
+    ["/x", "a/b", "/a/b"],
+    ["/x", "@evil.example/x", "/@evil.example/x"],
+    ["/x", "/a?b#c", "/a%3Fb%23c"],
+    ["/x", "", "/"],
+    ["/x", "/a b/ü", "/a%20b/%C3%BC"],
+  ])("%p, changed to %p → %p", (raw, changed, expected) => expect(wirePath(state(raw, changed))).toBe(expected));
 });
 
-describe("isValidHost", () => {
-  test.each(["a.example", "a.example:8080", "127.0.0.1:1", "[::1]:9090", "[::1]", "", "xn--bcher-kva.example", "a_b.example"])("accepts %p", (h) => expect(isValidHost(h)).toBe(true));
-  test.each(["a@b", "a/b", "a?b", "a#b", "a b", "a\\b", "[::1", "a:b:c", "a:99999999"])("refuses %p", (h) => expect(isValidHost(h)).toBe(false));
+describe("decodePath and encodePath", () => {
+  test.each([
+    ["/plain", "/plain"],
+    ["/%61dmin", "/admin"],
+    ["/a%2Fb%2fc", "/a/b/c"],
+    ["/%2e%2e/x", "/../x"],
+    ["/%C3%BC", "/ü"],
+    ["/%ff", "/\uFFFD"],
+  ])("decodePath(%p) = %p", (raw, decoded) => expect(decodePath(raw)).toBe(decoded));
+  test.each(["/%", "/%zz", "/a%2"])("decodePath(%p) refuses a broken escape", (raw) => expect(() => decodePath(raw)).toThrow(/invalid escape/));
+  test.each([
+    ["/a/b-c_d.e~f", "/a/b-c_d.e~f"],
+    ["/$&+,:;=@", "/$&+,:;=@"],
+    ["/a b", "/a%20b"],
+    ["/%", "/%25"],
+    ["/?#", "/%3F%23"],
+    ["/!*'()", "/%21%2A%27%28%29"],
+  ])("encodePath(%p) = %p", (path, encoded) => expect(encodePath(path)).toBe(encoded));
+});
+
+describe("framing the proxy cannot forward", () => {
+  test.each([
+    ["GET", { "content-length": "5" }],
+    ["HEAD", { "transfer-encoding": "chunked" }],
+  ])("a %s with a body is refused", (method, headers) => {
+    expect(() => checkBodyless(method, new Headers(headers))).toThrow(/cannot be forwarded/);
+  });
+  test.each([
+    ["GET", {}],
+    ["GET", { "content-length": "0" }],
+    ["POST", { "content-length": "5" }],
+  ])("%s %j passes", (method, headers) => expect(() => checkBodyless(method, new Headers(headers))).not.toThrow());
+
+  test("identical Content-Length lines become one; differing ones are refused", () => {
+    const same = new Headers([["content-length", "5"], ["content-length", "5"]]);
+    collapseContentLength(same);
+    expect(same.get("content-length")).toBe("5");
+    expect(() => collapseContentLength(new Headers([["content-length", "5"], ["content-length", "6"]]))).toThrow(/conflicting/);
+  });
 });

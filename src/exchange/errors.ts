@@ -1,0 +1,111 @@
+/**
+ * @module
+ * Every response the proxy makes up for a failure is built here: a status, a short plain-text
+ * reason, and `X-Sallyport-Error` naming the cause for machines. Never a stack trace, never a
+ * header value or secret from the request. Filters serve these too (rate limits, missing
+ * secrets), which is why they live below filters and proxy alike.
+ */
+import type { ResponseState } from "./state.ts";
+
+export const ERROR_HEADER = "x-sallyport-error";
+
+/** The `X-Sallyport-Error` values; they double as the exchange record's cause and metric labels. */
+export type ErrorCause =
+  | "no-route"
+  | "bad-request"
+  | "connect-not-supported"
+  | "dial-failed"
+  | "dns-failed"
+  | "connection-reset"
+  | "bad-response"
+  | "tls-failed"
+  | "response-header-timeout"
+  | "backend-timeout"
+  | "loop-detected"
+  | "max-loopbacks"
+  | "no-dynamic-target"
+  | "secret-unavailable"
+  | "circuit-open"
+  | "rate-limited"
+  | "request-timeout"
+  | "client-gone"
+  | "internal";
+
+export interface ProxyErrorOptions {
+  /** extra response headers, e.g. `X-Circuit-Open: true` */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** the error this one explains (what fetch threw, say), for the log */
+  readonly cause?: unknown;
+}
+
+export class ProxyError extends Error {
+  readonly headers: Readonly<Record<string, string>> | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly reason: ErrorCause,
+    message: string,
+    options: ProxyErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.headers = options.headers;
+  }
+
+  toResponse(): Response {
+    return errorResponse(this.status, this.reason, this.message, this.headers);
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  429: "Too Many Requests",
+  499: "Client Closed Request",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  508: "Loop Detected",
+};
+
+export const statusText = (status: number): string => STATUS_TEXT[status] ?? "Error";
+
+function errorHeaders(cause: ErrorCause, extra?: Readonly<Record<string, string>>): Headers {
+  return new Headers({ "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", ...extra, [ERROR_HEADER]: cause });
+}
+
+export function errorResponse(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): Response {
+  return new Response(message + "\n", { status, headers: errorHeaders(cause, extra) });
+}
+
+/** The same error as a response state, for a filter to serve (earlier filters' response halves still run). */
+export function errorState(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): ResponseState {
+  return { status, headers: errorHeaders(cause, extra), body: message + "\n" };
+}
+
+/** A request the client got wrong: 400, never the backend's fault. */
+export const badRequest = (why: string, cause?: unknown): ProxyError => new ProxyError(400, "bad-request", `Bad Request: ${why}`, { cause });
+
+/** The client went away before the backend answered (nginx's 499); nobody reads this response. */
+export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
+
+/** Failures that are the client's doing: they never count against a backend's breaker. */
+const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target"]);
+
+export const isClientFault = (err: unknown): boolean => err instanceof ProxyError && CLIENT_FAULTS.has(err.reason);
+
+/**
+ * Bun.serve settings for every listener: whatever escapes a handler is reported to `onError` and
+ * answered with a plain 500, never Bun's development page with a stack trace.
+ */
+export const lastResort = (onError: (err: Error) => void) =>
+  ({
+    development: false,
+    error(err: Error) {
+      onError(err);
+      return errorResponse(500, "internal");
+    },
+  }) as const;

@@ -1,0 +1,93 @@
+/**
+ * @module
+ * One record per exchange — a proxied request now, a tunnel later — created when it arrives and
+ * completed exactly once: when the response body has been sent, when the client leaves, or when
+ * an error answered. Observers (the access log and metrics, tests now) subscribe to completion and
+ * get the finished record; nothing is formatted on the hot path unless one asks.
+ *
+ * ```ts
+ * const exchanges = new Exchanges(clock);
+ * const stop = exchanges.subscribe((r) => console.log(r.status, r.cause, r.bytesOut));
+ * ```
+ */
+import type { Clock } from "../util/clock.ts";
+import type { ErrorCause } from "./errors.ts";
+
+export interface ExchangeRecord {
+  readonly kind: "request";
+  /** the listener it came in on, e.g. `proxy` */
+  readonly listener: string;
+  /** the TCP peer address, no port */
+  readonly peer: string;
+  readonly method: string;
+  /** the Host header as the client sent it */
+  readonly host: string;
+  /** the path as the client sent it, without the query (which may carry credentials) */
+  readonly path: string;
+  /** clock ms when the request arrived */
+  readonly start: number;
+  /** the route that served it; undefined when none matched */
+  routeId: string | undefined;
+  /** the status sent to the client */
+  status: number | undefined;
+  /** the `X-Sallyport-Error` value when sallyport answered for a failure, or what ended the body early */
+  cause: ErrorCause | undefined;
+  /** `host:port` the request went to (the breaker key) */
+  destination: string | undefined;
+  /** the address dialed: the URL authority fetch connected to */
+  dialed: string | undefined;
+  /** request body bytes from the client: the declared Content-Length, or counted for chunked bodies */
+  bytesIn: number;
+  /** response body bytes passed to the client */
+  bytesOut: number;
+  /** clock ms when the backend's response headers arrived */
+  upstreamHeaders: number | undefined;
+  /** clock ms when the exchange completed */
+  end: number | undefined;
+  /** backend tries beyond the first */
+  retries: number;
+}
+
+export type ExchangeObserver = (record: Readonly<ExchangeRecord>) => void;
+
+export class Exchanges {
+  #observers: readonly ExchangeObserver[] = [];
+
+  constructor(readonly clock: Clock) {}
+
+  /** Whether anyone listens: without observers nothing needs to watch a body's end for a record. */
+  get observed(): boolean {
+    return this.#observers.length > 0;
+  }
+
+  /** Calls `observer` with every completed record; returns the unsubscribe function. */
+  subscribe(observer: ExchangeObserver): () => void {
+    this.#observers = [...this.#observers, observer];
+    return () => void (this.#observers = this.#observers.filter((o) => o !== observer));
+  }
+
+  begin(fields: Pick<ExchangeRecord, "listener" | "peer" | "method" | "host" | "path">): ExchangeRecord {
+    return {
+      kind: "request",
+      ...fields,
+      start: this.clock.now(),
+      routeId: undefined,
+      status: undefined,
+      cause: undefined,
+      destination: undefined,
+      dialed: undefined,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamHeaders: undefined,
+      end: undefined,
+      retries: 0,
+    };
+  }
+
+  /** Completes the record; a second call for the same record does nothing. */
+  complete(record: ExchangeRecord): void {
+    if (record.end !== undefined) return;
+    record.end = this.clock.now();
+    for (const observer of this.#observers) observer(record);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * @module
+ * A body stream we need to see the end of: passed through one chunk at a time (pull-based, no
+ * buffering), counting bytes, telling listeners once how it ended — read to the end, cancelled
+ * by the reader (a client that left), or failed (the source broke, or {@link WatchedStream.fail}
+ * cut it off). Bun pipes a native body straight through when nothing watches it, but then prints
+ * its own multi-line error dump (with the full URL) when the source breaks mid-body; through here
+ * the failure reaches our listeners instead.
+ */
+
+export type StreamEnd =
+  | { readonly kind: "done" }
+  | { readonly kind: "cancelled" }
+  | { readonly kind: "failed"; readonly error: unknown };
+
+export type StreamEndListener = (end: StreamEnd, bytes: number) => void;
+
+export interface WatchedStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** bytes passed through so far */
+  readonly bytes: number;
+  /** Adds a listener; one added after the end is called at once. */
+  onEnd(listener: StreamEndListener): void;
+  /** Ends the stream with `error` and cancels its source. */
+  fail(error: unknown): void;
+}
+
+const DONE: StreamEnd = Object.freeze({ kind: "done" });
+const CANCELLED: StreamEnd = Object.freeze({ kind: "cancelled" });
+
+export function watchStream(source: ReadableStream<Uint8Array>): WatchedStream {
+  const reader = source.getReader();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let bytes = 0;
+  let ended: StreamEnd | undefined;
+  let listeners: StreamEndListener[] = [];
+  const end = (how: StreamEnd): boolean => {
+    if (ended) return false;
+    ended = how;
+    for (const listener of listeners) listener(how, bytes);
+    listeners = [];
+    return true;
+  };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => void (controller = c),
+      async pull(c) {
+        try {
+          const { done, value } = await reader.read();
+          if (ended) return;
+          if (done) {
+            end(DONE);
+            c.close();
+          } else {
+            bytes += value.byteLength;
+            c.enqueue(value);
+          }
+        } catch (error) {
+          if (end({ kind: "failed", error })) c.error(error);
+        }
+      },
+      cancel(reason) {
+        end(CANCELLED);
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return {
+    stream,
+    get bytes() {
+      return bytes;
+    },
+    onEnd(listener) {
+      if (ended) listener(ended, bytes);
+      else listeners.push(listener);
+    },
+    fail(error) {
+      if (!end({ kind: "failed", error })) return;
+      controller.error(error);
+      void reader.cancel(error).catch(() => {});
+    },
+  };
+}
