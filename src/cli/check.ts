@@ -1,11 +1,14 @@
 /**
  * @module
- * `sallyport check FILE...`: parses and builds each routes file as the proxy would, and prints
- * every problem as `file:line:col: message`. Exit 1 on any problem, so it fits CI and pre-commit.
+ * `sallyport check FILE...`: parses and builds the routes files as the proxy would load them,
+ * together, and prints every problem as `file:line:col: message`, in file and line order: read and
+ * syntax errors, routes that cannot be built, and ids defined more than once (within a file or
+ * across files). Exit 1 on any problem, so it fits CI and pre-commit.
  */
 import { builtinRegistries } from "../app.ts";
+import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
-import { buildTable } from "../routing/build.ts";
+import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { errorCode, readRoutesFile } from "../routing/source.ts";
 
 export interface Output {
@@ -14,30 +17,53 @@ export interface Output {
 
 const stderr: Output = { write: (t) => process.stderr.write(t) };
 
+/** One line of the report, with where it sorts. */
+interface Report {
+  readonly file: number;
+  readonly line: number;
+  readonly column: number;
+  readonly text: string;
+}
+
 export async function runCheck(files: string[], out: Output = stderr): Promise<number> {
-  let problems = 0;
-  const registries = builtinRegistries();
-  for (const file of files) {
+  const reports: Report[] = [];
+  const fileOf = new Map<RouteDef, number>();
+  const defs: RouteDef[] = [];
+  for (const [index, file] of files.entries()) {
+    const report = (text: string, line = 0, column = 0) => reports.push({ file: index, line, column, text });
     let text: string;
     try {
       text = await readRoutesFile(file);
     } catch (e) {
-      out.write(`${file}: cannot read: ${errorCode(e)}\n`);
-      problems++;
+      report(`${file}: cannot read: ${errorCode(e)}`);
       continue;
     }
     try {
-      const table = buildTable(parse(text), registries);
-      for (const p of table.problems) {
-        const at = p.loc ? `${p.loc.line}:${p.loc.column}` : "1:1";
-        out.write(`${file}:${at}: route ${p.id}: ${p.reason}: ${p.message}\n`);
-        problems++;
+      for (const def of parse(text)) {
+        fileOf.set(def, index);
+        defs.push(def);
       }
     } catch (e) {
       if (!(e instanceof EskipError)) throw e;
-      out.write(e.format(file) + "\n");
-      problems++;
+      report(e.format(file), e.line, e.column);
     }
   }
-  return problems > 0 ? 1 : 0;
+
+  const at = (def: RouteDef, loc: Loc = def.loc ?? { line: 1, column: 1 }) => ({ file: fileOf.get(def)!, line: loc.line, column: loc.column });
+  const where = (def: RouteDef) => {
+    const { file, line, column } = at(def);
+    return `${files[file]}:${line}:${column}`;
+  };
+  for (const duplicate of lastDefinitions(defs).duplicates) {
+    reports.push({ ...at(duplicate.def), text: describeDuplicate(duplicate, where) });
+  }
+  for (const p of buildTable(defs, builtinRegistries()).problems) {
+    const place = at(p.def, p.loc);
+    reports.push({ ...place, text: `${files[place.file]}:${place.line}:${place.column}: route ${p.id}: ${p.reason}: ${p.message}` });
+  }
+
+  // Array.prototype.sort is stable: equal places keep the order found.
+  reports.sort((a, b) => a.file - b.file || a.line - b.line || a.column - b.column);
+  for (const { text } of reports) out.write(text + "\n");
+  return reports.length > 0 ? 1 : 0;
 }

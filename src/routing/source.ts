@@ -18,7 +18,7 @@ import type { ConsolaInstance } from "consola";
 import type { RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { systemClock, type Clock, type Timer } from "../util/clock.ts";
-import { buildTable, closeFilters, type Registries } from "./build.ts";
+import { buildTable, buildTableAsync, closeFilters, describeDuplicate, type Registries } from "./build.ts";
 import type { RoutingTable } from "./table.ts";
 import type { RouteProblem } from "./types.ts";
 
@@ -35,6 +35,8 @@ export interface RouteSourceOptions {
   readonly read?: (file: string) => Promise<string>;
   /** times the polls; default the system clock */
   readonly clock?: Clock;
+  /** routes built between two yields to the event loop during a rebuild (default 2,000) */
+  readonly buildYieldEvery?: number;
 }
 
 /** Thrown at startup when the configured routes cannot be read or parsed. */
@@ -85,7 +87,7 @@ export class RouteSource {
       const error = source.#accept(file, text);
       if (error) throw new RouteSourceError(error);
     }
-    source.#rebuild();
+    await source.#rebuild();
     return source;
   }
 
@@ -138,7 +140,7 @@ export class RouteSource {
   async #pollOnce(): Promise<boolean> {
     let changed = false;
     for (const file of this.options.files) if (await this.#reread(file)) changed = true;
-    if (changed) this.#rebuild();
+    if (changed) await this.#rebuild();
     return changed;
   }
 
@@ -184,22 +186,42 @@ export class RouteSource {
     }
   }
 
-  #rebuild(): void {
+  /**
+   * Builds the next table while the current one serves, then swaps. The build yields to the event
+   * loop every `buildYieldEvery` routes so requests are not starved; the parse before it is one
+   * synchronous call per changed file.
+   */
+  async #rebuild(): Promise<void> {
     const defs = [...this.#inline, ...this.options.files.flatMap((f) => this.#defs.get(f) ?? [])];
-    const next = buildTable(defs, this.options.registries);
     const previous = this.#table;
+    const next = await buildTableAsync(defs, this.options.registries, {
+      previous: new Map(previous.routes.map((r) => [r.id, r.def])),
+      yieldEvery: this.options.buildYieldEvery,
+    });
     this.#table = next;
-    for (const problem of next.problems) this.options.log.error(this.describeProblem(problem, defs));
-    this.options.log.info(`route settings applied, ${next.routes.length} routes, ${next.problems.length} invalid`);
+    const { log } = this.options;
+    for (const duplicate of next.duplicates) log.error(`${describeDuplicate(duplicate, (def) => this.#where(def))}; the last definition serves`);
+    for (const problem of next.problems) log.error(this.describeProblem(problem));
+    const kept = next.kept > 0 ? ` (${next.kept} kept from the previous table)` : "";
+    log.info(`route settings applied, ${next.routes.length} routes, ${next.problems.length} invalid${kept}`);
     // Filters of the replaced table may hold resources (timers, watchers); let them go.
     for (const route of previous.routes) closeFilters(route.filters);
   }
 
-  describeProblem(problem: RouteProblem, defs: readonly RouteDef[]): string {
-    const def = defs.findLast((d) => d.id === problem.id);
-    const where = def ? this.#origin.get(def) : undefined;
-    const at = where && problem.loc ? `${where}:${problem.loc.line}:${problem.loc.column}: ` : "";
-    return `${at}failed to process route ${problem.id}: ${problem.reason}: ${problem.message}`;
+  /** How many live routes serve their previous version because their new definition is invalid. */
+  get invalidKept(): number {
+    return this.#table.kept;
+  }
+
+  describeProblem(problem: RouteProblem): string {
+    const at = problem.loc && this.#origin.has(problem.def) ? `${this.#where(problem.def, problem.loc)}: ` : "";
+    const kept = problem.kept ? "; its previous version keeps serving" : "";
+    return `${at}failed to process route ${problem.id}: ${problem.reason}: ${problem.message}${kept}`;
+  }
+
+  /** `file:line:col` of a definition (or of `loc` within it). */
+  #where(def: RouteDef, loc = def.loc): string {
+    return `${this.#origin.get(def) ?? "?"}:${loc?.line ?? 1}:${loc?.column ?? 1}`;
   }
 }
 

@@ -6,7 +6,7 @@
 import { print } from "../eskip/print.ts";
 import type { MatchRequest } from "../predicates/types.ts";
 import type { Matcher } from "./matcher.ts";
-import type { Route, RouteProblem } from "./types.ts";
+import type { DuplicateRoute, Route, RouteProblem } from "./types.ts";
 
 export interface RouteMatch {
   readonly value: Route;
@@ -14,11 +14,18 @@ export interface RouteMatch {
 }
 
 export class RoutingTable {
+  /** how many routes serve their previous version because the new one is invalid */
+  readonly kept: number;
+
   constructor(
     readonly routes: readonly Route[],
     readonly problems: readonly RouteProblem[],
     readonly matcher: Matcher<Route>,
-  ) {}
+    /** ids defined more than once; the last definition serves */
+    readonly duplicates: readonly DuplicateRoute[] = [],
+  ) {
+    this.kept = problems.filter((p) => p.kept).length;
+  }
 
   match(req: MatchRequest): RouteMatch | undefined {
     return this.matcher.match(req);

@@ -44,7 +44,19 @@ export type RouteProblemReason =
 
 export interface RouteProblem {
   readonly id: string;
+  /** the invalid definition */
+  readonly def: RouteDef;
   readonly reason: RouteProblemReason;
   readonly message: string;
   readonly loc?: Loc;
+  /** whether the route's previous, valid version serves in its place */
+  readonly kept: boolean;
+}
+
+/** An id defined more than once; the last definition serves, as in Skipper. */
+export interface DuplicateRoute {
+  /** the later definition (the one that serves, when it is the last) */
+  readonly def: RouteDef;
+  /** the definition before it */
+  readonly shadowed: RouteDef;
 }

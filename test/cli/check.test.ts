@@ -45,3 +45,27 @@ describe("load balancer algorithms", () => {
     });
   });
 });
+
+describe("duplicate route ids", () => {
+  test("within one file: reported at the later definition with the earlier one, exit 1", async () => {
+    const file = await routesFile(`x: * -> <shunt>;\ny: * -> <shunt>;\n  x: Path("/x") -> <shunt>;\n`);
+    expect(await check(file)).toEqual({ code: 1, lines: [`${file}:3:3: duplicate route id "x" (also defined at ${file}:1:1)`] });
+  });
+
+  test("across files, in file and line order among the other problems", async () => {
+    const first = await routesFile(`x: * -> <shunt>;\nbad: * -> noSuch() -> <shunt>;\n`, "first.eskip");
+    const second = await routesFile(`\nx: * -> <shunt>;\n`, "second.eskip");
+    expect(await check(first, second)).toEqual({
+      code: 1,
+      lines: [
+        `${first}:2:11: route bad: unknown_filter: unknown filter "noSuch"`,
+        `${second}:2:1: duplicate route id "x" (also defined at ${first}:1:1)`,
+      ],
+    });
+  });
+
+  test("distinct ids pass", async () => {
+    const file = await routesFile(`x: * -> <shunt>;\ny: * -> <shunt>;\n`);
+    expect(await check(file)).toEqual({ code: 0, lines: [] });
+  });
+});

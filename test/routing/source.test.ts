@@ -10,6 +10,7 @@ import type { Registries } from "../../src/routing/build.ts";
 import { RouteSource, RouteSourceError, type RouteSourceOptions } from "../../src/routing/source.ts";
 import { NO_SECRETS } from "../../src/secrets/index.ts";
 import { capturedLog } from "../secrets/helpers.ts";
+import { request } from "../predicates/request.ts";
 import { FakeClock } from "../support/clock.ts";
 
 const FILE = "/routes.eskip";
@@ -245,4 +246,98 @@ test("a new table closes the filters of the one it replaces", async () => {
   await file.answer('b: * -> tracked("b") -> <shunt>;');
   await polled;
   expect(closed).toEqual(["a1", "a2"]);
+});
+
+describe("a route that turns invalid on reload", () => {
+  /** Loads `before`, polls once with `after`, and returns what serves and what was logged. */
+  async function reload(before: string, after: string) {
+    const file = new ScriptedFile();
+    const loaded = await load(file, before);
+    const polled = loaded.source.poll();
+    await file.answer(after);
+    await polled;
+    return { ...loaded, eskip: loaded.source.table.toEskip(), lines: loaded.logs.take() };
+  }
+
+  test("keeps serving its previous version, logged at the new definition and counted", async () => {
+    const { source, ids, eskip, lines } = await reload(
+      'a: Path("/a") -> setPath("/one") -> <shunt>;\nb: Path("/b") -> <shunt>;\nc: Path("/c") -> <shunt>;',
+      'a: Path("/a") -> setPaht("/two") -> <shunt>;\nb: Path("/b") -> <shunt>;\nc: Path("/c") -> <shunt>;',
+    );
+    expect(ids()).toEqual(["a", "b", "c"]);
+    expect(eskip).toContain('setPath("/one")');
+    expect(source.invalidKept).toBe(1);
+    expect(source.table.problems.map((p) => [p.id, p.reason, p.kept])).toEqual([["a", "unknown_filter", true]]);
+    expect(lines).toEqual([
+      `error ${FILE}:1:18: failed to process route a: unknown_filter: unknown filter "setPaht"; its previous version keeps serving`,
+      "info route settings applied, 3 routes, 1 invalid (1 kept from the previous table)",
+    ]);
+  });
+
+  test("a new route that is invalid is skipped, as before", async () => {
+    const { source, ids, lines } = await reload("a: * -> <shunt>;", 'a: * -> <shunt>;\nnew: Path("/n") -> noSuch() -> <shunt>;');
+    expect(ids()).toEqual(["a"]);
+    expect(source.invalidKept).toBe(0);
+    expect(lines).toEqual([
+      `error ${FILE}:2:20: failed to process route new: unknown_filter: unknown filter "noSuch"`,
+      "info route settings applied, 1 routes, 1 invalid",
+    ]);
+  });
+
+  test("a route removed from the file goes, even when its last version was kept", async () => {
+    const file = new ScriptedFile();
+    const { source, ids } = await load(file, 'a: * -> setPath("/a") -> <shunt>;\nb: Path("/b") -> <shunt>;');
+    for (const [text, expected, kept] of [
+      ['a: * -> typo() -> <shunt>;\nb: Path("/b") -> <shunt>;', ["a", "b"], 1],
+      ['a: * -> typo() -> <shunt>;\nb: Path("/b") -> <shunt>;\n', ["a", "b"], 1], // still invalid: still the old one
+      ['b: Path("/b") -> <shunt>;', ["b"], 0],
+    ] as const) {
+      const polled = source.poll();
+      await file.answer(text);
+      await polled;
+      expect(ids()).toEqual([...expected]);
+      expect(source.invalidKept).toBe(kept);
+    }
+  });
+
+  test("one the matcher refuses keeps its previous version too", async () => {
+    const { source, ids, eskip } = await reload('a: Path("/a/:x") -> <shunt>;', 'a: Path("/a/*rest/more") -> <shunt>;');
+    expect(ids()).toEqual(["a"]);
+    expect(eskip).toContain('Path("/a/:x")');
+    expect(source.table.problems.map((p) => [p.reason, p.kept])).toEqual([["invalid_matcher", true]]);
+    expect(source.table.match(request({ path: "/a/1" }))?.value.id).toBe("a");
+  });
+
+  test("the new table closes the filters of the invalid version, and the kept version has its own", async () => {
+    const file = new ScriptedFile();
+    const { source } = await load(file, 'a: * -> tracked("old") -> <shunt>;');
+    const polled = source.poll();
+    await file.answer('a: * -> tracked("new") -> typo() -> <shunt>;');
+    await polled;
+    // "new" is closed with the failed build, "old" with the replaced table; a fresh "old" serves.
+    expect(closed.sort()).toEqual(["new", "old"]);
+    expect(source.table.routes[0]!.filters.map((f) => f.name)).toEqual(["tracked"]);
+  });
+});
+
+describe("duplicate route ids", () => {
+  test("the last definition serves; every duplicate is logged with both places", async () => {
+    const logs = capturedLog();
+    const source = await RouteSource.load({
+      inlineRoutes: 'x: Path("/inline") -> <shunt>;',
+      files: [FILE],
+      pollMs: POLL_MS,
+      registries: registries(),
+      log: logs.log,
+      read: () => Promise.resolve('x: Path("/one") -> <shunt>;\ny: * -> <shunt>;\n  x: Path("/two") -> <shunt>;'),
+      clock: new FakeClock(),
+    });
+    expect(source.table.routes.map((r) => r.id)).toEqual(["y", "x"]);
+    expect(source.table.toEskip()).toContain('Path("/two")');
+    expect(logs.take()).toEqual([
+      `error ${FILE}:1:1: duplicate route id "x" (also defined at -inline-routes:1:1); the last definition serves`,
+      `error ${FILE}:3:3: duplicate route id "x" (also defined at ${FILE}:1:1); the last definition serves`,
+      "info route settings applied, 2 routes, 0 invalid",
+    ]);
+  });
 });
