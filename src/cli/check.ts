@@ -5,7 +5,7 @@
  * syntax errors, routes that cannot be built, and ids defined more than once (within a file or
  * across files). Exit 1 on any problem, so it fits CI and pre-commit.
  */
-import { builtinRegistries } from "../app.ts";
+import { builtinRegistries } from "../routing/registries.ts";
 import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
