@@ -170,6 +170,12 @@ export function createHandler(options: ProxyOptions) {
   }
 
   return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
+    // Bun.serve closes a connection on which a request arrives pipelined behind one still being
+    // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting for
+    // the next turn of the event loop shows whether this request's connection is already gone —
+    // then it goes nowhere, rather than reaching the backend with nobody left for the answer.
+    await nextTurn();
+    if (req.signal.aborted) return errorResponse(499, "client-gone");
     // Bun's idle timer also runs while we wait for the backend: off until the response is ready,
     // then back on for the body and the idle keep-alive connection.
     server.timeout(req, 0);
@@ -180,6 +186,8 @@ export function createHandler(options: ProxyOptions) {
     }
   };
 }
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function decodePathOrFail(rawPath: string): string {
   try {

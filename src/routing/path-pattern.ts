@@ -81,16 +81,6 @@ function toSegments(place: string): string[] {
     .map((s) => (s.startsWith(":") ? ":" : s.startsWith("*") ? "*" : s));
 }
 
-/** Go's url.QueryUnescape, which pathmux applies to captured values; an invalid escape stays as it is. */
-export function unescapeParam(raw: string): string {
-  if (!raw.includes("%") && !raw.includes("+")) return raw;
-  try {
-    return decodeURIComponent(raw.replaceAll("+", " "));
-  } catch {
-    return raw;
-  }
-}
-
 /** Shared by every match without params; frozen, so treat params as read-only. */
 export const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null));
 
@@ -121,5 +111,6 @@ export function nameParams(
 }
 
 function capturedValue(path: string, captures: readonly number[], v: number, emptyAt: number): string {
-  return v === emptyAt ? "" : unescapeParam(path.slice(captures[2 * v], captures[2 * v + 1]));
+  // The request path was decoded once when it arrived; a captured value is not decoded again.
+  return v === emptyAt ? "" : path.slice(captures[2 * v], captures[2 * v + 1]);
 }

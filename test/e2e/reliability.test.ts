@@ -21,26 +21,27 @@ function switchableUpstream() {
   return Object.assign(state, { server, address: `127.0.0.1:${server.port}` });
 }
 
-/** A raw upstream that resets the next `resets` connections as soon as a request arrives. */
+/**
+ * A raw upstream that keeps connections alive and resets the connection of the next `resets`
+ * requests as soon as they arrive (one request per write: nothing here pipelines).
+ */
 function resettingUpstream() {
-  const state = { resets: 0, connections: 0 };
-  const listener: TCPSocketListener<{ answered: boolean }> = Bun.listen<{ answered: boolean }>({
+  const state = { resets: 0, connections: 0, requests: 0 };
+  const listener: TCPSocketListener<undefined> = Bun.listen({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
-      open(socket) {
+      open() {
         state.connections++;
-        socket.data = { answered: false };
       },
       data(socket) {
-        if (socket.data.answered) return;
-        socket.data.answered = true;
+        state.requests++;
         if (state.resets > 0) {
           state.resets--;
           socket.terminate();
           return;
         }
-        socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
       },
     },
   });
@@ -52,18 +53,21 @@ let globalUp: ReturnType<typeof switchableUpstream>;
 let exempt: ReturnType<typeof switchableUpstream>;
 let plain: ReturnType<typeof switchableUpstream>;
 let resetting: ReturnType<typeof resettingUpstream>;
+let resettingFresh: ReturnType<typeof resettingUpstream>;
 let proxy: RunningProxy;
 let limited: RunningProxy;
 
 beforeAll(async () => {
   [routed, globalUp, exempt, plain] = [switchableUpstream(), switchableUpstream(), switchableUpstream(), switchableUpstream()];
   resetting = resettingUpstream();
+  resettingFresh = resettingUpstream();
   const routes = [
     `cb: Host("^cb[.]localhost") -> consecutiveBreaker(3, "300ms") -> "http://${routed.address}"`,
     `global: Host("^global[.]localhost") -> "http://${globalUp.address}"`,
     `exempt: Host("^exempt[.]localhost") -> "http://${exempt.address}"`,
     `rl: Host("^rl[.]localhost") -> clientRatelimit(2, "1s") -> "http://${plain.address}"`,
     `reset: Host("^reset[.]localhost") -> "http://${resetting.address}"`,
+    `resetFresh: Host("^fresh[.]localhost") -> "http://${resettingFresh.address}"`,
   ].join(";\n");
   [proxy, limited] = await Promise.all([
     startProxy([
@@ -80,6 +84,7 @@ afterAll(async () => {
   await Promise.all([proxy?.stop(), limited?.stop()]);
   for (const u of [routed, globalUp, exempt, plain]) u?.server.stop(true);
   resetting?.listener.stop(true);
+  resettingFresh?.listener.stop(true);
 });
 
 const get = (host: string, extra: string[] = [], target: RunningProxy = proxy) => curl(["-H", `Host: ${host}`, ...extra, target.url + "/"]);
@@ -159,21 +164,35 @@ describe("rate limits", () => {
 });
 
 describe("retries", () => {
-  test("a GET whose connection is reset before any response is retried once on a new connection", async () => {
+  test("a GET on a reused connection that is reset before any response is tried once more, not twice", async () => {
+    expect((await get("reset.localhost")).status).toBe(200); // the proxy now has a pooled connection
     resetting.resets = 1;
-    const before = resetting.connections;
-    const res = await get("reset.localhost");
-    expect(res.status).toBe(200);
-    expect(res.body).toBe("ok");
-    expect(resetting.connections - before).toBe(2);
+    let before = resetting.requests;
+    const recovered = await get("reset.localhost");
+    expect([recovered.status, recovered.body]).toEqual([200, "ok"]);
+    expect(resetting.requests - before).toBe(2);
+    // Both tries reset: Bun's fetch made the one more try; sallyport adds none (it used to: three).
+    resetting.resets = 2;
+    before = resetting.requests;
+    const failed = await get("reset.localhost");
+    expect([failed.status, failed.headers["x-sallyport-error"]]).toEqual([502, "connection-reset"]);
+    expect(resetting.requests - before).toBe(2);
+  });
+
+  test("a reset on a new connection is a 502 without a retry() filter", async () => {
+    resettingFresh.resets = 1;
+    const res = await get("fresh.localhost");
+    expect([res.status, res.headers["x-sallyport-error"]]).toEqual([502, "connection-reset"]);
+    expect(resettingFresh.requests).toBe(1);
   });
 
   test("a POST is not: it could have had effects", async () => {
+    expect((await get("reset.localhost")).status).toBe(200);
     resetting.resets = 1;
-    const before = resetting.connections;
+    const before = resetting.requests;
     const res = await get("reset.localhost", ["-d", "payload"]);
     expect(res.status).toBe(502);
     expect(res.headers["x-sallyport-error"]).toBe("connection-reset");
-    expect(resetting.connections - before).toBe(1);
+    expect(resetting.requests - before).toBe(1);
   });
 });

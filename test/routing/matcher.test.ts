@@ -156,7 +156,7 @@ describe("params", () => {
   );
   test.each<[string, { id: string; params: Record<string, string> } | undefined]>([
     ["/users/42", { id: "one", params: { id: "42" } }],
-    ["/users/a%20b", { id: "one", params: { id: "a b" } }],
+    ["/users/a b", { id: "one", params: { id: "a b" } }],
     ["/users/1/posts/2", { id: "two", params: { id: "1", post: "2" } }],
     ["/static/css/site.css", { id: "rest", params: { file: "/css/site.css" } }],
     ["/any/x", { id: "star", params: { "*": "/x" } }],
