@@ -5,10 +5,10 @@
  * syntax errors, routes that cannot be built, and ids defined more than once (within a file or
  * across files). Exit 1 on any problem, so it fits CI and pre-commit.
  */
-import { builtinRegistries } from "../routing/registries.ts";
 import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
+import { builtinRegistries } from "../routing/registries.ts";
 import { errorCode, readRoutesFile } from "../routing/source.ts";
 
 export interface Output {
@@ -49,17 +49,15 @@ export async function runCheck(files: string[], out: Output = stderr): Promise<n
     }
   }
 
-  const at = (def: RouteDef, loc: Loc = def.loc ?? { line: 1, column: 1 }) => ({ file: fileOf.get(def)!, line: loc.line, column: loc.column });
-  const where = (def: RouteDef) => {
-    const { file, line, column } = at(def);
-    return `${files[file]}:${line}:${column}`;
-  };
+  // A definition (or a call in it) without a location is reported at the top of its file.
+  const placeOf = (def: RouteDef, loc: Loc = def.loc ?? { line: 1, column: 1 }) => ({ file: fileOf.get(def)!, line: loc.line, column: loc.column });
+  const where = (place: ReturnType<typeof placeOf>) => `${files[place.file]}:${place.line}:${place.column}`;
   for (const duplicate of lastDefinitions(defs).duplicates) {
-    reports.push({ ...at(duplicate.def), text: describeDuplicate(duplicate, where) });
+    reports.push({ ...placeOf(duplicate.def), text: describeDuplicate(duplicate, (def) => where(placeOf(def))) });
   }
   for (const p of buildTable(defs, builtinRegistries()).problems) {
-    const place = at(p.def, p.loc);
-    reports.push({ ...place, text: `${files[place.file]}:${place.line}:${place.column}: route ${p.id}: ${p.reason}: ${p.message}` });
+    const place = placeOf(p.def, p.loc);
+    reports.push({ ...place, text: `${where(place)}: route ${p.id}: ${p.reason}: ${p.message}` });
   }
 
   // Array.prototype.sort is stable: equal places keep the order found.

@@ -1,6 +1,7 @@
 /**
  * -routes-file is re-read while serving: a valid edit takes over, an invalid edit keeps the old
- * table serving and is logged as file:line:col.
+ * table serving and is logged as file:line:col, and a route that turns invalid keeps serving its
+ * previous version.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtemp, writeFile } from "node:fs/promises";
@@ -58,4 +59,13 @@ test("an invalid route is dropped and reported, the others serve", async () => {
   expect(line).toContain(`${file}:2:`);
   await waitForBody("/hello", "four");
   expect((await curl([proxy.url + "/bad"])).status).toBe(404);
+});
+
+test("a route that turns invalid keeps serving its previous version", async () => {
+  await writeFile(file, `hello: Path("/hello") -> inlineContnet("five") -> <shunt>;\n`);
+  const line = await proxy.waitForLog(/failed to process route hello/);
+  expect(line).toContain(`${file}:1:26:`);
+  expect(line).toContain("its previous version keeps serving");
+  expect(await proxy.waitForLog(/1 kept from the previous table/)).toContain("route settings applied, 1 routes, 1 invalid");
+  expect((await curl([proxy.url + "/hello"])).body).toBe("four");
 });
