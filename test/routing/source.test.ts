@@ -1,6 +1,8 @@
 /**
- * The routes source's polling: rounds never overlap (an older read is never applied after a newer
- * one), asks during a round share one follow-up, and an unexpected error is logged, not thrown.
+ * The routes source: polling (rounds never overlap, asks during a round share one follow-up, the
+ * timer runs on the clock and schedules the next round after the current one), read errors (only
+ * ENOENT/ENOTDIR mean gone), routes that turn invalid (their previous version serves on),
+ * duplicate ids, and unexpected errors (logged, not thrown). Time moves only on a FakeClock.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
@@ -235,7 +237,7 @@ describe("read errors", () => {
       log: capturedLog().log,
       read: () => Promise.reject(systemError("EACCES")),
     });
-    expect(load).rejects.toThrow(new RouteSourceError(`${FILE}: cannot read routes file: EACCES`));
+    await expect(load).rejects.toThrow(new RouteSourceError(`${FILE}: cannot read routes file: EACCES`));
   });
 });
 
