@@ -10,9 +10,9 @@ import { BACKEND_TIMEOUT, BREAKER_SETTINGS, DYNAMIC_TARGET, NO_RETRY, RETRY_POLI
 import type { ExchangeRecord } from "../exchange/record.ts";
 import { clientAddress, StateBag, type RequestState, type ResponseState } from "../exchange/state.ts";
 import type { FilterContext } from "../filters/types.ts";
-import { originOf } from "../routing/origin.ts";
+import { originOf, type Origin } from "../routing/origin.ts";
 import type { RoutingTable } from "../routing/table.ts";
-import type { BackendTarget, Origin } from "../routing/types.ts";
+import type { BackendTarget } from "../routing/types.ts";
 import type { WatchedStream } from "../util/stream.ts";
 import { isValidHost } from "../net/host-port.ts";
 import { MatchView } from "./request.ts";

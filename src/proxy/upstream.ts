@@ -4,7 +4,7 @@
  * redirects followed, no proxy from the environment, and our own timeouts on the one clock.
  */
 import type { RequestState, ResponseState } from "../exchange/state.ts";
-import type { Origin } from "../routing/types.ts";
+import type { Origin } from "../routing/origin.ts";
 import type { Clock } from "../util/clock.ts";
 import { watchStream, type WatchedStream } from "../util/stream.ts";
 import { encodePath } from "../util/url-path.ts";

@@ -3,8 +3,7 @@
  * Load-balanced backends, `<algorithm, "http://a", "http://b">`. Algorithms as in Skipper's
  * loadbalancer package; the default (no name) is round robin.
  */
-import type { Origin } from "./types.ts";
-import { parseOrigin } from "./origin.ts";
+import { parseOrigin, type Origin } from "./origin.ts";
 
 export interface Endpoint {
   readonly origin: Origin;

@@ -4,7 +4,15 @@
  * (the key breakers and metrics use, so `https://a` and `https://a:443` are one destination).
  */
 import { DEFAULT_PORT, hasPort } from "../net/host-port.ts";
-import type { Origin } from "./types.ts";
+
+/** A network destination: scheme plus `host[:port]` as written, lower-cased. */
+export interface Origin {
+  readonly scheme: "http" | "https";
+  /** host[:port] as it goes into the URL and the Host header */
+  readonly host: string;
+  /** host:port with the default port added: the key for breakers and metrics */
+  readonly key: string;
+}
 
 /**
  * Parses a backend address into an {@link Origin}. Like Skipper (net.SchemeHost), only scheme and

@@ -2,15 +2,7 @@
 import type { Loc, RouteDef } from "../eskip/ast.ts";
 import type { Filter } from "../filters/types.ts";
 import type { Balancer } from "./loadbalancer.ts";
-
-/** A network destination: scheme plus `host[:port]` as written, lower-cased. */
-export interface Origin {
-  readonly scheme: "http" | "https";
-  /** host[:port] as it goes into the URL and the Host header */
-  readonly host: string;
-  /** host:port with the default port added: the key for breakers and metrics */
-  readonly key: string;
-}
+import type { Origin } from "./origin.ts";
 
 export type BackendTarget =
   | { readonly type: "network"; readonly origin: Origin }
