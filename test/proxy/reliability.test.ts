@@ -67,12 +67,15 @@ describe("breakers per destination", () => {
   test("load-balanced: one endpoint's open breaker leaves the others serving", async () => {
     const url = proxy(`r: * -> consecutiveBreaker(1, "1h") -> <roundRobin, "http://UP_A", "http://UP_B">`);
     const before = { a: a.seen.length, b: b.seen.length };
-    const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await fetch(url + "/503")).status);
+    const answers: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(url + "/503");
+      answers.push(`${res.status} ${res.headers.get("x-sallyport-error") ?? "upstream"}`);
+    }
     // each endpoint failed once and opened; the rest were refused without reaching them
     expect(a.seen.length - before.a).toBe(1);
     expect(b.seen.length - before.b).toBe(1);
-    expect(statuses.filter((s) => s === 503)).toHaveLength(6);
+    expect(answers.toSorted()).toEqual(["503 circuit-open", "503 circuit-open", "503 circuit-open", "503 circuit-open", "503 upstream", "503 upstream"]);
   });
 
   test("a -breaker host entry applies to a network backend, keyed host:port", async () => {
@@ -86,7 +89,10 @@ describe("breakers per destination", () => {
     for (let i = 0; i < 3; i++) expect((await fetch(plain + "/500")).status).toBe(500);
     expect((await fetch(guarded + "/500")).status).toBe(500);
     expect((await fetch(guarded + "/500")).status).toBe(500);
-    expect((await fetch(guarded + "/200")).status).toBe(503);
+    const open = await fetch(guarded + "/200");
+    expect([open.status, open.headers.get("x-sallyport-error")]).toEqual([503, "circuit-open"]);
+    const unguarded = await fetch(plain + "/200");
+    expect([unguarded.status, unguarded.headers.get("x-sallyport-error")]).toEqual([200, null]);
   });
 
   test("4xx never opens a breaker", async () => {
