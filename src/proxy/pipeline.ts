@@ -47,8 +47,8 @@ export interface PassResult extends ResponseState {
   readonly watched?: WatchedStream | undefined;
 }
 
-/** One per request and route pass; loopbacks start a new one over the same request state. */
-class Pass implements FilterContext {
+/** The filter context: one per request and route pass; loopbacks start a new one over the same request state. */
+export class Pass implements FilterContext {
   response: ResponseState | undefined = undefined;
   served: ResponseState | undefined = undefined;
   readonly state = new StateBag();

@@ -1,22 +1,7 @@
 /** -breaker, -ratelimits and their -enable-* switches through the whole CLI: argv → config, or Go's error and exit 2. */
 import { describe, expect, test } from "bun:test";
 import { breakerSettings } from "../../src/circuit/settings.ts";
-import { runCli } from "../../src/cli/index.ts";
-import type { Config } from "../../src/config/index.ts";
-
-async function cli(argv: string[]) {
-  const out = { stdout: "", stderr: "", config: undefined as Config | undefined };
-  const code = await runCli(
-    argv,
-    {
-      serve: (config) => void (out.config = config),
-      check: async () => 0,
-      eskipParse: async () => 0,
-    },
-    { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) } },
-  );
-  return { code, ...out };
-}
+import { cli } from "./helpers.ts";
 
 describe("argv → config", () => {
   test("no flags: no breakers, no limits", async () => {

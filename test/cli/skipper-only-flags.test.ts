@@ -3,23 +3,9 @@
  * accepted as their kind, named in `unwiredFlags` and warned about at start.
  */
 import { describe, expect, test } from "bun:test";
-import { runCli, SERVE_FLAGS, startupWarnings } from "../../src/cli/index.ts";
-import type { Config } from "../../src/config/index.ts";
+import { SERVE_FLAGS, startupWarnings } from "../../src/cli/index.ts";
 import { DEFAULT_CONFIG } from "../support/config.ts";
-
-async function cli(argv: string[]) {
-  const out = { stdout: "", stderr: "", config: undefined as Config | undefined };
-  const code = await runCli(
-    argv,
-    {
-      serve: (config) => void (out.config = config),
-      check: async () => 0,
-      eskipParse: async () => 0,
-    },
-    { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) } },
-  );
-  return { code, ...out };
-}
+import { cli } from "./helpers.ts";
 
 /** Skipper's kind and default of each flag that is accepted but does nothing yet. */
 const UNWIRED: { name: string; kind: string; argv: string[] }[] = [

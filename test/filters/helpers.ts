@@ -1,26 +1,12 @@
-/** @module A filter context for unit tests: a request state, params, the state bag, and the served response. */
+/** @module The proxy's own filter context for unit tests: a request state, params, the state bag, and the served response. */
 import type { Arg } from "../../src/eskip/ast.ts";
-import { StateBag, type RequestState, type ResponseState } from "../../src/exchange/state.ts";
+import type { RequestState } from "../../src/exchange/state.ts";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
-import type { Filter, FilterContext } from "../../src/filters/types.ts";
+import type { Filter } from "../../src/filters/types.ts";
+import { Pass } from "../../src/proxy/pipeline.ts";
 import { FakeSecrets } from "../support/fake-secrets.ts";
 
-export class TestContext implements FilterContext {
-  response: ResponseState | undefined = undefined;
-  served: ResponseState | undefined = undefined;
-  readonly state = new StateBag();
-
-  constructor(
-    readonly request: RequestState,
-    readonly params: Readonly<Record<string, string>>,
-  ) {}
-
-  serve(response: ResponseState): void {
-    this.served = response;
-  }
-}
-
-export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): TestContext {
+export function makeContext(over: Partial<RequestState> = {}, params: Record<string, string> = {}): Pass {
   const path = over.path ?? "/";
   const state: RequestState = {
     method: "GET",
@@ -33,7 +19,7 @@ export function makeContext(over: Partial<RequestState> = {}, params: Record<str
     decodedPath: path,
     ...over,
   };
-  return new TestContext(state, params);
+  return new Pass(state, params);
 }
 
 /** what the secret filters of {@link createFilter} read; tests set values on it */
@@ -48,7 +34,7 @@ export function createFilter(name: string, ...args: Arg[]): Filter {
 }
 
 /** Runs the request hook, then (with a response) the response hook, as the proxy would. */
-export async function run(filter: Filter, ctx: TestContext, response?: { status: number; headers?: Record<string, string> }): Promise<TestContext> {
+export async function run(filter: Filter, ctx: Pass, response?: { status: number; headers?: Record<string, string> }): Promise<Pass> {
   await filter.request?.(ctx);
   if (response || ctx.served) {
     ctx.response = ctx.served ?? { status: response!.status, headers: new Headers(response!.headers), body: null };
