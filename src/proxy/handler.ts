@@ -12,7 +12,7 @@ import { Exchanges, type ExchangeRecord } from "../exchange/record.ts";
 import type { RequestState } from "../exchange/state.ts";
 import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
 import type { RoutingTable } from "../routing/table.ts";
-import { systemClock, type Clock } from "../util/clock.ts";
+import { nextTurn, systemClock, type Clock } from "../util/clock.ts";
 import { watchStream, type StreamEnd } from "../util/stream.ts";
 import { decodePath, InvalidEscapeError, splitTarget } from "../util/url-path.ts";
 import { upstreamFailure } from "./errors.ts";
@@ -186,8 +186,6 @@ export function createHandler(options: ProxyOptions) {
     }
   };
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function decodePathOrFail(rawPath: string): string {
   try {

@@ -9,6 +9,7 @@ import type { Backend, Call, RouteDef } from "../eskip/ast.ts";
 import type { Filter, FilterSpec } from "../filters/types.ts";
 import type { Predicate, PredicateSpec } from "../predicates/types.ts";
 import { ArgError } from "../util/args.ts";
+import { nextTurn } from "../util/clock.ts";
 import { createBalancer } from "./loadbalancer.ts";
 import { createMatcher } from "./matcher.ts";
 import { parseOrigin } from "./origin.ts";
@@ -69,8 +70,8 @@ export async function buildTableAsync(defs: readonly RouteDef[], registries: Reg
   for (let built = 1; ; built++) {
     const step = steps.next();
     if (step.done) return step.value;
-    // setImmediate, not a resolved promise: microtasks run before I/O, so only a macrotask lets requests in.
-    if (built % yieldEvery === 0) await new Promise((resolve) => setImmediate(resolve));
+    // A macrotask, not a resolved promise: microtasks run before I/O, so only this lets requests in.
+    if (built % yieldEvery === 0) await nextTurn();
   }
 }
 

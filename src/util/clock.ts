@@ -57,3 +57,9 @@ export function sleepOn(clock: Pick<Clock, "setTimeout">, ms: number, signal?: A
   signal?.addEventListener("abort", onAbort, { once: true });
   return promise;
 }
+
+/**
+ * Resolves on the next turn of the event loop, after pending I/O: a macrotask, where a resolved
+ * promise would run before any I/O. Not a timer, so it does not go through a clock.
+ */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
