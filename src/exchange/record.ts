@@ -66,10 +66,14 @@ export class Exchanges {
     return () => void (this.#observers = this.#observers.filter((o) => o !== observer));
   }
 
-  begin(fields: Pick<ExchangeRecord, "listener" | "peer" | "method" | "host" | "path">): ExchangeRecord {
+  begin(listener: string, peer: string, method: string, host: string, path: string): ExchangeRecord {
     return {
       kind: "request",
-      ...fields,
+      listener,
+      peer,
+      method,
+      host,
+      path,
       start: this.clock.now(),
       routeId: undefined,
       status: undefined,

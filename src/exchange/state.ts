@@ -35,7 +35,7 @@ export interface RequestState {
 export interface ResponseState {
   status: number;
   readonly headers: Headers;
-  body: ReadableStream<Uint8Array> | string | null;
+  body: ReadableStream<Uint8Array> | Uint8Array | string | null;
 }
 
 /** A typed slot in a {@link StateBag}; the name only shows in debugging. */

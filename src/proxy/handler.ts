@@ -20,7 +20,7 @@ import { stripHopByHop } from "./hop.ts";
 import { createPipeline, type PassResult } from "./pipeline.ts";
 import { withReadDeadline } from "./request-body.ts";
 import { isValidHost } from "../net/host-port.ts";
-import { checkBodyless, collapseContentLength } from "./request.ts";
+import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
 
@@ -61,6 +61,9 @@ export interface ProxyOptions {
 }
 
 const SILENT: ProxyLog = { error() {}, warn() {} };
+
+/** RFC 9110 §9.2.1: methods that ask for nothing to change. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 export function createHandler(options: ProxyOptions) {
   const { maxLoopbacks, readTimeout = 0, idleTimeout = 0, listener = "proxy" } = options;
@@ -103,7 +106,7 @@ export function createHandler(options: ProxyOptions) {
     record.status = res.status;
     const body = res.body;
     if (!(body instanceof ReadableStream)) {
-      if (typeof body === "string") record.bytesOut = Buffer.byteLength(body);
+      if (body !== null) record.bytesOut = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
       exchanges.complete(record);
       return new Response(body, { status: res.status, headers: res.headers });
     }
@@ -128,7 +131,7 @@ export function createHandler(options: ProxyOptions) {
   async function serve(req: Request, server: Server<undefined>): Promise<Response> {
     const host = req.headers.get("host") ?? "";
     const { path: rawPath, rawQuery } = splitTarget(req.url);
-    const record = exchanges.begin({ listener, peer: peerAddress(server, req), method: req.method, host, path: rawPath });
+    const record = exchanges.begin(listener, peerAddress(server, req), req.method, host, rawPath);
     try {
       if (req.method === "CONNECT") {
         throw new ProxyError(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
@@ -138,15 +141,14 @@ export function createHandler(options: ProxyOptions) {
       if (!isValidHost(host)) throw badRequest("invalid Host header");
       if (countVia(req.headers.get("via")) > maxLoopbacks) throw new ProxyError(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
       const headers = req.headers; // Bun's request headers are mutable and ours alone: edited in place.
-      checkBodyless(req.method, headers);
-      collapseContentLength(headers);
+      const length = checkFraming(req.method, headers);
       const decodedPath = decodePathOrFail(rawPath);
       stripHopByHop(headers);
       headers.delete("host");
       const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, rawPath, decodedPath };
       const limited = requestLimit.check(state);
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
-      const body = requestBody(req, record);
+      const body = requestBody(req, length, record);
       const exchange = { state, body: body?.stream ?? req.body, bodyFailure: body?.failure, signal: req.signal, record };
       return answer(record, await pipeline.route(exchange, options.table(), 0));
     } catch (err) {
@@ -155,8 +157,7 @@ export function createHandler(options: ProxyOptions) {
   }
 
   /** The body fetch sends: the client's own stream, watched only where a deadline or a count needs it. */
-  function requestBody(req: Request, record: ExchangeRecord) {
-    const length = req.headers.get("content-length");
+  function requestBody(req: Request, length: string | null, record: ExchangeRecord) {
     if (length !== null) record.bytesIn = Number(length);
     if (!req.body || (!readTimeout && (length !== null || !exchanges.observed))) return undefined;
     const watched = readTimeout ? withReadDeadline(req.body, readTimeout, clock) : watchStream(req.body);
@@ -174,8 +175,12 @@ export function createHandler(options: ProxyOptions) {
     // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting for
     // the next turn of the event loop shows whether this request's connection is already gone —
     // then it goes nowhere, rather than reaching the backend with nobody left for the answer.
-    await nextTurn();
-    if (req.signal.aborted) return errorResponse(499, "client-gone");
+    // Only for methods with side effects: that wait is a tenth of a small GET's cost, and a lost
+    // answer to a safe request is one the client can ask again (RFC 9112 §9.3.2).
+    if (!SAFE_METHODS.has(req.method)) {
+      await nextTurn();
+      if (req.signal.aborted) return errorResponse(499, "client-gone");
+    }
     // Bun's idle timer also runs while we wait for the backend: off until the response is ready,
     // then back on for the body and the idle keep-alive connection.
     server.timeout(req, 0);

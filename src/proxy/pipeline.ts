@@ -78,7 +78,11 @@ export function createPipeline(options: PipelineOptions) {
       const pending = filters[ran]!.filter.request?.(pass);
       if (pending) await pending;
     }
-    const result: PassResult = pass.served ?? (await forward(backend, pass, exchange, table, depth));
+    let result: PassResult | undefined = pass.served;
+    if (!result) {
+      result = await forward(backend, pass, exchange, table, depth);
+      if (backend.type !== "loopback") exchange.record.upstreamHeaders = options.retry.clock.now();
+    }
     pass.response = result;
     for (let i = ran - 1; i >= 0; i--) {
       const pending = filters[i]!.filter.response?.(pass);
@@ -141,13 +145,10 @@ export function createPipeline(options: PipelineOptions) {
         breaker: breakers.get(origin.key, pass.state.get(BREAKER_SETTINGS)),
         policy: pass.state.get(RETRY_POLICY) ?? NO_RETRY,
         replayable: isReplayable(request.method, exchange.body),
-        onRetry: () => void record.retries++,
+        counts: record,
       },
       options.retry,
-    ).then((res) => {
-      record.upstreamHeaders = options.retry.clock.now();
-      return res;
-    });
+    );
   }
 
   return { route };

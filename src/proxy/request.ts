@@ -9,27 +9,25 @@ import type { MatchRequest } from "../predicates/types.ts";
 import { cleanPath } from "../util/url-path.ts";
 
 /**
- * Bun.serve hands GET and HEAD requests over without their body and fetch refuses to send one,
- * so such a body would vanish silently: refuse the request instead.
+ * Checks the request's body framing and returns its declared length (null when chunked or none):
+ *
+ * - Two identical Content-Length lines reach us joined ("5, 5"), which fetch refuses to send.
+ *   RFC 9112 §6.3 lets a recipient replace them with one (Bun.serve already refused differing ones).
+ * - Bun.serve hands GET and HEAD requests over without their body and fetch refuses to send one,
+ *   so such a body would vanish silently: the request is refused instead.
  */
-export function checkBodyless(method: string, headers: Headers): void {
-  if (method !== "GET" && method !== "HEAD") return;
-  const length = headers.get("content-length");
-  if ((length !== null && length !== "0") || headers.has("transfer-encoding")) {
+export function checkFraming(method: string, headers: Headers): string | null {
+  let length = headers.get("content-length");
+  if (length !== null && length.includes(",")) {
+    const values = new Set(length.split(",").map((v) => v.trim()));
+    if (values.size !== 1) throw badRequest("conflicting Content-Length headers");
+    length = [...values][0]!;
+    headers.set("content-length", length);
+  }
+  if ((method === "GET" || method === "HEAD") && ((length !== null && length !== "0") || headers.has("transfer-encoding"))) {
     throw badRequest(`a ${method} request with a body cannot be forwarded`);
   }
-}
-
-/**
- * Two identical Content-Length lines reach us joined ("5, 5"), which fetch refuses to send.
- * RFC 9112 §6.3 lets a recipient replace them with one (Bun.serve already refused differing ones).
- */
-export function collapseContentLength(headers: Headers): void {
-  const length = headers.get("content-length");
-  if (length === null || !length.includes(",")) return;
-  const values = new Set(length.split(",").map((v) => v.trim()));
-  if (values.size !== 1) throw badRequest("conflicting Content-Length headers");
-  headers.set("content-length", [...values][0]!);
+  return length;
 }
 
 /** The request as predicates see it: built from the current request state, query parsed only when asked. */

@@ -31,8 +31,8 @@ export interface GuardedCall extends UpstreamCall {
   readonly policy: RetryPolicy;
   /** idempotent and without a body: safe to send again */
   readonly replayable: boolean;
-  /** counts this request's retries (the exchange record) */
-  readonly onRetry?: () => void;
+  /** where this request's retries are counted (its exchange record) */
+  readonly counts?: { retries: number };
 }
 
 export interface RetryDeps {
@@ -83,7 +83,7 @@ export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<U
       if (!fits(deadline, wait, deps.clock)) throw err;
     }
     deps.stats.retries++;
-    call.onRetry?.();
+    if (call.counts) call.counts.retries++;
     // A client that leaves during the wait ends it: nobody is left to answer.
     if (wait > 0) await deps.clock.sleep(wait, call.clientSignal).catch(() => Promise.reject(clientGone()));
   }

@@ -6,7 +6,7 @@
 import type { RequestState, ResponseState } from "../exchange/state.ts";
 import type { Origin } from "../routing/origin.ts";
 import type { Clock } from "../util/clock.ts";
-import { watchStream, type WatchedStream } from "../util/stream.ts";
+import { takeBody, type WatchedStream } from "../util/stream.ts";
 import { encodePath } from "../util/url-path.ts";
 import { clientGone, type ProxyError } from "../exchange/errors.ts";
 import { invalidStatus, upstreamFailure, UpstreamTimeout } from "./errors.ts";
@@ -79,12 +79,14 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
     }
     // Bun's fetch response headers are mutable: strip them in place instead of copying.
     stripHopByHop(res.headers);
-    const watched = res.body ? watchStream(res.body) : undefined;
+    const length = res.headers.get("content-length");
+    const body = res.body && takeBody(res.body, length === null ? undefined : Number(length));
+    const watched = body && !(body instanceof Uint8Array) ? body : undefined;
     if (deadlineTimer) {
       if (watched) watched.onEnd(() => deadlineTimer.cancel());
       else deadlineTimer.cancel();
     }
-    return { status: res.status, headers: res.headers, body: watched?.stream ?? null, watched };
+    return { status: res.status, headers: res.headers, body: watched ? watched.stream : (body as Uint8Array | null), watched };
   } catch (err) {
     deadlineTimer?.cancel();
     if (call.clientSignal.aborted) throw clientGone();

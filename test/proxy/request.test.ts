@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { upstreamFailure, UpstreamTimeout } from "../../src/proxy/errors.ts";
 import { stripHopByHop } from "../../src/proxy/hop.ts";
-import { checkBodyless, collapseContentLength } from "../../src/proxy/request.ts";
+import { checkFraming } from "../../src/proxy/request.ts";
 import { wirePath } from "../../src/proxy/upstream.ts";
 import { cleanPath, decodePath, encodePath, splitTarget } from "../../src/util/url-path.ts";
 import { makeContext } from "../filters/helpers.ts";
@@ -143,18 +143,18 @@ describe("framing the proxy cannot forward", () => {
     ["GET", { "content-length": "5" }],
     ["HEAD", { "transfer-encoding": "chunked" }],
   ])("a %s with a body is refused", (method, headers) => {
-    expect(() => checkBodyless(method, new Headers(headers))).toThrow(/cannot be forwarded/);
+    expect(() => checkFraming(method, new Headers(headers))).toThrow(/cannot be forwarded/);
   });
   test.each([
     ["GET", {}],
     ["GET", { "content-length": "0" }],
     ["POST", { "content-length": "5" }],
-  ])("%s %j passes", (method, headers) => expect(() => checkBodyless(method, new Headers(headers))).not.toThrow());
+  ])("%s %j passes", (method, headers) => expect(() => checkFraming(method, new Headers(headers))).not.toThrow());
 
   test("identical Content-Length lines become one; differing ones are refused", () => {
     const same = new Headers([["content-length", "5"], ["content-length", "5"]]);
-    collapseContentLength(same);
+    expect(checkFraming("POST", same)).toBe("5");
     expect(same.get("content-length")).toBe("5");
-    expect(() => collapseContentLength(new Headers([["content-length", "5"], ["content-length", "6"]]))).toThrow(/conflicting/);
+    expect(() => checkFraming("POST", new Headers([["content-length", "5"], ["content-length", "6"]]))).toThrow(/conflicting/);
   });
 });
