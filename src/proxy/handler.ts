@@ -7,7 +7,7 @@
  */
 import type { Server } from "bun";
 import { BreakerRegistry } from "../circuit/registry.ts";
-import { badRequest, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
+import { badRequest, clientGone, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
 import { Exchanges, type ExchangeRecord } from "../exchange/record.ts";
 import type { RequestState } from "../exchange/state.ts";
 import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
@@ -133,6 +133,16 @@ export function createHandler(options: ProxyOptions) {
     const { path: rawPath, rawQuery } = splitTarget(req.url);
     const record = exchanges.begin(listener, peerAddress(server, req), req.method, host, rawPath);
     try {
+      // Bun.serve closes a connection on which a request arrives pipelined behind one still being
+      // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting
+      // for the next turn of the event loop shows whether this request's connection is already
+      // gone — then it goes nowhere, rather than reaching the backend with nobody left for the
+      // answer. Only for methods with side effects: the wait is a tenth of a small GET's cost, and
+      // a lost answer to a safe request is one the client can ask again (RFC 9112 §9.3.2).
+      if (!SAFE_METHODS.has(req.method)) {
+        await nextTurn();
+        if (req.signal.aborted) throw clientGone();
+      }
       if (req.method === "CONNECT") {
         throw new ProxyError(405, "connect-not-supported", "Method Not Allowed: CONNECT tunnels are not served on -address; send them to the forward listener (-forward-address)");
       }
@@ -171,16 +181,6 @@ export function createHandler(options: ProxyOptions) {
   }
 
   return async function handle(req: Request, server: Server<undefined>): Promise<Response> {
-    // Bun.serve closes a connection on which a request arrives pipelined behind one still being
-    // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting for
-    // the next turn of the event loop shows whether this request's connection is already gone —
-    // then it goes nowhere, rather than reaching the backend with nobody left for the answer.
-    // Only for methods with side effects: that wait is a tenth of a small GET's cost, and a lost
-    // answer to a safe request is one the client can ask again (RFC 9112 §9.3.2).
-    if (!SAFE_METHODS.has(req.method)) {
-      await nextTurn();
-      if (req.signal.aborted) return errorResponse(499, "client-gone");
-    }
     // Bun's idle timer also runs while we wait for the backend: off until the response is ready,
     // then back on for the body and the idle keep-alive connection.
     server.timeout(req, 0);

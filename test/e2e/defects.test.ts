@@ -115,7 +115,13 @@ describe("Bun.serve answers these itself (COMPATIBILITY.md)", () => {
     expect(await rawRequest(proxy.port, "GET /x HTTP/1.1\nHost: x\nConnection: close\n\n")).toStartWith("HTTP/1.1 505");
   });
 
-  test("a streamed response loses its Content-Length: it comes back chunked", async () => {
+  test("a backend body that arrived whole keeps its Content-Length", async () => {
+    const res = await curl([proxy.url + "/small"]);
+    expect(res.headers["content-length"]).toBe(String(res.body.length));
+    expect(res.headers["transfer-encoding"]).toBeUndefined();
+  });
+
+  test("a larger streamed response loses its Content-Length: it comes back chunked", async () => {
     const res = await curl(["-o", "/dev/null", proxy.url + "/big"]);
     expect(res.headers["transfer-encoding"]).toBe("chunked");
   });
