@@ -78,7 +78,6 @@ const reload = await timed(() =>
 const { gaps, peakRss } = probe.stop();
 if (reload.value.routes.length !== ROUTES) throw new Error(`built ${reload.value.routes.length} routes`);
 console.log(`build, async (a reload):             ${ms(reload.ms)}`);
-// The longest is the matcher's construction at the end, one synchronous createMatcher() call;
-// the next ones are the chunks of yieldEvery routes (and GC pauses).
+// The chunks between yields (yieldEvery routes built or placed in the matcher) and GC pauses.
 console.log(`longest event-loop stalls during it: ${gaps.slice(0, 3).map(ms).join(", ")} (${gaps.length} ticks)`);
 console.log(`peak RSS (both tables alive):        ${mib(peakRss)}`);

@@ -11,7 +11,7 @@ import type { Predicate, PredicateSpec } from "../predicates/types.ts";
 import { ArgError } from "../util/args.ts";
 import { nextTurn } from "../util/clock.ts";
 import { createBalancer } from "./loadbalancer.ts";
-import { createMatcher } from "./matcher.ts";
+import { matcherSteps } from "./matcher.ts";
 import { parseOrigin } from "./origin.ts";
 import { RoutingTable } from "./table.ts";
 import type { BackendTarget, DuplicateRoute, Route, RouteFilter, RouteProblem, RouteProblemReason } from "./types.ts";
@@ -60,9 +60,9 @@ export function buildTable(defs: readonly RouteDef[], registries: Registries, op
 }
 
 /**
- * Builds the table as {@link buildTable} does, pausing for a macrotask every `yieldEvery` routes so
- * that requests keep being served while a large table is built. (Matcher construction at the end
- * is still one synchronous step.)
+ * Builds the table as {@link buildTable} does, pausing for a macrotask every `yieldEvery` steps (a
+ * route built, a route placed in the matcher) so that requests keep being served while a large
+ * table is built.
  */
 export async function buildTableAsync(defs: readonly RouteDef[], registries: Registries, options: AsyncBuildOptions = {}): Promise<RoutingTable> {
   const yieldEvery = options.yieldEvery ?? 2_000;
@@ -91,7 +91,7 @@ function* buildSteps(defs: readonly RouteDef[], registries: Registries, { previo
     }
     yield;
   }
-  const { matcher, routes } = place(entries, previous, registries, problems);
+  const { matcher, routes } = yield* place(entries, previous, registries, problems);
   return new RoutingTable(routes, problems, matcher, duplicates);
 }
 
@@ -100,8 +100,8 @@ function* buildSteps(defs: readonly RouteDef[], registries: Registries, { previo
  * mid-path) is invalid like any other and keeps its previous version; that costs a second matcher
  * build, only when it happens.
  */
-function place(entries: Entry[], previous: BuildOptions["previous"], registries: Registries, problems: RouteProblem[]) {
-  let { matcher, rejected } = createMatcher(entries);
+function* place(entries: Entry[], previous: BuildOptions["previous"], registries: Registries, problems: RouteProblem[]) {
+  let { matcher, rejected } = yield* matcherSteps(entries);
   const refused = rejected.map((r) => r.value);
   const replacements = new Map<Route, Entry>();
   for (const { value, error } of rejected) {
@@ -111,7 +111,7 @@ function place(entries: Entry[], previous: BuildOptions["previous"], registries:
   }
   if (replacements.size > 0) {
     entries = entries.map((e) => replacements.get(e.value) ?? e);
-    ({ matcher, rejected } = createMatcher(entries));
+    ({ matcher, rejected } = yield* matcherSteps(entries));
   }
   const dropped = new Set([...refused, ...rejected.map((r) => r.value)]);
   for (const route of dropped) closeFilters(route.filters);

@@ -75,28 +75,42 @@ class RouteGroup<T> {
  * `rejected` (`multiple tree predicates`, `free wildcard param should be last`, …); the others
  * are served.
  */
-export function createMatcher<T>(entries: readonly MatcherEntry<T>[]): {
+export function createMatcher<T>(entries: readonly MatcherEntry<T>[]): MatcherBuild<T> {
+  const steps = matcherSteps(entries);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+export interface MatcherBuild<T> {
   matcher: Matcher<T>;
   rejected: MatcherRejection<T>[];
-} {
+}
+
+/** {@link createMatcher} one route at a time: it yields after each, so a driver may pause. */
+export function* matcherSteps<T>(entries: readonly MatcherEntry<T>[]): Generator<void, MatcherBuild<T>> {
   const shared = new RouteGroup<T>();
   const byHost = new SliceIndex<RouteGroup<T>>(true);
   const rejected: MatcherRejection<T>[] = [];
 
-  entries.forEach(({ value, predicates }, order) => {
-    let leaf: Leaf<T>;
+  for (let order = 0; order < entries.length; order++) {
+    const { value, predicates } = entries[order]!;
+    let leaf: Leaf<T> | undefined;
     try {
       leaf = createLeaf(value, predicates, order);
     } catch (e) {
       rejected.push({ value, error: e as Error });
-      return;
     }
-    const host = predicates.find((p) => p.exactHost !== undefined)?.exactHost;
-    let group = host === undefined ? shared : byHost.get(host);
-    if (group === undefined) byHost.set(host!, (group = new RouteGroup<T>()));
-    if (leaf.pattern === undefined) insertOrdered(group.rootLeaves, leaf, before);
-    else for (const segments of leaf.pattern.positions) group.tree.insert(segments, leaf);
-  });
+    if (leaf) {
+      const host = predicates.find((p) => p.exactHost !== undefined)?.exactHost;
+      let group = host === undefined ? shared : byHost.get(host);
+      if (group === undefined) byHost.set(host!, (group = new RouteGroup<T>()));
+      if (leaf.pattern === undefined) insertOrdered(group.rootLeaves, leaf, before);
+      else for (const segments of leaf.pattern.positions) group.tree.insert(segments, leaf);
+    }
+    yield;
+  }
 
   return { matcher: new RouteMatcher(shared, byHost), rejected };
 }
