@@ -6,8 +6,9 @@
  *
  *   bun run bench/routes-reload.ts [ROUTES] [YIELD_EVERY]
  */
-import { parse } from "../src/eskip/index.ts";
-import { buildTable, buildTableAsync } from "../src/routing/build.ts";
+import { parse, parseSteps } from "../src/eskip/index.ts";
+import { buildTable, buildTableAsync, DEFAULT_YIELD_EVERY } from "../src/routing/build.ts";
+import { runStepsAsync } from "../src/util/steps.ts";
 import { builtinRegistries } from "../src/routing/registries.ts";
 
 const ROUTES = Number(process.argv[2] ?? 100_000);
@@ -70,7 +71,11 @@ const first = await timed(() => buildTable(parsed.value, registries));
 if (first.value.problems.length > 0) throw new Error(`unexpected problems: ${first.value.problems[0]!.message}`);
 console.log(`build, sync (one stall):             ${ms(first.ms)}`);
 
-const reparsed = parse(text);
+// A reload parses the changed file in steps too (RouteSource): measure its stalls on their own.
+const parseProbe = startProbe();
+const reparsed = await runStepsAsync(parseSteps(text), YIELD_EVERY ?? DEFAULT_YIELD_EVERY);
+const parseStalls = parseProbe.stop().gaps;
+console.log(`parse, in steps (a reload):          longest stalls ${parseStalls.slice(0, 3).map(ms).join(", ")} (${parseStalls.length} ticks)`);
 const probe = startProbe();
 const reload = await timed(() =>
   buildTableAsync(reparsed, registries, { previous: new Map(first.value.routes.map((r) => [r.id, r.def])), yieldEvery: YIELD_EVERY }),

@@ -5,7 +5,7 @@
 export type { Arg, Backend, Call, Loc, RegExpArg, RouteDef } from "./ast.ts";
 export { isRegExpArg } from "./ast.ts";
 export { EskipError, type EskipErrorKind } from "./errors.ts";
-export { parse, parseFilters, parsePredicates } from "./parser.ts";
+export { parse, parseFilters, parsePredicates, parseSteps } from "./parser.ts";
 export {
   print,
   printArg,

@@ -13,13 +13,27 @@ import { Lexer, type LexProblem, type Token, type TokenKind } from "./lexer.ts";
 
 /** Parses a routing document: `id: route; ...`, or a single anonymous route. */
 export function parse(src: string): RouteDef[] {
+  const steps = parseSteps(src);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * {@link parse} one route at a time: it yields after each route (parsed, then checked), so that a
+ * driver may give the event loop a turn while a huge routes file is read. Same result, same errors.
+ */
+export function* parseSteps(src: string): Generator<void, RouteDef[]> {
   const p = new Parser(src, 0);
-  const routes = p.run(() => p.document());
+  const routes = yield* p.runSteps(() => p.document());
   for (const r of routes) {
     const problem = checkRoute(r.def);
-    if (!problem) continue;
-    const at = problem.endpoint !== undefined ? r.endpoints[problem.endpoint] : r.predicates[problem.predicate ?? -1];
-    throw p.semanticError(problem.message, problem.reason, at ?? r.start, r.def.id);
+    if (problem) {
+      const at = problem.endpoint !== undefined ? r.endpoints[problem.endpoint] : r.predicates[problem.predicate ?? -1];
+      throw p.semanticError(problem.message, problem.reason, at ?? r.start, r.def.id);
+    }
+    yield;
   }
   return routes.map((r) => dropCatchAll(r.def));
 }
@@ -92,10 +106,22 @@ class Parser {
     return result!;
   }
 
+  /** {@link run} for a grammar rule that yields between routes. */
+  *runSteps<T>(parseAll: () => Generator<void, T>): Generator<void, T> {
+    let result: T | undefined;
+    try {
+      result = yield* parseAll();
+    } catch (e) {
+      if (!(e instanceof Abort)) throw e;
+    }
+    if (this.#skipper) throw this.#syntaxError();
+    return result!;
+  }
+
   // ---- grammar -------------------------------------------------------------------------------
 
-  /** document := routes | route. An anonymous route must be the whole document. */
-  document(): ParsedRoute[] {
+  /** document := routes | route. An anonymous route must be the whole document. Yields after each route. */
+  *document(): Generator<void, ParsedRoute[]> {
     const t = this.#peek();
     if (t.kind === "any") return [this.#anonymous()];
     if (t.kind === "symbol") {
@@ -103,9 +129,9 @@ class Parser {
       const after = this.#peek();
       if (after.kind === "openparen") return [this.#anonymous(t)];
       this.#expect("colon", `":" after the route id or "(" after the predicate name`);
-      return this.#routes([this.#routeDef(t)]);
+      return yield* this.#routes([this.#routeDef(t)]);
     }
-    return this.#routes([]);
+    return yield* this.#routes([]);
   }
 
   /** `start_predicates`: predicates, or nothing at all. */
@@ -129,7 +155,7 @@ class Parser {
   }
 
   /** routes := ε | routedef | routes ";" routedef | routes ";" */
-  #routes(routes: ParsedRoute[]): ParsedRoute[] {
+  *#routes(routes: ParsedRoute[]): Generator<void, ParsedRoute[]> {
     let afterSemicolon = false;
     for (;;) {
       const t = this.#peek();
@@ -144,6 +170,7 @@ class Parser {
         const id = this.#take();
         this.#expect("colon", `":" after the route id`);
         routes.push(this.#routeDef(id));
+        yield;
       }
     }
   }

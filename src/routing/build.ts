@@ -9,7 +9,7 @@ import type { Backend, Call, RouteDef } from "../eskip/ast.ts";
 import type { Filter, FilterSpec } from "../filters/types.ts";
 import type { Predicate, PredicateSpec } from "../predicates/types.ts";
 import { ArgError } from "../util/args.ts";
-import { nextTurn } from "../util/clock.ts";
+import { runSteps, runStepsAsync } from "../util/steps.ts";
 import { createBalancer } from "./loadbalancer.ts";
 import { matcherSteps } from "./matcher.ts";
 import { parseOrigin } from "./origin.ts";
@@ -52,11 +52,7 @@ type Entry = { value: Route; predicates: Predicate[] };
 
 /** Builds the table in one go: for `sallyport check`, tests and small tables. */
 export function buildTable(defs: readonly RouteDef[], registries: Registries, options: BuildOptions = {}): RoutingTable {
-  const steps = buildSteps(defs, registries, options);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(buildSteps(defs, registries, options));
 }
 
 /**
@@ -64,16 +60,12 @@ export function buildTable(defs: readonly RouteDef[], registries: Registries, op
  * route built, a route placed in the matcher) so that requests keep being served while a large
  * table is built.
  */
-export async function buildTableAsync(defs: readonly RouteDef[], registries: Registries, options: AsyncBuildOptions = {}): Promise<RoutingTable> {
-  const yieldEvery = options.yieldEvery ?? 2_000;
-  const steps = buildSteps(defs, registries, options);
-  for (let built = 1; ; built++) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    // A macrotask, not a resolved promise: microtasks run before I/O, so only this lets requests in.
-    if (built % yieldEvery === 0) await nextTurn();
-  }
+export function buildTableAsync(defs: readonly RouteDef[], registries: Registries, options: AsyncBuildOptions = {}): Promise<RoutingTable> {
+  return runStepsAsync(buildSteps(defs, registries, options), options.yieldEvery ?? DEFAULT_YIELD_EVERY);
 }
+
+/** Steps (routes parsed, built or placed) between two turns of the event loop. */
+export const DEFAULT_YIELD_EVERY = 2_000;
 
 /** The one build, yielding after each route so that a driver decides when to pause. */
 function* buildSteps(defs: readonly RouteDef[], registries: Registries, { previous }: BuildOptions): Generator<void, RoutingTable> {

@@ -27,6 +27,7 @@ import { EMPTY_PARAMS, nameParams, parsePathPattern } from "./path-pattern.ts";
 import type { TreeVisitor } from "./path-tree.ts";
 import { PathTree, insertOrdered, searchTrees } from "./path-tree.ts";
 import { SliceIndex } from "./slice-index.ts";
+import { runSteps } from "../util/steps.ts";
 
 export interface MatcherEntry<T> {
   readonly value: T;
@@ -76,11 +77,7 @@ class RouteGroup<T> {
  * are served.
  */
 export function createMatcher<T>(entries: readonly MatcherEntry<T>[]): MatcherBuild<T> {
-  const steps = matcherSteps(entries);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(matcherSteps(entries));
 }
 
 export interface MatcherBuild<T> {

@@ -16,9 +16,10 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import type { ConsolaInstance } from "consola";
 import type { RouteDef } from "../eskip/ast.ts";
-import { EskipError, parse } from "../eskip/index.ts";
+import { EskipError, parse, parseSteps } from "../eskip/index.ts";
+import { runStepsAsync } from "../util/steps.ts";
 import { systemClock, type Clock, type Timer } from "../util/clock.ts";
-import { buildTable, buildTableAsync, closeFilters, describeDuplicate, type Registries } from "./build.ts";
+import { buildTable, buildTableAsync, closeFilters, DEFAULT_YIELD_EVERY, describeDuplicate, type Registries } from "./build.ts";
 import type { RoutingTable } from "./table.ts";
 import type { RouteProblem } from "./types.ts";
 
@@ -84,7 +85,7 @@ export class RouteSource {
       } catch (e) {
         throw new RouteSourceError(`${file}: cannot read routes file: ${errorCode(e)}`);
       }
-      const error = source.#accept(file, text);
+      const error = await source.#accept(file, text);
       if (error) throw new RouteSourceError(error);
     }
     await source.#rebuild();
@@ -160,7 +161,7 @@ export class RouteSource {
     }
     this.#readErrors.delete(file);
     if (text === this.#texts.get(file)) return false;
-    const error = this.#accept(file, text);
+    const error = await this.#accept(file, text);
     if (error) this.options.log.error(`error while receiving update; keeping the previous routes: ${error}`);
     return !error;
   }
@@ -174,10 +175,11 @@ export class RouteSource {
   }
 
   /** Parses a file's new text; on error remembers the text (so it is logged once) and keeps the old routes. */
-  #accept(file: string, text: string): string | undefined {
+  async #accept(file: string, text: string): Promise<string | undefined> {
     this.#texts.set(file, text);
     try {
-      const defs = parse(text);
+      // A huge file is parsed a chunk of routes at a time, so requests are served in between.
+      const defs = await runStepsAsync(parseSteps(text), this.options.buildYieldEvery ?? DEFAULT_YIELD_EVERY);
       for (const def of defs) this.#origin.set(def, file);
       this.#defs.set(file, defs);
       return undefined;
@@ -188,8 +190,7 @@ export class RouteSource {
 
   /**
    * Builds the next table while the current one serves, then swaps. The build yields to the event
-   * loop every `buildYieldEvery` routes so requests are not starved; the parse before it is one
-   * synchronous call per changed file.
+   * loop every `buildYieldEvery` routes so requests are not starved, as the parse before it does.
    */
   async #rebuild(): Promise<void> {
     const defs = [...this.#inline, ...this.options.files.flatMap((f) => this.#defs.get(f) ?? [])];
