@@ -3,39 +3,10 @@ import { upstreamFailure, UpstreamTimeout } from "../../src/proxy/errors.ts";
 import { stripHopByHop } from "../../src/proxy/hop.ts";
 import { checkFraming } from "../../src/proxy/request.ts";
 import { wirePath } from "../../src/proxy/upstream.ts";
-import { cleanPath, decodePath, encodePath, splitTarget } from "../../src/util/url-path.ts";
+import { decodePath } from "../../src/util/url-path.ts";
 import { makeContext } from "../filters/helpers.ts";
 import { createBalancer } from "../../src/routing/loadbalancer.ts";
 import { parseOrigin } from "../../src/routing/origin.ts";
-
-describe("cleanPath", () => {
-  test.each([
-    ["/", "/"],
-    ["/a/b", "/a/b"],
-    ["/a//b", "/a/b"],
-    ["/a/./b", "/a/b"],
-    ["/a/../b", "/b"],
-    ["/../a", "/a"],
-    ["/a/b/", "/a/b/"],
-    ["/a/b/..", "/a"],
-    ["/a/.", "/a"],
-    ["//", "/"],
-    ["/a/..b", "/a/..b"],
-  ])("%s → %s", (input, expected) => expect(cleanPath(input)).toBe(expected));
-});
-
-describe("splitTarget", () => {
-  test.each([
-    ["http://h/p?q=1", "/p", "q=1"],
-    ["http://h:8080/", "/", ""],
-    ["http://h", "/", ""],
-    ["http://h/a/b?", "/a/b", ""],
-    ["http://h/a?x=/y", "/a", "x=/y"],
-    // HTTP/1.0 without Host: Bun leaves the URL relative
-    ["/a/b?q", "/a/b", "q"],
-    ["/", "/", ""],
-  ])("%s", (url, path, rawQuery) => expect(splitTarget(url)).toEqual({ path, rawQuery }));
-});
 
 test("stripHopByHop removes the fixed list and what Connection names", () => {
   const h = new Headers({ connection: "close, X-Private", "x-private": "1", "keep-alive": "5", te: "trailers", upgrade: "h2c", "proxy-authorization": "x", expect: "100-continue", "x-keep": "1" });
@@ -116,26 +87,6 @@ describe("the wire path: as the client sent it until a filter changes it", () =>
     ["/x", "", "/"],
     ["/x", "/a b/ü", "/a%20b/%C3%BC"],
   ])("%p, changed to %p → %p", (raw, changed, expected) => expect(wirePath(state(raw, changed))).toBe(expected));
-});
-
-describe("decodePath and encodePath", () => {
-  test.each([
-    ["/plain", "/plain"],
-    ["/%61dmin", "/admin"],
-    ["/a%2Fb%2fc", "/a/b/c"],
-    ["/%2e%2e/x", "/../x"],
-    ["/%C3%BC", "/ü"],
-    ["/%ff", "/\uFFFD"],
-  ])("decodePath(%p) = %p", (raw, decoded) => expect(decodePath(raw)).toBe(decoded));
-  test.each(["/%", "/%zz", "/a%2"])("decodePath(%p) refuses a broken escape", (raw) => expect(() => decodePath(raw)).toThrow(/invalid escape/));
-  test.each([
-    ["/a/b-c_d.e~f", "/a/b-c_d.e~f"],
-    ["/$&+,:;=@", "/$&+,:;=@"],
-    ["/a b", "/a%20b"],
-    ["/%", "/%25"],
-    ["/?#", "/%3F%23"],
-    ["/!*'()", "/%21%2A%27%28%29"],
-  ])("encodePath(%p) = %p", (path, encoded) => expect(encodePath(path)).toBe(encoded));
 });
 
 describe("framing the proxy cannot forward", () => {
