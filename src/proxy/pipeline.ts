@@ -81,7 +81,8 @@ export function createPipeline(options: PipelineOptions) {
     let result: PassResult | undefined = pass.served;
     if (!result) {
       result = await forward(backend, pass, exchange, table, depth);
-      if (backend.type !== "loopback") exchange.record.upstreamHeaders = options.retry.clock.now();
+      // The backend's headers are in (a loopback pass stamps its own; a shunt has no backend).
+      if (backend.type !== "loopback" && backend.type !== "shunt") exchange.record.upstreamHeaders = options.retry.clock.now();
     }
     pass.response = result;
     for (let i = ran - 1; i >= 0; i--) {

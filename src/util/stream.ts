@@ -27,22 +27,24 @@ export interface WatchedStream {
 const DONE: StreamEnd = Object.freeze({ kind: "done" });
 const CANCELLED: StreamEnd = Object.freeze({ kind: "cancelled" });
 
-/**
- * Watches `source`. `first` is a read already started on `reader` (see {@link takeBody}); the
- * stream hands its result on before reading again.
- */
 type ReadResult = { readonly done: true; readonly value?: undefined } | { readonly done: false; readonly value: Uint8Array };
 
 /** What the watch needs of a stream's reader. */
 interface Reader {
   read(): Promise<ReadResult>;
   cancel(reason?: unknown): Promise<void>;
-  releaseLock(): void;
 }
 
 const readerOf = (source: ReadableStream<Uint8Array>): Reader => source.getReader() as unknown as Reader;
 
+/**
+ * Watches `source`. `first` is a read already started on `reader` (see {@link takeBody}); the
+ * stream hands its result on before reading again.
+ */
 export function watchStream(source: ReadableStream<Uint8Array>, reader: Reader = readerOf(source), first?: Promise<ReadResult>): WatchedStream {
+  // A read that fails before anyone pulls must not count as an unhandled rejection: pull awaits
+  // the same promise and reports the failure as the stream's end.
+  first?.catch(() => {});
   let pending = first;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let bytes = 0;
