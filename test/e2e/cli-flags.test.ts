@@ -4,6 +4,8 @@ import { mkdtemp, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBinary, startProxy } from "../support/binary.ts";
+import { curl } from "../support/curl.ts";
+import { makeTestPki } from "../support/tls.ts";
 
 describe("flag values", () => {
   // citty's parser once ran over argv too, and threw `true is not iterable` on this.
@@ -47,5 +49,23 @@ describe("Skipper flags that do nothing yet", () => {
       "access-log-disabled",
       "enable-prometheus-metrics",
     ]);
+  });
+});
+
+describe("-insecure", () => {
+  test("a backend whose certificate nobody vouches for: 502 tls-failed, and 200 with -insecure", async () => {
+    const pki = await makeTestPki();
+    const backend = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { key: pki.key, cert: pki.cert }, fetch: () => new Response("over tls") });
+    try {
+      const route = `* -> "https://127.0.0.1:${backend.port}"`;
+      await using strict = await startProxy(["-inline-routes", route]);
+      const refused = await curl([strict.url + "/"]);
+      expect([refused.status, refused.headers["x-sallyport-error"]]).toEqual([502, "tls-failed"]);
+      await using insecure = await startProxy(["-insecure", "-inline-routes", route]);
+      const served = await curl([insecure.url + "/"]);
+      expect([served.status, served.body]).toEqual([200, "over tls"]);
+    } finally {
+      backend.stop(true);
+    }
   });
 });
