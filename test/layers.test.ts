@@ -26,6 +26,7 @@ const RANK: Record<string, number> = {
   routing: 7,
   proxy: 8,
   metrics: 8,
+  tunnel: 8,
   cli: 9,
   // src/*.ts: main.ts, app.ts, reexec.ts wire everything
   "": 10,
