@@ -21,7 +21,7 @@ export interface HeadReaderOptions {
 }
 
 export class HeadReader {
-  #buffer = new Uint8Array(0);
+  #buffer: Uint8Array = new Uint8Array(0);
   #timer: Timer;
   #finished = false;
 
