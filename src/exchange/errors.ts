@@ -15,6 +15,7 @@ export type ErrorCause =
   | "bad-request"
   | "connect-not-supported"
   | "dial-failed"
+  | "dial-timeout"
   | "dns-failed"
   | "connection-reset"
   | "bad-response"

@@ -1,0 +1,101 @@
+/**
+ * @module
+ * Opening a tunnel: dial exactly the address the egress policy checked, within the dial timeout
+ * (`-timeout-backend`: we own the socket here, unlike with fetch), then pipe the client and the
+ * upstream both ways. The client socket's handlers come from {@link clientSocketHandlers}; they
+ * hold bytes the client sends before the upstream is open and pass the rest to the tunnel.
+ */
+import type { Socket, SocketHandler } from "bun";
+import { ProxyError } from "../exchange/errors.ts";
+import type { Clock } from "../util/clock.ts";
+import { Tunnel } from "./pipe.ts";
+
+/** What a client socket of a tunnel carries (`socket.data`). */
+export interface TunnelClient {
+  tunnel?: Tunnel;
+  /** bytes that arrived before the tunnel was open, in order */
+  early: Uint8Array[];
+  /** the client went away before the tunnel was open */
+  gone?: boolean;
+}
+
+export interface DialTarget {
+  /** an IP address, never a name: the policy checked this very address */
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface OpenOptions {
+  readonly clock: Clock;
+  /** ms to wait for the TCP connection (-timeout-backend); 0 = no limit */
+  readonly timeout: number;
+  /** runs once when the tunnel is over, however it ends */
+  readonly onClose?: () => void;
+}
+
+/**
+ * Dials `target` and, once it is open, ties it to `client` in a {@link Tunnel}. Rejects with a
+ * ProxyError — 502 `dial-failed`, 504 `dial-timeout` — before anything was sent to the client, so
+ * the caller can still answer the CONNECT with an HTTP error.
+ */
+export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, options: OpenOptions): Promise<Tunnel> {
+  const { promise, resolve, reject } = Promise.withResolvers<Tunnel>();
+  let settled = false;
+  const fail = (err: ProxyError) => {
+    if (settled) return;
+    settled = true;
+    timer?.cancel();
+    reject(err);
+  };
+  const where = `${target.address.includes(":") ? `[${target.address}]` : target.address}:${target.port}`;
+  const timer =
+    options.timeout > 0
+      ? options.clock.setTimeout(() => {
+          fail(new ProxyError(504, "dial-timeout", `Gateway Timeout: no connection to ${where} within ${options.timeout} ms`));
+          pendingSocket?.then((s) => s.terminate(), () => {});
+        }, options.timeout)
+      : undefined;
+  const pendingSocket: Promise<Socket<undefined>> | undefined = Bun.connect({
+    hostname: target.address,
+    port: target.port,
+    allowHalfOpen: true,
+    socket: {
+      open(upstream) {
+        if (settled || client.data.gone) return void upstream.terminate();
+        settled = true;
+        timer?.cancel();
+        const tunnel = new Tunnel(client, upstream, options.onClose);
+        client.data.tunnel = tunnel;
+        for (const chunk of client.data.early.splice(0)) tunnel.up.push(chunk);
+        resolve(tunnel);
+      },
+      data: (_u, chunk) => client.data.tunnel?.down.push(chunk),
+      drain: () => client.data.tunnel?.up.drain(),
+      end: () => client.data.tunnel?.down.end(),
+      close: () => client.data.tunnel?.abort(),
+      error: () => client.data.tunnel?.abort(),
+      connectError: (_u, err) => fail(new ProxyError(502, "dial-failed", `Bad Gateway: cannot connect to ${where}`, { cause: err })),
+    },
+  });
+  pendingSocket.catch((err: unknown) => fail(new ProxyError(502, "dial-failed", `Bad Gateway: cannot connect to ${where}`, { cause: err })));
+  return promise;
+}
+
+/** The client side's socket handlers: early bytes are held, then everything goes to the tunnel. */
+export const clientSocketHandlers: Pick<SocketHandler<TunnelClient>, "data" | "drain" | "end" | "close" | "error"> = {
+  data(client, chunk) {
+    if (client.data.tunnel) client.data.tunnel.up.push(chunk);
+    // Copied: the chunk is only ours during this call.
+    else client.data.early.push(chunk.slice());
+  },
+  drain: (client) => client.data.tunnel?.down.drain(),
+  end: (client) => client.data.tunnel?.up.end(),
+  close(client) {
+    client.data.gone = true;
+    client.data.tunnel?.abort();
+  },
+  error(client) {
+    client.data.gone = true;
+    client.data.tunnel?.abort();
+  },
+};
