@@ -192,17 +192,28 @@ export class IpSet {
 
   /** Whether the address of the given family in `ip` (as parseIp left it) is in one of the networks. */
   has(family: 0 | 4 | 6, ip: IpWords): boolean {
-    if (family === 0) return false;
-    for (const net of this.#networks) {
+    return this.indexOf(family, ip) >= 0;
+  }
+
+  /**
+   * The index (in the order they were added) of the first network at or after `from` that holds
+   * the address, or -1. Callers that keep something per network (a name, a port) look it up by
+   * this index, and search on from the next one when that something does not fit.
+   */
+  indexOf(family: 0 | 4 | 6, ip: IpWords, from = 0): number {
+    if (family === 0) return -1;
+    const networks = this.#networks;
+    for (let n = from; n < networks.length; n++) {
+      const net = networks[n]!;
       if (net.family !== family) continue;
       if (family === 4) {
-        if (((ip[0]! & net.masks[0]!) >>> 0) === net.words[0]) return true;
+        if (((ip[0]! & net.masks[0]!) >>> 0) === net.words[0]) return n;
         continue;
       }
       let inside = true;
       for (let k = 0; k < 4 && inside; k++) inside = ((ip[k]! & net.masks[k]!) >>> 0) === net.words[k];
-      if (inside) return true;
+      if (inside) return n;
     }
-    return false;
+    return -1;
   }
 }

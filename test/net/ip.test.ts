@@ -86,6 +86,18 @@ describe("IpSet", () => {
     expect(has(ip)).toBe(expected);
   });
 
+  test("indexOf names the first network that holds the address, searching on from `from`", () => {
+    const nested = new IpSet();
+    for (const n of ["2001:db8::/32", "10.0.0.1", "10.0.0.0/8", "0.0.0.0/0"]) nested.add(n);
+    const out = new Uint32Array(4);
+    const family = parseIp("10.0.0.1", 0, 8, out);
+    const found = [0, 1, 2, 3, 4].map((from) => nested.indexOf(family, out, from));
+    expect(found).toEqual([1, 1, 2, 3, -1]);
+    expect(nested.indexOf(parseIp("8.8.8.8", 0, 7, out), out)).toBe(3);
+    expect(nested.indexOf(parseIp("2001:db8::1", 0, 11, out), out)).toBe(0);
+    expect(nested.indexOf(0, out)).toBe(-1);
+  });
+
   test("/0 holds its whole family only", () => {
     const all4 = new IpSet();
     all4.add("0.0.0.0/0");
