@@ -19,6 +19,7 @@ const RANK: Record<string, number> = {
   secrets: 2,
   circuit: 3,
   exchange: 4,
+  egress: 5,
   ratelimit: 5,
   predicates: 5,
   filters: 6,
