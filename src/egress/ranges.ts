@@ -140,6 +140,16 @@ function classifyIPv6(words: IpWords): SpecialRange | undefined {
 }
 
 /**
+ * The IPv4 address an IPv6 address carries (compatible, NAT64, 6to4, Teredo), or -1; an IPv4
+ * address carries none (IPv4-mapped ones are IPv4 here, as parseIp leaves them).
+ */
+export function carriedIPv4(family: 4 | 6, words: IpWords): number {
+  if (family === 4) return -1;
+  const index = ipv6Set.indexOf(6, words);
+  return index < 0 ? -1 : embeddedIPv4(IPV6_SPECIAL[index]![1], words);
+}
+
+/**
  * The special range of an address as parseIp left it (IPv4-mapped already unmapped to family 4),
  * or undefined for a global unicast address. Allocates nothing.
  */
