@@ -17,6 +17,7 @@ export type ErrorCause =
   | "dial-failed"
   | "dial-timeout"
   | "dns-failed"
+  | "dns-timeout"
   | "connection-reset"
   | "bad-response"
   | "tls-failed"
