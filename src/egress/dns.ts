@@ -68,6 +68,7 @@ export function createResolver(options: ResolverOptions): NameResolver {
     const answers = await withDeadline(
       Promise.all(QUERIES[options.family].map((method) => resolver[method](name, { ttl: true }).catch((err: NodeJS.ErrnoException) => (NO_RECORDS.has(err.code ?? "") ? [] : Promise.reject(err))))),
       name,
+      () => resolver.cancel(),
     );
     const records = answers.flat();
     if (records.length === 0) throw new ProxyError(502, "dns-failed", `Bad Gateway: cannot resolve ${name}`);
@@ -82,10 +83,19 @@ export function createResolver(options: ResolverOptions): NameResolver {
   }
 
   /** The lookup, or 504 once `timeout` ms have passed on the clock. */
-  function withDeadline<T>(lookup: Promise<T>, name: string): Promise<T> {
+  function withDeadline<T>(lookup: Promise<T>, name: string, cancel: () => void): Promise<T> {
     const { promise, resolve, reject } = Promise.withResolvers<T>();
-    const timer = clock.setTimeout(() => reject(new ProxyError(504, "dns-timeout", `Gateway Timeout: no DNS answer for ${name} within ${options.timeout} ms`)), options.timeout);
-    lookup.then(resolve, (err: unknown) => reject(new ProxyError(502, "dns-failed", `Bad Gateway: cannot resolve ${name}`, { cause: err }))).finally(() => timer.cancel());
+    const timedOut = () => new ProxyError(504, "dns-timeout", `Gateway Timeout: no DNS answer for ${name} within ${options.timeout} ms`);
+    const timer = clock.setTimeout(() => {
+      reject(timedOut());
+      cancel(); // the Resolver's own query stops too
+    }, options.timeout);
+    lookup
+      .then(resolve, (err: NodeJS.ErrnoException) =>
+        // The Resolver's own timer may fire first: that is a timeout too.
+        reject(err?.code === "ETIMEOUT" ? timedOut() : new ProxyError(502, "dns-failed", `Bad Gateway: cannot resolve ${name}`, { cause: err })),
+      )
+      .finally(() => timer.cancel());
     return promise;
   }
 
