@@ -18,7 +18,7 @@
  * I/O; a decision parses each address into one reused buffer.
  */
 import { parseIp, IpSet, type IpWords } from "../net/ip.ts";
-import { parseNumericHost } from "../net/numeric-host.ts";
+import { parseNumericHost, type NumericHost } from "../net/numeric-host.ts";
 import { carriedIPv4, classifyWords, type SpecialRange } from "./ranges.ts";
 import { canonicalName, type EgressRule } from "./rules.ts";
 
@@ -53,6 +53,12 @@ export interface EgressPolicyOptions {
 }
 
 export interface EgressPolicy {
+  /**
+   * What the name alone decides, before any lookup: a refusal (deny rule, not on an allow list
+   * that has no address rules, a host no parser reads alike), or undefined when the addresses must
+   * be looked at. A denied name is never sent to a resolver.
+   */
+  screen(host: string, port: number): EgressDecision | undefined;
   decide(destination: EgressDestination): EgressDecision;
 }
 
@@ -158,16 +164,28 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
     return rule ? { allowed: true, reason: "allow-rule", rule: rule.entry, address, dialable } : { allowed: true, reason: "default", address, dialable };
   }
 
+  /** The name rules' verdict: a refusal, or the allow rule that named the host (if any). */
+  function screenName(read: NumericHost, host: string, port: number): EgressDecision | { allowedByName: EgressRule | undefined } {
+    if (read.kind === "invalid") return INVALID_HOST;
+    const name = read.kind === "name" ? canonicalName(host) : undefined;
+    const denyName = name === undefined ? undefined : deny.matchName(name, port);
+    if (denyName) return refused("deny-rule", { rule: denyName.entry });
+    const allowedByName = name === undefined ? undefined : allow.matchName(name, port);
+    // Without address rules to consult, an unlisted name is refused before looking at addresses.
+    if (allow.size > 0 && !allowedByName && !allow.hasNetworks) return refused("not-in-allow-list");
+    return { allowedByName };
+  }
+
   return {
+    screen(host, port) {
+      const verdict = screenName(parseNumericHost(host), host, port);
+      return "allowed" in verdict ? verdict : undefined;
+    },
     decide({ host, port, addresses }) {
       const read = parseNumericHost(host);
-      if (read.kind === "invalid") return INVALID_HOST;
-      const name = read.kind === "name" ? canonicalName(host) : undefined;
-      const denyName = name === undefined ? undefined : deny.matchName(name, port);
-      if (denyName) return refused("deny-rule", { rule: denyName.entry });
-      const allowedByName = name === undefined ? undefined : allow.matchName(name, port);
-      // Without address rules to consult, an unlisted name is refused before looking at addresses.
-      if (allow.size > 0 && !allowedByName && !allow.hasNetworks) return refused("not-in-allow-list");
+      const verdict = screenName(read, host, port);
+      if ("allowed" in verdict) return verdict;
+      const { allowedByName } = verdict;
       const candidates = read.kind === "ip" ? [read.address] : addresses;
       if (candidates.length === 0) return INVALID_HOST;
       let firstRefusal: EgressDecision | undefined;

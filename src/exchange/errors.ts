@@ -14,6 +14,10 @@ export type ErrorCause =
   | "no-route"
   | "bad-request"
   | "connect-not-supported"
+  | "connect-port-denied"
+  | "egress-denied"
+  | "proxy-auth-required"
+  | "not-forwarded"
   | "dial-failed"
   | "dial-timeout"
   | "dns-failed"
@@ -63,8 +67,11 @@ const STATUS_TEXT: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  407: "Proxy Authentication Required",
   408: "Request Timeout",
+  421: "Misdirected Request",
   429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
   499: "Client Closed Request",
   500: "Internal Server Error",
   502: "Bad Gateway",
@@ -95,7 +102,7 @@ export const badRequest = (why: string, cause?: unknown): ProxyError => new Prox
 export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
 
 /** Failures that are the client's doing: they never count against a backend's breaker. */
-const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target"]);
+const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded"]);
 
 export const isClientFault = (err: unknown): boolean => err instanceof ProxyError && CLIENT_FAULTS.has(err.reason);
 

@@ -13,12 +13,24 @@
 import type { Clock } from "../util/clock.ts";
 import type { ErrorCause } from "./errors.ts";
 
+/** The egress decision on a client-chosen destination, as the record keeps it. */
+export interface EgressVerdict {
+  readonly allowed: boolean;
+  readonly reason: string;
+  /** the rule or special-purpose range that decided */
+  readonly rule?: string | undefined;
+  readonly range?: string | undefined;
+}
+
 export interface ExchangeRecord {
-  readonly kind: "request";
+  /** a proxied request, or a CONNECT tunnel (method CONNECT, host the target, path empty) */
+  readonly kind: "request" | "tunnel";
   /** the listener it came in on, e.g. `proxy` */
   readonly listener: string;
   /** the TCP peer address, no port */
   readonly peer: string;
+  /** the forward port's proxy user, once Proxy-Authorization was checked */
+  user: string | undefined;
   readonly method: string;
   /** the Host header as the client sent it */
   readonly host: string;
@@ -36,6 +48,8 @@ export interface ExchangeRecord {
   destination: string | undefined;
   /** the address dialed: the URL authority fetch connected to */
   dialed: string | undefined;
+  /** the egress policy's decision, for a destination the client chose */
+  egress: EgressVerdict | undefined;
   /** request body bytes from the client: the declared Content-Length, or counted for chunked bodies */
   bytesIn: number;
   /** response body bytes passed to the client */
@@ -66,11 +80,12 @@ export class Exchanges {
     return () => void (this.#observers = this.#observers.filter((o) => o !== observer));
   }
 
-  begin(listener: string, peer: string, method: string, host: string, path: string): ExchangeRecord {
+  begin(listener: string, peer: string, method: string, host: string, path: string, kind: ExchangeRecord["kind"] = "request"): ExchangeRecord {
     return {
-      kind: "request",
+      kind,
       listener,
       peer,
+      user: undefined,
       method,
       host,
       path,
@@ -80,6 +95,7 @@ export class Exchanges {
       cause: undefined,
       destination: undefined,
       dialed: undefined,
+      egress: undefined,
       bytesIn: 0,
       bytesOut: 0,
       upstreamHeaders: undefined,

@@ -23,8 +23,10 @@ export interface RequestState {
   readonly headers: Headers;
   /** the Host header the client sent, port included */
   readonly host: string;
-  /** the TCP peer address, no port */
+  /** the TCP peer address, no port (for the forward port: its client's, not the relay's) */
   readonly peer: string;
+  /** the scheme of an absolute-form `https://` target relayed by the forward port; else http */
+  readonly scheme?: "http" | "https";
   /** the path as the client sent it */
   readonly rawPath: string;
   /** `rawPath` decoded: what routes match, and what `path` starts as */

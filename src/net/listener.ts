@@ -53,9 +53,7 @@ export function serveListener(options: ServeListenerOptions): Listener {
       try {
         server = Bun.serve({ ...options.serve, hostname: options.hostname, port: options.port, reusePort: false } as Serve.Options<undefined>);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? "";
-        const why = BIND_ERRORS[code] ?? (e as Error).message;
-        throw new ListenError(`${options.flag} ${displayAddress(options.hostname, options.port)}: ${why}`, { cause: e });
+        throw bindFailure(options.flag, options.hostname, options.port, e);
       }
       return displayAddress(server.hostname ?? options.hostname, server.port ?? options.port);
     },
@@ -72,4 +70,11 @@ export function serveListener(options: ServeListenerOptions): Listener {
   };
 }
 
-const displayAddress = (host: string, port: number): string => `${host.includes(":") ? `[${host}]` : host}:${port}`;
+/** Why a listener could not bind, in words, naming its flag and address. */
+export function bindFailure(flag: string, hostname: string, port: number, e: unknown): ListenError {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  const why = BIND_ERRORS[code] ?? (e as Error).message;
+  return new ListenError(`${flag} ${displayAddress(hostname, port)}: ${why}`, { cause: e });
+}
+
+export const displayAddress = (host: string, port: number): string => `${host.includes(":") ? `[${host}]` : host}:${port}`;

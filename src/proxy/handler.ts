@@ -19,6 +19,7 @@ import { upstreamFailure } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 import { createPipeline, type PassResult } from "./pipeline.ts";
 import { withReadDeadline } from "./request-body.ts";
+import type { DialPlan } from "../egress/dial.ts";
 import { isValidHost } from "../net/host-port.ts";
 import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
@@ -29,6 +30,20 @@ export interface ProxyLog {
   error(message: string): void;
   warn(message: string): void;
 }
+
+/**
+ * What the forward port's front tells its route engine (a handler behind it on a private
+ * loopback listener) about each request it relays: whose it is, and the proxy user.
+ */
+export interface RelayedFrom {
+  /** the client's address for the internal connection `req` came on; undefined: not relayed by the front */
+  peer(req: Request, server: Server<undefined>): string | undefined;
+  /** the proxy user from Proxy-Authorization, or undefined when the port has no -forward-auth-file; throws 407 */
+  authenticate(proxyAuthorization: string | null): Promise<string | undefined>;
+}
+
+/** The internal header the front sets on a relayed absolute-form `https://` request; only read from the front. */
+export const RELAYED_SCHEME = "x-sallyport-relayed-scheme";
 
 export interface ProxyOptions {
   /** the live table; read once per request so a reload never splits one */
@@ -55,6 +70,10 @@ export interface ProxyOptions {
   readonly exchanges?: Exchanges;
   /** the listener's name in exchange records */
   readonly listener?: string;
+  /** the egress dial plan for `<dynamic>` destinations (see ../egress/dial.ts) */
+  readonly dialPlan?: DialPlan;
+  /** set for the forward port's route engine: requests come relayed by its front */
+  readonly relayed?: RelayedFrom;
   /** time for timeouts, backoff waits and records, and the jitter source */
   readonly clock?: Clock;
   readonly random?: () => number;
@@ -77,6 +96,7 @@ export function createHandler(options: ProxyOptions) {
     maxLoopbacks,
     preserveHost: options.preserveHost,
     breakers: options.breakers ?? new BreakerRegistry({ entries: [], clock }),
+    dialPlan: options.dialPlan,
     retry: {
       clock,
       random: options.random ?? Math.random,
@@ -131,8 +151,15 @@ export function createHandler(options: ProxyOptions) {
   async function serve(req: Request, server: Server<undefined>): Promise<Response> {
     const host = req.headers.get("host") ?? "";
     const { path: rawPath, rawQuery } = splitTarget(req.url);
-    const record = exchanges.begin(listener, peerAddress(server, req), req.method, host, rawPath);
+    const relayed = options.relayed;
+    const peer = relayed ? relayed.peer(req, server) : peerAddress(server, req);
+    const record = exchanges.begin(listener, peer ?? peerAddress(server, req), req.method, host, rawPath);
     try {
+      if (relayed) {
+        // Someone on this machine who dialed the engine directly would skip the front's checks.
+        if (peer === undefined) throw new ProxyError(421, "not-forwarded", "Misdirected Request: send requests to the forward port");
+        record.user = await relayed.authenticate(req.headers.get("proxy-authorization"));
+      }
       // Bun.serve closes a connection on which a request arrives pipelined behind one still being
       // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting
       // for the next turn of the event loop shows whether this request's connection is already
@@ -155,7 +182,9 @@ export function createHandler(options: ProxyOptions) {
       const decodedPath = decodePathOrFail(rawPath);
       stripHopByHop(headers);
       headers.delete("host");
-      const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, rawPath, decodedPath };
+      const scheme = relayed && headers.get(RELAYED_SCHEME) === "https" ? "https" : "http";
+      if (relayed) headers.delete(RELAYED_SCHEME);
+      const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, scheme, rawPath, decodedPath };
       const limited = requestLimit.check(state);
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
       const body = requestBody(req, length, record);

@@ -14,9 +14,12 @@ import { originOf, type Origin } from "../routing/origin.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import type { BackendTarget } from "../routing/types.ts";
 import type { WatchedStream } from "../util/stream.ts";
-import { isValidHost } from "../net/host-port.ts";
+import type { DialPlan } from "../egress/dial.ts";
+import { DEFAULT_PORT, isValidHost, parseHostPort } from "../net/host-port.ts";
+import { parseNumericHost } from "../net/numeric-host.ts";
 import { MatchView } from "./request.ts";
 import { isReplayable, sendGuarded, type RetryDeps } from "./retry.ts";
+import { authorityOf, type CheckedAddress } from "./upstream.ts";
 
 /** Every proxy adds itself to Via; a request that already passed us this often is looping. */
 export const VIA = "1.1 sallyport";
@@ -29,6 +32,8 @@ export interface PipelineOptions {
   readonly preserveHost: boolean;
   readonly breakers: BreakerRegistry;
   readonly retry: RetryDeps;
+  /** the egress dial plan for `<dynamic>` destinations; without one they are dialed by name, unchecked */
+  readonly dialPlan?: DialPlan | undefined;
 }
 
 /** What one request brings to every pass: its state, body, signal and record. */
@@ -102,7 +107,7 @@ export function createPipeline(options: PipelineOptions) {
       case "network":
         return send(backend.origin, pass, exchange);
       case "dynamic":
-        return send(dynamicOrigin(pass), pass, exchange);
+        return sendDynamic(dynamicOrigin(pass), pass, exchange);
       case "lb": {
         const endpoint = backend.balancer.pick(clientAddress(pass.request));
         // In flight until the response body has been passed on, not just its headers.
@@ -123,19 +128,30 @@ export function createPipeline(options: PipelineOptions) {
     }
   }
 
-  function send(origin: Origin, pass: Pass, exchange: Exchange): Promise<PassResult> {
+  /** A destination the client chose: through the dial plan, to exactly the address it checked. */
+  async function sendDynamic(origin: Origin, pass: Pass, exchange: Exchange): Promise<PassResult> {
+    if (!options.dialPlan) return send(origin, pass, exchange);
+    const target = parseHostPort(origin.host, DEFAULT_PORT[origin.scheme]);
+    if (typeof target === "string") throw new ProxyError(400, "no-dynamic-target", `Bad Request: invalid target host for the dynamic backend: ${target}`);
+    const { record } = exchange;
+    const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, record });
+    return send(origin, pass, exchange, { address, port: target.port, serverName: parseNumericHost(target.host).kind === "name" ? target.host : undefined });
+  }
+
+  function send(origin: Origin, pass: Pass, exchange: Exchange, dial?: CheckedAddress): Promise<PassResult> {
     const { request } = pass;
     const { record } = exchange;
     const xff = request.headers.get("x-forwarded-for");
     request.headers.set("x-forwarded-for", xff ? `${xff}, ${request.peer}` : request.peer);
     request.headers.append("via", VIA);
     record.destination = origin.key;
-    record.dialed = origin.host;
+    record.dialed = dial ? authorityOf(dial) : origin.host;
     // A Host set by a filter wins; otherwise the backend's, or the client's with -proxy-preserve-host.
     const hostHeader = request.headers.has("host") ? undefined : preserveHost ? request.host : undefined;
     return sendGuarded(
       {
         origin,
+        dial,
         state: request,
         hostHeader,
         body: exchange.body,
@@ -163,5 +179,5 @@ function dynamicOrigin(pass: Pass): Origin {
   if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
   // An escape such as `%40` is legal in a Host header but would reach fetch inside the authority.
   if (!isValidHost(host) || host.includes("%")) throw new ProxyError(400, "no-dynamic-target", "Bad Request: invalid target host for the dynamic backend");
-  return originOf(dynamic?.scheme ?? "http", host);
+  return originOf(dynamic?.scheme ?? pass.request.scheme ?? "http", host);
 }

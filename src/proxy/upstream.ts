@@ -24,8 +24,21 @@ export interface UpstreamOptions {
   readonly clock: Clock;
 }
 
+/** The address the egress policy checked, dialed instead of the origin's name. */
+export interface CheckedAddress {
+  readonly address: string;
+  readonly port: number;
+  /** the name, for TLS SNI and certificate checks; undefined when the client named an IP */
+  readonly serverName: string | undefined;
+}
+
+/** `address:port`, IPv6 in brackets: a URL authority. */
+export const authorityOf = ({ address, port }: CheckedAddress): string => `${address.includes(":") ? `[${address}]` : address}:${port}`;
+
 export interface UpstreamCall {
   readonly origin: Origin;
+  /** set for a destination the client chose: connect there, with the origin's name as Host and SNI */
+  readonly dial?: CheckedAddress | undefined;
   readonly state: RequestState;
   /** the Host header to send; undefined lets fetch use the origin's */
   readonly hostHeader: string | undefined;
@@ -48,9 +61,12 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
   const { origin, state } = call;
   // A client that left (e.g. while a retry waited) gets no new backend request.
   if (call.clientSignal.aborted) throw clientGone();
-  const url = `${origin.scheme}://${origin.host}${wirePath(state)}${state.rawQuery ? "?" + state.rawQuery : ""}`;
+  const { dial } = call;
+  const url = `${origin.scheme}://${dial ? authorityOf(dial) : origin.host}${wirePath(state)}${state.rawQuery ? "?" + state.rawQuery : ""}`;
   const headers = state.headers;
   if (call.hostHeader !== undefined) headers.set("host", call.hostHeader);
+  // fetch would send the IP; the backend is asked for the name (a filter's Host still wins).
+  else if (dial && !headers.has("host")) headers.set("host", origin.host);
 
   // One controller for our timeouts and the client leaving (cheaper than AbortSignal.any).
   const abort = new AbortController();
@@ -70,7 +86,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
       redirect: "manual",
       proxy: false,
       signal: abort.signal,
-      tls: origin.scheme === "https" ? options.tls : undefined,
+      tls: origin.scheme === "https" ? tlsFor(dial, options.tls) : undefined,
     } as RequestInit);
     // fetch passes statuses like 600 through; Bun's Response refuses them.
     if (res.status < 200 || res.status > 599) {
@@ -98,6 +114,14 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
     // After the headers, only a client leaving mid-body matters, and Bun cancels the body itself.
     call.clientSignal.removeEventListener("abort", onClientGone);
   }
+}
+
+/**
+ * TLS to a checked address: SNI and the certificate check use the name. Bun's pool keys TLS
+ * sockets by these options' content, so two names on one IP never share a connection.
+ */
+function tlsFor(dial: CheckedAddress | undefined, tls: UpstreamOptions["tls"]) {
+  return dial?.serverName === undefined ? tls : { ...tls, serverName: dial.serverName };
 }
 
 /**

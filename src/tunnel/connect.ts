@@ -17,6 +17,8 @@ export interface TunnelClient {
   early: Uint8Array[];
   /** the client went away before the tunnel was open */
   gone?: boolean;
+  /** where the client's bytes go once the tunnel is open; default straight up it (a relay frames them first) */
+  feed?: (chunk: Uint8Array) => void;
 }
 
 export interface DialTarget {
@@ -31,6 +33,10 @@ export interface OpenOptions {
   readonly timeout: number;
   /** runs once when the tunnel is over, however it ends */
   readonly onClose?: () => void;
+  /** runs when the upstream socket is open, before any byte goes either way */
+  readonly onOpen?: (upstream: Socket<undefined>) => void;
+  /** sent to the client before anything from upstream (a CONNECT's 200) */
+  readonly greeting?: Uint8Array;
 }
 
 /**
@@ -66,7 +72,9 @@ export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, opt
         timer?.cancel();
         const tunnel = new Tunnel(client, upstream, options.onClose);
         client.data.tunnel = tunnel;
-        for (const chunk of client.data.early.splice(0)) tunnel.up.push(chunk);
+        options.onOpen?.(upstream);
+        if (options.greeting) tunnel.down.push(options.greeting);
+        for (const chunk of client.data.early.splice(0)) feed(client, tunnel, chunk);
         resolve(tunnel);
       },
       data: (_u, chunk) => client.data.tunnel?.down.push(chunk),
@@ -84,7 +92,7 @@ export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, opt
 /** The client side's socket handlers: early bytes are held, then everything goes to the tunnel. */
 export const clientSocketHandlers: Pick<SocketHandler<TunnelClient>, "data" | "drain" | "end" | "close" | "error"> = {
   data(client, chunk) {
-    if (client.data.tunnel) client.data.tunnel.up.push(chunk);
+    if (client.data.tunnel) feed(client, client.data.tunnel, chunk);
     // Copied: the chunk is only ours during this call.
     else client.data.early.push(chunk.slice());
   },
@@ -99,3 +107,9 @@ export const clientSocketHandlers: Pick<SocketHandler<TunnelClient>, "data" | "d
     client.data.tunnel?.abort();
   },
 };
+
+function feed(client: Socket<TunnelClient>, tunnel: Tunnel, chunk: Uint8Array): void {
+  const feed = client.data.feed;
+  if (feed) feed(chunk);
+  else tunnel.up.push(chunk);
+}

@@ -122,35 +122,8 @@ function parseHeaderLine(line: string): [string, string] | string {
 
 const invalid = (reason: string): HeadResult => ({ kind: "invalid", reason });
 
-/** A CONNECT target or an absolute-form authority: `host:port`, IPv6 in brackets. */
-export interface Authority {
-  /** lower case; an IPv6 literal without its brackets */
-  readonly host: string;
-  readonly port: number;
-}
-
-/**
- * Splits `host:port` (RFC 9112 §3.2.3: CONNECT always names the port). Returns a message when it
- * is not one: no port, a port outside 1–65535, a userinfo part, an empty or bracketless IPv6 host.
- */
-export function parseAuthority(text: string): Authority | string {
-  if (text.includes("@")) return "an authority with userinfo";
-  let host: string;
-  let port: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") return "an IPv6 authority is [address]:port";
-    host = text.slice(1, close);
-    port = text.slice(close + 2);
-    if (!/^[0-9A-Fa-f:.]+$/.test(host)) return "not an IPv6 address in brackets";
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) return "the port is missing";
-    host = text.slice(0, colon);
-    port = text.slice(colon + 1);
-    if (host.includes(":")) return "an IPv6 address must be in brackets";
-    if (!/^[A-Za-z0-9._~!$&'()*+,;=%-]+$/.test(host)) return "not a host name";
-  }
-  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return `the port ${JSON.stringify(port)} is not 1–65535`;
-  return { host: host.toLowerCase(), port: Number(port) };
+/** The first value of header `name` (lower case), or null: names compare case-insensitively. */
+export function headerValue(head: RequestHead, name: string): string | null {
+  for (const [n, value] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return value;
+  return null;
 }

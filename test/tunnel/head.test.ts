@@ -1,6 +1,7 @@
 /** The forward port's request-head parser: forms, limits, and what a strict server refuses. */
 import { describe, expect, test } from "bun:test";
-import { MAX_HEAD_BYTES, parseAuthority, parseHead } from "../../src/tunnel/head.ts";
+import { parseAuthority } from "../../src/net/host-port.ts";
+import { MAX_HEAD_BYTES, parseHead } from "../../src/tunnel/head.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const head = (s: string) => {

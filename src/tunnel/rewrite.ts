@@ -1,0 +1,59 @@
+/**
+ * @module
+ * A relayed request's head as the route engine must see it. Bun.serve routes by the Host header
+ * and drops the authority of an absolute-form target (`GET http://a.example/p` with `Host: b`
+ * reaches the handler as `http://b/p`), while RFC 9112 §3.2.2 says the target wins: so the front
+ * rewrites every absolute-form head to origin form with `Host` set to the target's authority.
+ * An `https://` target is marked with an internal header the engine trusts from the front only;
+ * the same header sent by a client is dropped here, so it cannot be forged.
+ */
+import { isValidHost } from "../net/host-port.ts";
+import { RELAYED_SCHEME } from "../proxy/handler.ts";
+import type { RequestHead } from "./head.ts";
+
+/** Headers the engine must not get as the client sent them: ours, or this hop's. */
+const DROPPED: ReadonlySet<string> = new Set([RELAYED_SCHEME, "proxy-connection"]);
+
+/** The head to relay in place of `raw`, or why it cannot be relayed. */
+export function rewriteHead(head: RequestHead, raw: Uint8Array): Uint8Array | { readonly stop: string } {
+  if (head.method === "CONNECT") return { stop: "a CONNECT request on a connection already relaying HTTP" };
+  if (head.form !== "absolute") return head.headers.some(([name]) => DROPPED.has(name.toLowerCase())) ? build(head, head.target, undefined, undefined) : raw;
+  const target = splitAbsolute(head.target);
+  if (typeof target === "string") return { stop: target };
+  return build(head, target.originForm, target.authority, target.scheme);
+}
+
+interface AbsoluteTarget {
+  readonly scheme: "http" | "https";
+  readonly authority: string;
+  readonly originForm: string;
+}
+
+/** `scheme://authority[/path][?query]` → its parts; RFC 9112 §3.2.2 with the URL parser's case rules. */
+function splitAbsolute(target: string): AbsoluteTarget | string {
+  const colon = target.indexOf("://");
+  const scheme = target.slice(0, colon).toLowerCase();
+  if (scheme !== "http" && scheme !== "https") return `the scheme ${JSON.stringify(scheme)} is not http or https`;
+  const rest = target.slice(colon + 3);
+  let end = rest.search(/[/?#]/);
+  if (end < 0) end = rest.length;
+  const authority = rest.slice(0, end);
+  if (authority === "" || authority.includes("@") || !isValidHost(authority)) return "the target has no valid authority (host[:port], no userinfo)";
+  const after = rest.slice(end);
+  if (after.includes("#")) return "a fragment in the request target";
+  return { scheme, authority, originForm: after.startsWith("/") ? after : "/" + after };
+}
+
+function build(head: RequestHead, target: string, authority: string | undefined, scheme: "http" | "https" | undefined): Uint8Array {
+  let text = `${head.method} ${target} ${head.version}\r\n`;
+  if (authority !== undefined) text += `Host: ${authority}\r\n`;
+  if (scheme === "https") text += `${RELAYED_SCHEME}: https\r\n`;
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    // The target's authority replaces every Host the client sent.
+    if (DROPPED.has(lower) || (authority !== undefined && lower === "host")) continue;
+    text += `${name}: ${value}\r\n`;
+  }
+  // latin1 both ways (as ./head.ts reads it): obs-text bytes in a value go out as they came.
+  return Buffer.from(text + "\r\n", "latin1");
+}
