@@ -27,10 +27,11 @@ const RANK: Record<string, number> = {
   routing: 7,
   proxy: 8,
   metrics: 8,
-  tunnel: 8,
-  cli: 9,
+  // the forward port's front relays to a proxy handler of its own
+  tunnel: 9,
+  cli: 10,
   // src/*.ts: main.ts, app.ts, reexec.ts wire everything
-  "": 10,
+  "": 11,
 };
 
 interface Import {

@@ -6,11 +6,14 @@
  */
 import { lastResort } from "../exchange/errors.ts";
 import { serveListener, type Listener } from "../net/listener.ts";
+import { FALLBACK_BANNER } from "../routing/fallback.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import { splitTarget } from "../util/url-path.ts";
 
 export interface SupportOptions {
   readonly table: () => RoutingTable;
+  /** the forward port's built-in fallback table, printed after the configured routes when the port is on */
+  readonly fallback?: RoutingTable | undefined;
   /** false while draining, so load balancers stop sending */
   readonly healthy: () => boolean;
 }
@@ -26,8 +29,7 @@ export function createSupportHandler(options: SupportOptions) {
         const table = options.table();
         const headers = { "x-count": String(table.routes.length) };
         if (req.method === "HEAD") return new Response(null, { headers });
-        const eskip = table.toEskip();
-        return text(eskip && !eskip.endsWith("\n") ? eskip + "\n" : eskip, 200, headers);
+        return text(printRoutes(table, options.fallback), 200, headers);
       }
       default:
         return text("Not Found\n", 404);
@@ -53,6 +55,13 @@ export function supportListener(options: SupportListenerOptions): Listener {
     wait: options.wait,
     serve: { ...lastResort(options.onError), fetch: createSupportHandler(options) },
   });
+}
+
+/** The configured routes, then the fallback table under its banner; X-Count counts the configured ones, as in Skipper. */
+function printRoutes(table: RoutingTable, fallback: RoutingTable | undefined): string {
+  const lines = (eskip: string) => (eskip && !eskip.endsWith("\n") ? eskip + "\n" : eskip);
+  const configured = lines(table.toEskip());
+  return fallback ? `${configured}${configured ? "\n" : ""}${FALLBACK_BANNER}\n${lines(fallback.toEskip())}` : configured;
 }
 
 const text = (body: string, status = 200, headers: Record<string, string> = {}) =>

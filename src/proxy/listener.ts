@@ -8,6 +8,9 @@ import type { Clock } from "../util/clock.ts";
 import { createHandler, type ProxyLog, type ProxyOptions } from "./handler.ts";
 
 export interface ProxyListenerOptions extends Omit<ProxyOptions, "idleTimeout"> {
+  /** the listener's name and flag, for logs and bind errors; default `proxy`, `-address` */
+  readonly name?: string;
+  readonly flag?: string;
   readonly hostname: string;
   readonly port: number;
   /** -idle-timeout-server, ms */
@@ -20,8 +23,8 @@ export function proxyListener(options: ProxyListenerOptions): Listener {
   // Bun's idle timer is in whole seconds, at most 255; 0 turns it off.
   const idleTimeout = Math.min(255, Math.ceil(options.idleTimeoutMs / 1000));
   return serveListener({
-    name: "proxy",
-    flag: "-address",
+    name: options.name ?? "proxy",
+    flag: options.flag ?? "-address",
     hostname: options.hostname,
     port: options.port,
     wait: (ms) => options.clock.sleep(ms),

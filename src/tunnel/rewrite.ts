@@ -6,6 +6,10 @@
  * rewrites every absolute-form head to origin form with `Host` set to the target's authority.
  * An `https://` target is marked with an internal header the engine trusts from the front only;
  * the same header sent by a client is dropped here, so it cannot be forged.
+ *
+ * Not relayed: a CONNECT or an `Upgrade` request behind the first head. Either would turn the rest
+ * of the connection into bytes the front no longer frames, and Bun.serve does not switch
+ * protocols, so what followed would reach the engine unrewritten.
  */
 import { isValidHost } from "../net/host-port.ts";
 import { RELAYED_SCHEME } from "../proxy/handler.ts";
@@ -17,10 +21,14 @@ const DROPPED: ReadonlySet<string> = new Set([RELAYED_SCHEME, "proxy-connection"
 /** The head to relay in place of `raw`, or why it cannot be relayed. */
 export function rewriteHead(head: RequestHead, raw: Uint8Array): Uint8Array | { readonly stop: string } {
   if (head.method === "CONNECT") return { stop: "a CONNECT request on a connection already relaying HTTP" };
-  if (head.form !== "absolute") return head.headers.some(([name]) => DROPPED.has(name.toLowerCase())) ? build(head, head.target, undefined, undefined) : raw;
+  const names = head.headers.map(([name]) => name.toLowerCase());
+  if (names.includes("upgrade")) return { stop: "protocol upgrades are not relayed by the forward port (use CONNECT)" };
+  // RFC 9112 §6.3: with Transfer-Encoding, an intermediary removes Content-Length before forwarding.
+  const dropLength = names.includes("transfer-encoding") && names.includes("content-length");
+  if (head.form !== "absolute") return dropLength || names.some((name) => DROPPED.has(name)) ? build(head, head.target, undefined, undefined, dropLength) : raw;
   const target = splitAbsolute(head.target);
   if (typeof target === "string") return { stop: target };
-  return build(head, target.originForm, target.authority, target.scheme);
+  return build(head, target.originForm, target.authority, target.scheme, dropLength);
 }
 
 interface AbsoluteTarget {
@@ -44,14 +52,14 @@ function splitAbsolute(target: string): AbsoluteTarget | string {
   return { scheme, authority, originForm: after.startsWith("/") ? after : "/" + after };
 }
 
-function build(head: RequestHead, target: string, authority: string | undefined, scheme: "http" | "https" | undefined): Uint8Array {
+function build(head: RequestHead, target: string, authority: string | undefined, scheme: "http" | "https" | undefined, dropLength: boolean): Uint8Array {
   let text = `${head.method} ${target} ${head.version}\r\n`;
   if (authority !== undefined) text += `Host: ${authority}\r\n`;
   if (scheme === "https") text += `${RELAYED_SCHEME}: https\r\n`;
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
     // The target's authority replaces every Host the client sent.
-    if (DROPPED.has(lower) || (authority !== undefined && lower === "host")) continue;
+    if (DROPPED.has(lower) || (authority !== undefined && lower === "host") || (dropLength && lower === "content-length")) continue;
     text += `${name}: ${value}\r\n`;
   }
   // latin1 both ways (as ./head.ts reads it): obs-text bytes in a value go out as they came.

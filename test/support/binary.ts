@@ -97,6 +97,9 @@ export interface RunningProxy {
   readonly url: string;
   readonly port: number;
   readonly supportUrl: string;
+  /** the forward port (http://127.0.0.1:PORT, for http_proxy/https_proxy), when args name -forward-address */
+  readonly forwardUrl: string | undefined;
+  readonly forwardPort: number | undefined;
   /** every stderr line so far */
   readonly logs: string[];
   /** resolves with the first log line matching, waiting for it if needed */
@@ -153,6 +156,7 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
   const support = await waitForLog(/support listener on /);
   const port = Number(/:(\d+)"?$/.exec(listen)![1]);
   const supportPort = Number(/:(\d+)"?$/.exec(support)![1]);
+  const forwardPort = args.includes("-forward-address") ? Number(/:(\d+)"?$/.exec(await waitForLog(/forward listener on /))![1]) : undefined;
   const stop = async () => {
     proc.kill("SIGTERM");
     return proc.exited;
@@ -162,6 +166,8 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
     url: `http://127.0.0.1:${port}`,
     port,
     supportUrl: `http://127.0.0.1:${supportPort}`,
+    forwardUrl: forwardPort === undefined ? undefined : `http://127.0.0.1:${forwardPort}`,
+    forwardPort,
     logs,
     waitForLog,
     stop,

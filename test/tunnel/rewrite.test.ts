@@ -51,7 +51,12 @@ describe("rewriteHead", () => {
     expect(rewritten("GET http://a.example/ HTTP/1.1\r\nX-Name: caf\xe9\r\n\r\n")).toBe("GET / HTTP/1.1\r\nHost: a.example\r\nX-Name: caf\xe9\r\n\r\n");
   });
 
+  test("Content-Length goes when Transfer-Encoding frames the body (RFC 9112 §6.3)", () => {
+    expect(rewritten("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n")).toBe("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+  });
+
   test.each([
+    ["GET http://a.example/ HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade", "upgrades are not relayed"],
     ["GET ftp://a.example/ HTTP/1.1", "is not http or https"],
     ["GET http://user@a.example/ HTTP/1.1", "no userinfo"],
     ["GET http:///x HTTP/1.1", "no valid authority"],

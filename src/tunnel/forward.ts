@@ -1,0 +1,179 @@
+/**
+ * @module
+ * The forward port (`-forward-address`): one port for `http_proxy` and `https_proxy` clients.
+ * A raw `Bun.listen` front reads each connection's first request head itself (64 KiB → 431,
+ * `-forward-head-timeout` → 408, malformed → 400), since Bun.serve can neither tunnel nor tell an
+ * absolute-form target from its Host header (../../../shared/reference/bun-notes.md §1.4, §2):
+ *
+ * - `CONNECT host:port` becomes a tunnel (./connect-request.ts).
+ * - Anything else is relayed over loopback TCP to the route engine: the proxy handler on a
+ *   private Bun.serve, with the same routes and filters as `-address` and, behind them, the
+ *   built-in fallback table. Every request head on the connection is rewritten on the way
+ *   (./rewrite.ts, ./framer.ts), so the target's authority wins for kept-alive requests too. The
+ *   engine learns whose request it serves from the relay socket's local port, which the front
+ *   maps to the client's address; a connection it cannot map did not come through the front.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import type { DialPlan } from "../egress/dial.ts";
+import { badRequest, ProxyError } from "../exchange/errors.ts";
+import type { Exchanges } from "../exchange/record.ts";
+import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
+import { proxyListener, type ProxyListenerOptions } from "../proxy/listener.ts";
+import type { Clock } from "../util/clock.ts";
+import { clientSocketHandlers, openTunnel } from "./connect.ts";
+import { refuse, serveConnect, type ForwardClient } from "./connect-request.ts";
+import { RequestFramer } from "./framer.ts";
+import type { RequestHead } from "./head.ts";
+import { HeadReader, type HeadOutcome } from "./head-reader.ts";
+import { proxyUser, type ProxyAuth } from "./proxy-user.ts";
+import { rewriteHead } from "./rewrite.ts";
+
+export interface ForwardListenerOptions extends Omit<ProxyListenerOptions, "hostname" | "port" | "relayed" | "listener" | "name" | "flag"> {
+  readonly hostname: string;
+  readonly port: number;
+  /** -forward-head-timeout, ms */
+  readonly headTimeout: number;
+  /** -connect-ports */
+  readonly connectPorts: readonly number[];
+  readonly dialPlan: DialPlan;
+  /** -forward-auth-file, when set */
+  readonly auth?: ProxyAuth | undefined;
+  /** -timeout-backend, ms: the CONNECT dial */
+  readonly dialTimeout: number;
+  readonly exchanges: Exchanges;
+  readonly clock: Clock;
+}
+
+/** A forward-port connection: its head reader until the head is in, then a tunnel or a relay. */
+interface Connection extends ForwardClient {
+  reader: HeadReader | undefined;
+}
+
+const LISTENER = "forward";
+
+export function forwardListener(options: ForwardListenerOptions): Listener {
+  const { clock, exchanges } = options;
+  /** relay socket local port → the client's address, for the engine */
+  const relayed = new Map<number, string>();
+  const engine = proxyListener({
+    ...options,
+    name: "forward-engine",
+    flag: "-forward-address (its internal engine)",
+    hostname: "127.0.0.1",
+    port: 0,
+    listener: LISTENER,
+    relayed: {
+      peer: (req, server) => relayed.get(server.requestIP(req)?.port ?? -1),
+      authenticate: (header) => proxyUser(options.auth, header),
+    },
+  });
+  let enginePort = 0;
+  const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth };
+  const open = new Set<Socket<Connection>>();
+  let front: TCPSocketListener<Connection> | undefined;
+
+  function onHead(client: Socket<Connection>, outcome: HeadOutcome): void {
+    client.data.reader = undefined;
+    if (outcome.kind === "head") {
+      const rest = outcome.bytes.subarray(outcome.length);
+      if (outcome.head.method === "CONNECT") return void serveConnect(client, outcome.head, rest, connectOptions);
+      return relay(client, outcome.head, outcome.bytes);
+    }
+    const record = exchanges.begin(LISTENER, client.data.peer, "", "", "");
+    const error =
+      outcome.kind === "timeout"
+        ? new ProxyError(408, "request-timeout", `Request Timeout: no complete request head within ${options.headTimeout} ms`)
+        : outcome.kind === "too-large"
+          ? new ProxyError(431, "bad-request", "Request Header Fields Too Large: the request head is over 64 KiB")
+          : badRequest(outcome.reason);
+    refuse(client, record, error, exchanges);
+  }
+
+  /** Hands an HTTP connection to the engine, every head rewritten on the way. */
+  function relay(client: Socket<Connection>, head: RequestHead, bytes: Uint8Array): void {
+    // The first head is checked before anything is relayed, so the client can be told why.
+    const first = rewriteHead(head, bytes);
+    if ("stop" in first) {
+      return refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), badRequest(first.stop), exchanges);
+    }
+    client.pause();
+    const framer = new RequestFramer({
+      head: rewriteHead,
+      out: (chunk) => client.data.tunnel!.up.push(chunk),
+      // A head we cannot relay: the engine finishes what it has, then both sides close.
+      onStop: () => client.data.tunnel?.up.end(),
+    });
+    client.data.feed = (chunk) => framer.push(chunk);
+    client.data.early.push(bytes);
+    let port = -1;
+    openTunnel(client, { address: "127.0.0.1", port: enginePort }, {
+      clock,
+      timeout: 0,
+      onOpen: (upstream) => relayed.set((port = upstream.localPort), client.data.peer),
+      onClose: () => relayed.delete(port),
+    }).then(
+      () => client.resume(),
+      (err: unknown) => refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), new ProxyError(500, "internal", "Internal Server Error", { cause: err }), exchanges),
+    );
+  }
+
+  return {
+    name: LISTENER,
+    async start() {
+      await engine.start().then((address) => (enginePort = Number(address.slice(address.lastIndexOf(":") + 1))));
+      try {
+        front = Bun.listen<Connection>({
+          hostname: options.hostname,
+          port: options.port,
+          exclusive: true,
+          allowHalfOpen: true,
+          socket: {
+            open(client) {
+              const peer = client.remoteAddress.startsWith("::ffff:") ? client.remoteAddress.slice(7) : client.remoteAddress;
+              client.data = { peer, early: [], reader: undefined };
+              client.data.reader = new HeadReader({ clock, timeout: options.headTimeout, done: (outcome) => onHead(client, outcome) });
+              open.add(client);
+            },
+            data(client, chunk) {
+              if (client.data.reader) client.data.reader.push(chunk);
+              else clientSocketHandlers.data!(client, chunk);
+            },
+            drain: clientSocketHandlers.drain,
+            end(client) {
+              // A client that stops sending before its head is complete gets nothing.
+              if (client.data.reader) return void client.terminate();
+              clientSocketHandlers.end!(client);
+            },
+            close(client, err) {
+              client.data.reader?.cancel();
+              open.delete(client);
+              clientSocketHandlers.close!(client, err);
+            },
+            error(client, err) {
+              client.data.reader?.cancel();
+              clientSocketHandlers.error!(client, err);
+            },
+          },
+        });
+      } catch (e) {
+        await engine.stop(0);
+        throw bindFailure("-forward-address", options.hostname, options.port, e);
+      }
+      return displayAddress(options.hostname, front.port);
+    },
+    async stop(graceMs) {
+      front?.stop();
+      // Relayed HTTP drains in the engine; tunnels get the same grace, then are cut.
+      const [state] = await Promise.all([engine.stop(graceMs), untilClosed(open, graceMs, clock)]);
+      const forced = open.size > 0;
+      for (const client of open) client.terminate();
+      return state === "forced" || forced ? "forced" : "drained";
+    },
+  };
+}
+
+/** Resolves when every socket in `open` has closed, or after `graceMs`. */
+async function untilClosed(open: ReadonlySet<unknown>, graceMs: number, clock: Clock): Promise<void> {
+  const deadline = clock.now() + graceMs;
+  while (open.size > 0 && clock.now() < deadline) await clock.sleep(Math.min(50, deadline - clock.now()));
+}
