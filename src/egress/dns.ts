@@ -51,6 +51,13 @@ interface Entry {
 /** What each family asks for. */
 const QUERIES: Record<LookupFamily, readonly ("resolve4" | "resolve6")[]> = { any: ["resolve4", "resolve6"], v4: ["resolve4"], v6: ["resolve6"] };
 
+/**
+ * RFC 6761 §6.3: `localhost` and names under it are the loopback, whatever a DNS server says;
+ * answered here, so the guard refuses them as loopback instead of a server choosing.
+ */
+const LOOPBACK: Record<LookupFamily, readonly string[]> = { any: ["127.0.0.1", "::1"], v4: ["127.0.0.1"], v6: ["::1"] };
+const isLocalhost = (name: string) => name === "localhost" || name.endsWith(".localhost");
+
 /** Most names kept at once: client-chosen names must not grow memory without bound. */
 export const MAX_CACHED_NAMES = 10_000;
 
@@ -104,6 +111,7 @@ export function createResolver(options: ResolverOptions): NameResolver {
       const name = raw.toLowerCase().replace(/\.$/, "");
       // A resolver might read `0177.1` differently from the URL parser: numbers never get here.
       if (parseNumericHost(name).kind !== "name") return Promise.reject(new TypeError(`not a DNS name: ${JSON.stringify(raw)}`));
+      if (isLocalhost(name)) return Promise.resolve({ addresses: LOOPBACK[options.family], ttl: options.maxTtl, fromCache: true });
       const cached = cache.get(name);
       if (cached && clock.now() < cached.expires) return Promise.resolve({ addresses: cached.addresses, ttl: cached.ttl, fromCache: true });
       let pending = inFlight.get(name);

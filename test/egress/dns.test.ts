@@ -105,3 +105,17 @@ describe("failures", () => {
     expect(server.queries.length).toBe(before);
   });
 });
+
+describe("localhost (RFC 6761 §6.3)", () => {
+  beforeAll(() => server.answer("localhost", { A: ["127.0.0.9"], ttl: 30 }));
+  test.each<[LookupFamily, string[]]>([
+    ["any", ["127.0.0.1", "::1"]],
+    ["v4", ["127.0.0.1"]],
+    ["v6", ["::1"]],
+  ])("localhost and names under it are the loopback without asking DNS (%s)", async (family, addresses) => {
+    const before = server.queries.length;
+    expect((await resolver({ family }).r.resolve("LOCALHOST.")).addresses).toEqual(addresses);
+    expect((await resolver({ family }).r.resolve("api.localhost")).addresses).toEqual(addresses);
+    expect(server.queries.length).toBe(before);
+  });
+});
