@@ -38,7 +38,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "max-loopbacks", kind: "int", default: 9, key: "maxLoopbacks", usage: "maximum number of <loopback> passes per request" },
 
   // backends
-  { name: "timeout-backend", kind: "duration", default: "60s", key: "timeoutBackend", usage: "timeout for dialing a backend connection" },
+  { name: "timeout-backend", kind: "duration", default: "60s", key: "timeoutBackend", usage: "timeout for dialing a backend connection (CONNECT tunnels; fetch backends count it within -response-header-timeout-backend)" },
   { name: "response-header-timeout-backend", kind: "duration", default: "60s", key: "responseHeaderTimeoutBackend", usage: "how long to wait for a backend's response headers" },
   { name: "proxy-preserve-host", kind: "bool", default: false, key: "proxyPreserveHost", usage: "send the client's Host header to backends instead of the backend's host" },
   { name: "backend-ca-file", kind: "string", default: "", key: "backendCaFile", usage: "PEM file of extra CA certificates trusted for TLS backends" },
@@ -56,6 +56,22 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   // secrets
   { name: "credentials-paths", kind: "list", default: [], key: "credentialsPaths", usage: "comma-separated files and directories of secrets for bearerinjector; each must exist at start" },
   { name: "credentials-update-interval", kind: "duration", default: "10m", key: "credentialsUpdateInterval", usage: "how often secrets are re-read (file changes are also picked up at once); <= 0 means 10m" },
+
+  // forward proxy and egress
+  { name: "forward-address", kind: "string", default: "", key: "forwardAddress", usage: "TCP address of the forward proxy port (http_proxy and https_proxy/CONNECT clients); empty disables it" },
+  { name: "connect-ports", kind: "list", default: ["443"], key: "connectPorts", usage: "comma-separated ports CONNECT may reach; any other is refused with 403" },
+  { name: "forward-head-timeout", kind: "duration", default: "10s", key: "forwardHeadTimeout", usage: "how long a client of the forward port has to send a complete request head (then 408)" },
+  { name: "forward-auth-file", kind: "string", default: "", key: "forwardAuthFile", usage: "htpasswd `file` (bcrypt or argon2 hashes) the forward port checks Proxy-Authorization against (else 407); re-read on change" },
+  { name: "egress-allow", kind: "list", default: [], key: "egressAllow", usage: "comma-separated destinations clients may choose: host, *.domain, host:port, IP or CIDR; with an allow list anything else is denied" },
+  { name: "egress-deny", kind: "list", default: [], key: "egressDeny", usage: "comma-separated destinations clients may not choose, as -egress-allow; deny wins over allow" },
+  { name: "egress-allow-file", kind: "string", default: "", key: "egressAllowFile", usage: "`file` of -egress-allow entries, one a line, # comments; re-read on change" },
+  { name: "egress-deny-file", kind: "string", default: "", key: "egressDenyFile", usage: "`file` of -egress-deny entries, one a line, # comments; re-read on change" },
+  { name: "egress-allow-private", kind: "bool", default: false, key: "egressAllowPrivate", usage: "let client-chosen destinations reach private and other special-purpose addresses (loopback, RFC 1918, link-local, ...)" },
+  { name: "dns-servers", kind: "list", default: [], key: "dnsServers", usage: "comma-separated DNS servers (ip, ip:port, [v6]:port) for client-chosen names; empty uses the system's" },
+  { name: "dns-lookup-family", kind: "string", default: "any", key: "dnsLookupFamily", usage: "records a client-chosen name resolves to: any, v4 or v6 (Envoy's AUTO, V4_ONLY, V6_ONLY too)" },
+  { name: "dns-min-ttl", kind: "duration", default: "1s", key: "dnsMinTtl", usage: "shortest time a DNS answer is cached, whatever its TTL says" },
+  { name: "dns-max-ttl", kind: "duration", default: "5m", key: "dnsMaxTtl", usage: "longest time a DNS answer is cached, whatever its TTL says" },
+  { name: "dns-timeout", kind: "duration", default: "5s", key: "dnsTimeout", usage: "how long a DNS lookup may take (then 504 dns-timeout)" },
 
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },

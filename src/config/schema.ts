@@ -6,6 +6,9 @@
  */
 import * as v from "valibot";
 import { parseBreakerFlag } from "../circuit/settings.ts";
+import type { LookupFamily } from "../egress/dns.ts";
+import { parseEgressRule, type EgressRule } from "../egress/rules.ts";
+import { parseNumericHost } from "../net/numeric-host.ts";
 import { parseRatelimitFlag } from "../ratelimit/settings.ts";
 import { parseListenAddress } from "./listen-address.ts";
 
@@ -46,60 +49,164 @@ const entries = <T>(parse: (entry: string) => T) =>
 const integer = (min: number, max: number, message: string) =>
   v.pipe(v.number(), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
 
-export const ConfigSchema = v.strictObject({
-  /** proxy listener, `host:port` */
-  address: listenAddress(false),
-  /** eskip text given on the command line */
-  inlineRoutes: v.string(),
-  /** eskip files, polled every `sourcePollTimeout` */
-  routesFile: v.array(v.string()),
-  /** route file polling interval, ms; Skipper's flag is an int of milliseconds */
-  sourcePollTimeout: integer(1, Number.MAX_SAFE_INTEGER, "must be a positive number of milliseconds"),
-  /** `/healthz` and `/routes` listener; "" disables it */
-  supportListener: listenAddress(true),
-  /** status when no route matches; 1xx cannot end a request */
-  defaultHttpStatus: integer(200, 599, "must be an HTTP status between 200 and 599"),
-  /** backend dial timeout, ms; 0 means none */
-  timeoutBackend: milliseconds,
-  /** wait for backend response headers, ms */
-  responseHeaderTimeoutBackend: milliseconds,
-  /** client keep-alive idle timeout, ms */
-  idleTimeoutServer: milliseconds,
-  /** time to read a whole client request, ms */
-  readTimeoutServer: milliseconds,
-  /** forward the client's Host header instead of the backend's */
-  proxyPreserveHost: v.boolean(),
-  /** `<loopback>` hops allowed per request */
-  maxLoopbacks: integer(0, Number.MAX_SAFE_INTEGER, "must not be negative"),
-  /** normalised to lower case; logrus also takes `warning` for `warn` */
-  applicationLogLevel: v.pipe(
-    v.string(),
-    v.toLowerCase(),
-    v.transform((level) => (level === "warning" ? "warn" : level)),
-    v.picklist(LOG_LEVELS, `not a valid log level, use one of ${LOG_LEVELS.join(", ")}`),
+const positiveMilliseconds = v.pipe(v.number(), v.gtValue(0, "must be more than 0"));
+
+/**
+ * A comma list whose entries `parse` turns into values; unlike {@link entries}, every bad entry
+ * is its own issue (`entry "x": why`), so one run names them all.
+ */
+const listOf = <T>(parse: (entry: string) => { value: T } | { error: string }) =>
+  v.pipe(
+    v.array(v.string()),
+    v.rawTransform<string[], T[]>(({ dataset, addIssue, NEVER }) => {
+      const values: T[] = [];
+      for (const entry of dataset.value) {
+        const result = parse(entry);
+        if ("value" in result) values.push(result.value);
+        else addIssue({ message: `entry ${JSON.stringify(entry)}: ${result.error}` });
+      }
+      return values.length === dataset.value.length ? values : NEVER;
+    }),
+  );
+
+/** Decimal only, as in listener addresses: `0x1bb` or `https` in a port list is more likely a slip than meant. */
+const port = (text: string): { value: number } | { error: string } => {
+  const n = Number(text);
+  return /^\d{1,5}$/.test(text) && n >= 1 && n <= 65535 ? { value: n } : { error: "not a port (1–65535)" };
+};
+
+// parseEgressRule's reasons start with the quoted entry themselves; listOf adds it once.
+const egressRule = (entry: string): { value: EgressRule } | { error: string } => {
+  const result = parseEgressRule(entry);
+  if ("rule" in result) return { value: result.rule };
+  const quoted = `${JSON.stringify(entry.trim())}: `;
+  return { error: result.error.startsWith(quoted) ? result.error.slice(quoted.length) : result.error };
+};
+
+/**
+ * `ip`, `ip:port`, `[v6]` or `[v6]:port` (a bare IPv6 takes no port), normalised to what
+ * node:dns `Resolver.setServers` takes. A name is refused: resolving the resolver would need a
+ * resolver, and the system's is what `-dns-servers` is there to replace.
+ */
+const dnsServer = (entry: string): { value: string } | { error: string } => {
+  let host = entry;
+  let portText = "53";
+  if (entry.startsWith("[")) {
+    const close = entry.indexOf("]");
+    const rest = entry.slice(close + 1);
+    if (close < 0 || (rest !== "" && !rest.startsWith(":"))) return { error: "not ip, ip:port, [v6] or [v6]:port" };
+    host = entry.slice(0, close + 1);
+    if (rest !== "") portText = rest.slice(1);
+  } else if (entry.indexOf(":") === entry.lastIndexOf(":") && entry.includes(":")) {
+    [host, portText] = entry.split(":") as [string, string];
+  }
+  const read = parseNumericHost(host);
+  if (read.kind === "name") return { error: "a DNS server must be an IP address, not a name" };
+  if (read.kind === "invalid") return { error: "not an IP address" };
+  const p = port(portText);
+  if ("error" in p) return { error: `${JSON.stringify(portText)} is ${p.error}` };
+  return { value: read.family === 6 ? `[${read.address}]:${p.value}` : `${read.address}:${p.value}` };
+};
+
+const LOOKUP_FAMILIES = ["any", "v4", "v6"] as const satisfies readonly LookupFamily[];
+/** Envoy's `dns_lookup_family` names for ours, so an Envoy setting can be carried over as written. */
+const ENVOY_LOOKUP_FAMILIES: Readonly<Record<string, LookupFamily>> = { auto: "any", v4_only: "v4", v6_only: "v6" };
+
+export const ConfigSchema = v.pipe(
+  v.strictObject({
+    /** proxy listener, `host:port` */
+    address: listenAddress(false),
+    /** eskip text given on the command line */
+    inlineRoutes: v.string(),
+    /** eskip files, polled every `sourcePollTimeout` */
+    routesFile: v.array(v.string()),
+    /** route file polling interval, ms; Skipper's flag is an int of milliseconds */
+    sourcePollTimeout: integer(1, Number.MAX_SAFE_INTEGER, "must be a positive number of milliseconds"),
+    /** `/healthz` and `/routes` listener; "" disables it */
+    supportListener: listenAddress(true),
+    /** status when no route matches; 1xx cannot end a request */
+    defaultHttpStatus: integer(200, 599, "must be an HTTP status between 200 and 599"),
+    /** backend dial timeout, ms; 0 means none. CONNECT tunnels dial themselves; fetch backends' dialing counts within responseHeaderTimeoutBackend */
+    timeoutBackend: milliseconds,
+    /** wait for backend response headers, ms */
+    responseHeaderTimeoutBackend: milliseconds,
+    /** client keep-alive idle timeout, ms */
+    idleTimeoutServer: milliseconds,
+    /** time to read a whole client request, ms */
+    readTimeoutServer: milliseconds,
+    /** forward the client's Host header instead of the backend's */
+    proxyPreserveHost: v.boolean(),
+    /** `<loopback>` hops allowed per request */
+    maxLoopbacks: integer(0, Number.MAX_SAFE_INTEGER, "must not be negative"),
+    /** normalised to lower case; logrus also takes `warning` for `warn` */
+    applicationLogLevel: v.pipe(
+      v.string(),
+      v.toLowerCase(),
+      v.transform((level) => (level === "warning" ? "warn" : level)),
+      v.picklist(LOG_LEVELS, `not a valid log level, use one of ${LOG_LEVELS.join(", ")}`),
+    ),
+    /** PEM bundle of extra CAs for TLS backends; read by the proxy, not here */
+    backendCaFile: v.string(),
+    /** skip verifying backends' TLS certificates (Skipper's -insecure); the start warns when set */
+    insecure: v.boolean(),
+    /** `-breaker` entries in command-line order: global ones merge into a default, host ones apply per host */
+    breaker: entries(parseBreakerFlag),
+    /** Skipper's switch for filter-only breakers; breaker filters always work here */
+    enableBreakers: v.boolean(),
+    /** `-ratelimits` entries; only the first is used, as the global limit (Skipper's rule) */
+    ratelimits: entries(parseRatelimitFlag),
+    /** Skipper's switch that registers the ratelimit filters; they are always registered here */
+    enableRatelimits: v.boolean(),
+    /** secret files and directories; existence is checked at start, by the secrets store */
+    credentialsPaths: v.array(v.string()),
+    /** secrets re-read interval, ms; Skipper turns a value <= 0 into its 10m default */
+    credentialsUpdateInterval: v.pipe(
+      v.number(),
+      v.transform((ms) => (ms > 0 ? ms : 10 * 60_000)),
+    ),
+    /** forward proxy port (http_proxy, https_proxy/CONNECT clients), `host:port`; "" disables it */
+    forwardAddress: listenAddress(true),
+    /** ports CONNECT may reach, anything else is 403; empty allows no CONNECT at all */
+    connectPorts: listOf(port),
+    /** ms a forward-port client has to send a whole request head (then 408); 0 would let a slowloris hold a socket forever */
+    forwardHeadTimeout: positiveMilliseconds,
+    /** htpasswd file for Proxy-Authorization on the forward port (407 otherwise); read by the app, re-read on change */
+    forwardAuthFile: v.string(),
+    /** client-chosen destinations allowed; once there is any, everything unlisted is denied */
+    egressAllow: listOf(egressRule),
+    /** client-chosen destinations denied; deny wins over allow */
+    egressDeny: listOf(egressRule),
+    /** file of allow entries, one a line, `#` comments; read and re-read on change by the app, so a bad line is its error, not the schema's */
+    egressAllowFile: v.string(),
+    /** file of deny entries, as egressAllowFile */
+    egressDenyFile: v.string(),
+    /** let client-chosen destinations reach loopback, RFC 1918, link-local and other special-purpose addresses */
+    egressAllowPrivate: v.boolean(),
+    /** DNS servers for client-chosen names, normalised to `ip:port` / `[v6]:port`; empty: the system's */
+    dnsServers: listOf(dnsServer),
+    /** which records a name is resolved to: A and AAAA, A only, AAAA only; any case, Envoy's names too */
+    dnsLookupFamily: v.pipe(
+      v.string(),
+      v.toLowerCase(),
+      v.transform((family): string => ENVOY_LOOKUP_FAMILIES[family] ?? family),
+      v.picklist(LOOKUP_FAMILIES, "not a lookup family, use any, v4 or v6 (or Envoy's AUTO, V4_ONLY, V6_ONLY)"),
+    ),
+    /** ms a DNS answer is kept at least, whatever its TTL says; more than dnsMaxTtl is refused below */
+    dnsMinTtl: milliseconds,
+    /** ms a DNS answer is kept at most, whatever its TTL says */
+    dnsMaxTtl: milliseconds,
+    /** ms a lookup may take (then 504 dns-timeout); 0 would fail every lookup at once */
+    dnsTimeout: positiveMilliseconds,
+    /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */
+    unwiredFlags: v.array(v.string()),
+  }),
+  // Either bound would silently win over the other; the issue goes to the min flag, the one named
+  // first. A negative max has its own issue already (a failed minValue still counts as typed here).
+  v.forward(
+    v.partialCheck([["dnsMinTtl"], ["dnsMaxTtl"]], ({ dnsMinTtl, dnsMaxTtl }) => dnsMaxTtl < 0 || dnsMinTtl <= dnsMaxTtl, "must not be more than the maximum DNS TTL (-dns-max-ttl)"),
+    ["dnsMinTtl"],
   ),
-  /** PEM bundle of extra CAs for TLS backends; read by the proxy, not here */
-  backendCaFile: v.string(),
-  /** skip verifying backends' TLS certificates (Skipper's -insecure); the start warns when set */
-  insecure: v.boolean(),
-  /** `-breaker` entries in command-line order: global ones merge into a default, host ones apply per host */
-  breaker: entries(parseBreakerFlag),
-  /** Skipper's switch for filter-only breakers; breaker filters always work here */
-  enableBreakers: v.boolean(),
-  /** `-ratelimits` entries; only the first is used, as the global limit (Skipper's rule) */
-  ratelimits: entries(parseRatelimitFlag),
-  /** Skipper's switch that registers the ratelimit filters; they are always registered here */
-  enableRatelimits: v.boolean(),
-  /** secret files and directories; existence is checked at start, by the secrets store */
-  credentialsPaths: v.array(v.string()),
-  /** secrets re-read interval, ms; Skipper turns a value <= 0 into its 10m default */
-  credentialsUpdateInterval: v.pipe(
-    v.number(),
-    v.transform((ms) => (ms > 0 ? ms : 10 * 60_000)),
-  ),
-  /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */
-  unwiredFlags: v.array(v.string()),
-});
+);
 
 /** The validated configuration. Durations are milliseconds. */
 export type Config = v.InferOutput<typeof ConfigSchema>;

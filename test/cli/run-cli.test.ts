@@ -176,7 +176,7 @@ describe("help and version", () => {
   test("usage lists every flag, Go style, with its default", async () => {
     const { stdout } = await cli(["-help"]);
     expect(stdout).toContain('  -address string\n    \tTCP address the proxy listens on (default ":9090")\n');
-    expect(stdout).toContain("  -timeout-backend duration\n    \ttimeout for dialing a backend connection (default 1m0s)\n");
+    expect(stdout).toContain("  -timeout-backend duration\n    \ttimeout for dialing a backend connection (CONNECT tunnels; fetch backends count it within -response-header-timeout-backend) (default 1m0s)\n");
     expect(stdout).toContain("  -read-timeout-server duration\n    \tmaximum time for a client to send its whole request body; 0 means no limit\n");
     expect(stdout).toContain("  -default-http-status int\n    \tHTTP status returned when no route matches (default 404)\n");
     expect(stdout).toContain("  -proxy-preserve-host\n    \tsend the client's Host header");
