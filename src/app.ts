@@ -10,6 +10,9 @@ import type { ConsolaInstance } from "consola";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
 import { parseListenAddress } from "./config/index.ts";
+import { createDialPlan } from "./egress/dial.ts";
+import { createResolver } from "./egress/dns.ts";
+import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
 import { supportListener } from "./metrics/support.ts";
 import { ListenError, type Listener } from "./net/listener.ts";
@@ -17,9 +20,12 @@ import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
+import { buildFallbackTable, withFallback } from "./routing/fallback.ts";
 import { builtinRegistries } from "./routing/registries.ts";
 import { RouteSource } from "./routing/source.ts";
 import { SecretStore } from "./secrets/index.ts";
+import { ForwardAuth } from "./tunnel/auth.ts";
+import { forwardListener } from "./tunnel/forward.ts";
 import { systemClock, type Clock } from "./util/clock.ts";
 
 export interface Sallyport {
@@ -33,6 +39,8 @@ export interface Sallyport {
   readonly retries: RetryStats;
   /** every completed exchange, for the observers that subscribe (access log, metrics) */
   readonly exchanges: Exchanges;
+  /** egress decisions on client-chosen destinations, by reason (for metrics) */
+  readonly egressDecisions: ReadonlyMap<string, number>;
   /** stop accepting, let in-flight requests finish (at most `graceMs`), then close; listeners in order */
   stop(graceMs?: number): Promise<void>;
 }
@@ -62,15 +70,15 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     log,
     clock,
   });
+  const egress = await openEgress(config, log, clock);
+  const forwardAuth = config.forwardAuthFile ? await ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, clock, log }) : undefined;
   let draining = false;
   const onError = (err: Error) => log.error(`internal error: ${err?.stack ?? err}`);
   const table = () => routes.table;
+  const fallback = config.forwardAddress ? buildFallbackTable(builtinRegistries({ secrets, ratelimits })) : undefined;
 
-  // In start order; stop() drains them in the same order, the support listener (health) last.
-  const listeners: Listener[] = [
-    proxyListener({
-      ...parseListenAddress(config.address),
-      table,
+  // What the proxy port and the forward port's engine share: they are one route engine.
+  const engine = {
       defaultStatus: config.defaultHttpStatus,
       maxLoopbacks: config.maxLoopbacks,
       preserveHost: config.proxyPreserveHost,
@@ -82,12 +90,27 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       requestLimit: createRequestLimit(config.ratelimits[0], clock),
       retryStats: retries,
       exchanges,
+      dialPlan: egress.dialPlan,
       clock,
       log,
-    }),
-  ];
+  };
+  // In start order; stop() drains them in the same order, the support listener (health) last.
+  const listeners: Listener[] = [proxyListener({ ...engine, ...parseListenAddress(config.address), table })];
+  if (fallback) {
+    listeners.push(
+      forwardListener({
+        ...engine,
+        ...parseListenAddress(config.forwardAddress),
+        table: withFallback(table, fallback),
+        headTimeout: config.forwardHeadTimeout,
+        connectPorts: config.connectPorts,
+        auth: forwardAuth,
+        dialTimeout: config.timeoutBackend,
+      }),
+    );
+  }
   if (config.supportListener) {
-    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, healthy: () => !draining, wait: (ms) => clock.sleep(ms), onError }));
+    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback, healthy: () => !draining, wait: (ms) => clock.sleep(ms), onError }));
   }
 
   const addresses = new Map<string, string>();
@@ -106,6 +129,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   }
   routes.watch();
   secrets.start();
+  egress.lists.start();
+  forwardAuth?.start();
 
   return {
     addresses,
@@ -114,15 +139,50 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     breakers,
     retries,
     exchanges,
+    egressDecisions: egress.dialPlan.decisions,
     async stop(graceMs = DRAIN_TIMEOUT) {
       draining = true;
       routes.stop();
       secrets.stop();
+      egress.lists.stop();
+      forwardAuth?.stop();
       for (const listener of started) {
         if ((await listener.stop(graceMs)) === "forced") log.warn(`${listener.name} listener: requests still in flight after ${graceMs} ms; their connections were closed`);
       }
     },
   };
+}
+
+/**
+ * The egress policy (flag rules and their files, re-read on change), our DNS cache, and the dial
+ * plan every client-chosen destination goes through; each decision is an info line.
+ */
+async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
+  let lists: EgressLists;
+  try {
+    lists = await EgressLists.open({
+      allow: config.egressAllow,
+      deny: config.egressDeny,
+      allowFile: config.egressAllowFile || undefined,
+      denyFile: config.egressDenyFile || undefined,
+      allowPrivate: config.egressAllowPrivate,
+      pollMs: config.sourcePollTimeout,
+      clock,
+      log,
+    });
+  } catch (e) {
+    throw new StartupError((e as Error).message, { cause: e });
+  }
+  const resolver = createResolver({
+    servers: config.dnsServers,
+    family: config.dnsLookupFamily,
+    minTtl: config.dnsMinTtl,
+    maxTtl: config.dnsMaxTtl,
+    timeout: config.dnsTimeout,
+    clock,
+  });
+  const dialPlan = createDialPlan({ policy: () => lists.policy, resolver, log: (line) => log.info(line) });
+  return { lists, dialPlan };
 }
 
 /**
