@@ -89,7 +89,8 @@ function refusal(request: DialRequest, decision: EgressDecision): ProxyError {
     case "not-in-allow-list":
       return denied(`${where} is not on the egress allow list`);
     default:
-      return denied(`${where} resolves to ${decision.address}, a ${decision.range} address`);
+      // A numeric host is its own address: "127.0.0.1:22 resolves to 127.0.0.1" would say nothing.
+      return denied(parseNumericHost(request.host).kind === "ip" ? `${where} is a ${decision.range} address` : `${where} resolves to ${decision.address}, a ${decision.range} address`);
   }
 }
 
