@@ -51,7 +51,12 @@ interface Connection extends ForwardClient {
 
 const LISTENER = "forward";
 
-export function forwardListener(options: ForwardListenerOptions): Listener {
+/** The forward listener; `engineAddress` is where its route engine listens, once started (for tests). */
+export interface ForwardListener extends Listener {
+  readonly engineAddress: string | undefined;
+}
+
+export function forwardListener(options: ForwardListenerOptions): ForwardListener {
   const { clock, exchanges } = options;
   /** relay socket local port → the client's address, for the engine */
   const relayed = new Map<number, string>();
@@ -68,6 +73,7 @@ export function forwardListener(options: ForwardListenerOptions): Listener {
     },
   });
   let enginePort = 0;
+  let engineAddress: string | undefined;
   const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth };
   const open = new Set<Socket<Connection>>();
   let front: TCPSocketListener<Connection> | undefined;
@@ -119,8 +125,12 @@ export function forwardListener(options: ForwardListenerOptions): Listener {
 
   return {
     name: LISTENER,
+    get engineAddress() {
+      return engineAddress;
+    },
     async start() {
-      await engine.start().then((address) => (enginePort = Number(address.slice(address.lastIndexOf(":") + 1))));
+      engineAddress = await engine.start();
+      enginePort = Number(engineAddress.slice(engineAddress.lastIndexOf(":") + 1));
       try {
         front = Bun.listen<Connection>({
           hostname: options.hostname,
