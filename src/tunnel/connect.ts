@@ -17,6 +17,8 @@ export interface TunnelClient {
   early: Uint8Array[];
   /** the client went away before the tunnel was open */
   gone?: boolean;
+  /** the client sent its FIN before the tunnel was open: passed on after the early bytes */
+  finished?: boolean;
   /** where the client's bytes go once the tunnel is open; default straight up it (a relay frames them first) */
   feed?: (chunk: Uint8Array) => void;
 }
@@ -75,12 +77,13 @@ export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, opt
         options.onOpen?.(upstream);
         if (options.greeting) tunnel.down.push(options.greeting);
         for (const chunk of client.data.early.splice(0)) feed(client, tunnel, chunk);
+        if (client.data.finished) tunnel.up.end();
         resolve(tunnel);
       },
       data: (_u, chunk) => client.data.tunnel?.down.push(chunk),
       drain: () => client.data.tunnel?.up.drain(),
       end: () => client.data.tunnel?.down.end(),
-      close: () => client.data.tunnel?.abort(),
+      close: (_u, err) => (err ? client.data.tunnel?.abort() : client.data.tunnel?.upstreamClosed()),
       error: () => client.data.tunnel?.abort(),
       connectError: (_u, err) => fail(new ProxyError(502, "dial-failed", `Bad Gateway: cannot connect to ${where}`, { cause: err })),
     },
@@ -97,7 +100,10 @@ export const clientSocketHandlers: Pick<SocketHandler<TunnelClient>, "data" | "d
     else client.data.early.push(chunk.slice());
   },
   drain: (client) => client.data.tunnel?.down.drain(),
-  end: (client) => client.data.tunnel?.up.end(),
+  end(client) {
+    if (client.data.tunnel) client.data.tunnel.up.end();
+    else client.data.finished = true;
+  },
   close(client) {
     client.data.gone = true;
     client.data.tunnel?.abort();

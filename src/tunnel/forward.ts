@@ -20,6 +20,7 @@ import type { Exchanges } from "../exchange/record.ts";
 import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
 import { proxyListener, type ProxyListenerOptions } from "../proxy/listener.ts";
 import type { Clock } from "../util/clock.ts";
+import { errorBytes } from "./answer.ts";
 import { clientSocketHandlers, openTunnel } from "./connect.ts";
 import { refuse, serveConnect, type ForwardClient } from "./connect-request.ts";
 import { RequestFramer } from "./framer.ts";
@@ -103,11 +104,21 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       return refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), badRequest(first.stop), exchanges);
     }
     client.pause();
+    let relayedBytes = 0;
     const framer = new RequestFramer({
       head: rewriteHead,
-      out: (chunk) => client.data.tunnel!.up.push(chunk),
-      // A head we cannot relay: the engine finishes what it has, then both sides close.
-      onStop: () => client.data.tunnel?.up.end(),
+      out: (chunk) => {
+        relayedBytes += chunk.length;
+        client.data.tunnel!.up.push(chunk);
+      },
+      onStop: (reason) => {
+        const tunnel = client.data.tunnel!;
+        // Nothing relayed yet (the first request's body framing is unclear): the client is told why.
+        if (relayedBytes === 0) tunnel.down.push(errorBytes(badRequest(reason)));
+        // Otherwise the engine finishes what it has, then both sides close.
+        tunnel.up.end();
+        if (relayedBytes === 0) tunnel.down.end();
+      },
     });
     client.data.feed = (chunk) => framer.push(chunk);
     client.data.early.push(bytes);

@@ -78,6 +78,17 @@ export class Flow {
     this.source.resume();
   }
 
+  /** The destination is gone: drop what is queued, write nothing more, and let the source read on. */
+  abandon(): void {
+    if (this.#ended) return;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#ending = false;
+    this.#ended = true;
+    this.source.resume();
+    this.onEnd();
+  }
+
   /** The source's `end` handler (it sent FIN): pass the FIN on once the queue is out. */
   end(): void {
     if (this.#ended || this.#ending) return;
@@ -102,15 +113,18 @@ export class Flow {
 /**
  * Both directions of a tunnel between `client` and `upstream`. When both have passed their FIN on,
  * the sockets close by themselves (each has sent and received a FIN) and `onClose` runs; when
- * either fails or vanishes, {@link Tunnel.abort} closes both at once.
+ * either fails or vanishes, {@link Tunnel.abort} closes both at once. An upstream that closes
+ * cleanly (Bun reports a FIN after ours as `close`, not `end`; a server that answered
+ * `Connection: close`) is {@link Tunnel.upstreamClosed}: what it sent still reaches the client.
  */
 export class Tunnel {
   readonly up: Flow;
   readonly down: Flow;
   #done = false;
+  #closeClient = false;
 
   constructor(
-    readonly client: PipeSocket & { terminate(): void },
+    readonly client: PipeSocket & { terminate(): void; end(): void },
     readonly upstream: PipeSocket & { terminate(): void },
     readonly onClose: () => void = () => {},
   ) {
@@ -129,9 +143,19 @@ export class Tunnel {
     this.#finish();
   }
 
+  /** The upstream closed without an error: pass on what it sent and its FIN, then close the client. */
+  upstreamClosed(): void {
+    if (this.#done) return;
+    this.#closeClient = true;
+    this.up.abandon();
+    this.down.end();
+  }
+
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
+    // Graceful: end() goes out after what was written (terminate() would reset the connection).
+    if (this.#closeClient) this.client.end();
     this.onClose();
   }
 }

@@ -4,6 +4,7 @@
  * The end-to-end behaviour with real clients is in test/e2e/forward-*.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Socket, TCPSocketListener } from "bun";
 import { createDialPlan } from "../../src/egress/dial.ts";
 import { createResolver } from "../../src/egress/dns.ts";
 import { createEgressPolicy } from "../../src/egress/policy.ts";
@@ -18,14 +19,38 @@ import { systemClock } from "../../src/util/clock.ts";
 import { rawRequest } from "../support/raw.ts";
 
 let upstream: ReturnType<typeof Bun.serve>;
-let echo: ReturnType<typeof Bun.listen>;
+let echo: TCPSocketListener<undefined>;
+/** answers LATE a moment after the client's FIN, then closes at once: the whole reply must still arrive */
+let lateReplier: TCPSocketListener<undefined>;
 let forward: ForwardListener;
 let port: number;
 const records: ExchangeRecord[] = [];
+/** more than the socket buffers hold, so part of it is still queued in the proxy when the upstream closes */
+const LATE = Buffer.alloc(8 * 1024 * 1024, "l");
+
+function writeAllThenClose(s: Socket<undefined>, bytes: Uint8Array): void {
+  let rest = bytes;
+  const flush = () => {
+    const n = s.write(rest);
+    rest = rest.subarray(Math.max(0, n));
+    if (rest.length === 0) s.end();
+    else setTimeout(flush, 1);
+  };
+  flush();
+}
 
 beforeAll(async () => {
   upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(`up ${new URL(req.url).pathname} ${req.headers.get("x-route") ?? "-"}`) });
   echo = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s, chunk) => void s.write(chunk) } });
+  lateReplier = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    allowHalfOpen: true,
+    socket: {
+      data() {},
+      end: (s) => void setTimeout(() => writeAllThenClose(s, LATE), 20),
+    },
+  });
   const exchanges = new Exchanges(systemClock);
   exchanges.subscribe((r) => records.push({ ...r }));
   const registries = builtinRegistries();
@@ -42,7 +67,7 @@ beforeAll(async () => {
     idleTimeoutMs: 10_000,
     upstream: { responseHeaderTimeout: 5_000 },
     headTimeout: 5_000,
-    connectPorts: [echo.port],
+    connectPorts: [echo.port, lateReplier.port],
     dialPlan: createDialPlan({ policy: () => policy, resolver }),
     dialTimeout: 5_000,
     exchanges,
@@ -56,7 +81,25 @@ afterAll(async () => {
   await forward.stop(0);
   upstream.stop(true);
   echo.stop(true);
+  lateReplier.stop(true);
 });
+
+/** Sends `bytes` to the forward port, half-closes, and collects everything until the proxy closes, and how it did. */
+async function sendAndFin(bytes: string): Promise<{ got: string; error: Error | undefined }> {
+  const { promise, resolve } = Promise.withResolvers<{ got: string; error: Error | undefined }>();
+  let got = "";
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    allowHalfOpen: true,
+    socket: { data: (_s, chunk) => void (got += Buffer.from(chunk).toString()), close: (_s, error) => resolve({ got, error }) },
+  });
+  socket.write(bytes);
+  socket.shutdown();
+  return promise;
+}
+
+const ESTABLISHED_LINE = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
 const lastRecord = async (pred: (r: ExchangeRecord) => boolean) => {
   for (let i = 0; i < 100 && !records.some(pred); i++) await Bun.sleep(10);
@@ -81,6 +124,22 @@ describe("the route engine behind the front", () => {
   });
 });
 
+describe("closing", () => {
+  test("a reply the upstream sends after the client's FIN, then its own FIN, reaches the client (even when the FIN came with the CONNECT)", async () => {
+    const { got, error } = await sendAndFin(`CONNECT 127.0.0.1:${lateReplier.port} HTTP/1.1\r\n\r\nhello`);
+    // Closed, not reset: a reset may throw away what the client had not read yet.
+    expect(error).toBeUndefined();
+    expect(got.length).toBe(ESTABLISHED_LINE.length + LATE.length);
+    expect(got.startsWith(ESTABLISHED_LINE)).toBe(true);
+  });
+
+  test("a first request whose body framing is unclear is answered 400, not dropped", async () => {
+    const res = await rawRequest(port, `POST http://127.0.0.1:${upstream.port}/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n`);
+    expect(res).toStartWith("HTTP/1.1 400");
+    expect(res).toContain("transfer-encoding without chunked");
+  });
+});
+
 describe("tunnel records", () => {
   test("a CONNECT tunnel is one record: status 200, the address dialed, bytes each way without the 200 line", async () => {
     const { promise, resolve } = Promise.withResolvers<string>();
@@ -100,7 +159,7 @@ describe("tunnel records", () => {
     });
     socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\nping`);
     expect(await promise).toBe("HTTP/1.1 200 Connection Established\r\n\r\nping");
-    const record = await lastRecord((r) => r.kind === "tunnel" && r.status === 200);
+    const record = await lastRecord((r) => r.kind === "tunnel" && r.status === 200 && r.host === `127.0.0.1:${echo.port}`);
     expect(record).toMatchObject({ method: "CONNECT", host: `127.0.0.1:${echo.port}`, dialed: `127.0.0.1:${echo.port}`, bytesIn: 4, bytesOut: 4 });
   });
 
