@@ -77,6 +77,8 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
   let engineAddress: string | undefined;
   const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth };
   const open = new Set<Socket<Connection>>();
+  /** set while stopping: called when the last connection has closed */
+  let allClosed: (() => void) | undefined;
   let front: TCPSocketListener<Connection> | undefined;
 
   function onHead(client: Socket<Connection>, outcome: HeadOutcome): void {
@@ -169,6 +171,7 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
               client.data.reader?.cancel();
               open.delete(client);
               clientSocketHandlers.close!(client, err);
+              if (open.size === 0) allClosed?.();
             },
             error(client, err) {
               client.data.reader?.cancel();
@@ -185,16 +188,11 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
     async stop(graceMs) {
       front?.stop();
       // Relayed HTTP drains in the engine; tunnels get the same grace, then are cut.
-      const [state] = await Promise.all([engine.stop(graceMs), untilClosed(open, graceMs, clock)]);
+      const closed = new Promise<void>((resolve) => (open.size === 0 ? resolve() : (allClosed = resolve)));
+      const [state] = await Promise.all([engine.stop(graceMs), Promise.race([closed, clock.sleep(graceMs)])]);
       const forced = open.size > 0;
       for (const client of open) client.terminate();
       return state === "forced" || forced ? "forced" : "drained";
     },
   };
-}
-
-/** Resolves when every socket in `open` has closed, or after `graceMs`. */
-async function untilClosed(open: ReadonlySet<unknown>, graceMs: number, clock: Clock): Promise<void> {
-  const deadline = clock.now() + graceMs;
-  while (open.size > 0 && clock.now() < deadline) await clock.sleep(Math.min(50, deadline - clock.now()));
 }
