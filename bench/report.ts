@@ -1,15 +1,18 @@
 /**
  * @module
  * Turns one run into a Markdown section for bench/RESULTS.md: what was run (command, date,
- * machine, versions, setups), a table per load shape with ratios to direct, and the wrk commands.
+ * machine, versions, setups), a table per load shape with ratios to direct, the CONNECT tunnel
+ * downloads, and the exact commands.
  */
 import { countEvents } from "./logs.ts";
 import type { Target } from "./servers.ts";
+import type { TunnelResult } from "./tunnel.ts";
 import type { WrkResult } from "./wrk.ts";
 
-export interface Measurement {
+/** One target under one load: a wrk run, or (with TunnelResult) curl downloads through a CONNECT tunnel. */
+export interface Measurement<R = WrkResult> {
   readonly target: Pick<Target, "name" | "setup">;
-  readonly result?: WrkResult;
+  readonly result?: R;
   /** why there is no result */
   readonly skipped?: string;
   /** summed VmHWM of the proxy's process tree during this phase */
@@ -44,6 +47,8 @@ export interface RunInfo {
   readonly upstream: string;
   readonly load: string;
   readonly phases: Phase[];
+  /** CONNECT tunnel downloads (direct and the forward proxies), if measured */
+  readonly tunnel?: { readonly title: string; readonly rows: Measurement<TunnelResult>[] };
   readonly targets: Pick<Target, "name" | "setup">[];
   readonly micro?: string;
   readonly notes: string[];
@@ -52,6 +57,13 @@ export interface RunInfo {
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** The last cell of a row: wrk's errors or the tunnel's failed downloads, the phase's problems and log lines. */
+function trouble(row: Measurement<unknown>, own: string): string {
+  return own + (row.problems.length ? ` ⚠ ${row.problems.join("; ")}` : "") + (row.logLines.length ? ` ⚠ ${countEvents(row.logLines)} errors logged` : "");
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function errors(r: WrkResult): string {
   const s = r.socketErrors;
@@ -84,7 +96,35 @@ function table(phase: Phase): string {
       rss,
       pct(row.cpuSeconds),
       pct(row.otherCpuSeconds),
-      errors(r) + (row.problems.length ? ` ⚠ ${row.problems.join("; ")}` : "") + (row.logLines.length ? ` ⚠ ${countEvents(row.logLines)} errors logged` : ""),
+      trouble(row, errors(r)),
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+/** Median MiB/s of the downloads; CPU shares over the wall time of all of them. */
+function tunnelTable(rows: Measurement<TunnelResult>[]): string {
+  const rate = (row: Measurement<TunnelResult> | undefined) => (row?.result?.bytesPerSec.length ? median(row.result.bytesPerSec) : undefined);
+  const base = rate(rows.find((r) => r.target.name === "direct"));
+  const head = ["target", "MiB/s", "× direct", "each download MiB/s", "peak RSS MiB", "proxy CPU", "other CPU", "failed downloads"];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const row of rows) {
+    const r = row.result;
+    // only targets that ran have tunnel rows
+    if (!r) continue;
+    const mib = (b: number) => thousands(b / 1024 ** 2);
+    const pct = (s: number | undefined) => (s === undefined ? "–" : `${Math.round((s / r.seconds) * 100)} %`);
+    const own = rate(row);
+    const cells = [
+      row.target.name,
+      own === undefined ? "–" : mib(own),
+      own !== undefined && base ? f2(own / base) : "–",
+      r.bytesPerSec.map(mib).join(", ") || "–",
+      row.peakRss ? f1(row.peakRss.kib / 1024) : "–",
+      pct(row.cpuSeconds),
+      pct(row.otherCpuSeconds),
+      trouble(row, r.failures.length ? `**${r.failures.length}: ${r.failures[0]}**` : "0"),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
@@ -106,6 +146,10 @@ export function renderRun(run: RunInfo): string {
   for (const phase of run.phases) {
     out.push(`### ${phase.title} — \`${phase.wrkShape}\``, "", table(phase), "");
   }
+  if (run.tunnel) {
+    out.push(`### ${run.tunnel.title}`, "", "MiB/s = the median download, as curl measured it; proxy and other CPU over the wall time of all measured downloads; a download fails on a curl error, a status other than 200 or a short body.", "");
+    out.push(tunnelTable(run.tunnel.rows), "");
+  }
   out.push("**Targets**", "");
   for (const t of run.targets) out.push(`- **${t.name}**: ${t.setup}`);
   out.push("");
@@ -114,8 +158,9 @@ export function renderRun(run: RunInfo): string {
     for (const n of run.notes) out.push(`- ${n}`);
     out.push("");
   }
-  out.push("<details><summary>exact wrk commands</summary>", "", "```");
+  out.push("<details><summary>exact wrk and curl commands</summary>", "", "```");
   for (const phase of run.phases) for (const row of phase.rows) if (row.result) out.push(row.result.cmd.map(shellQuote).join(" "));
+  for (const row of run.tunnel?.rows ?? []) if (row.result) out.push(row.result.cmd.map(shellQuote).join(" "));
   out.push("```", "", "</details>", "");
   if (run.micro) out.push("### micro: route matcher (`bench/matcher.ts`)", "", "```", run.micro.trimEnd(), "```", "");
   return out.join("\n");

@@ -11,7 +11,7 @@
  *   no caching (squid would otherwise answer from its cache).
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Child, freePort, spawnServer, waitReady } from "./procs.ts";
 
@@ -19,13 +19,18 @@ export const SMALL_PATH = "/small";
 export const SMALL_BODY = "hello, world\n";
 export const LARGE_PATH = "/1m";
 export const LARGE_SIZE = 1 << 20;
+/** for the CONNECT tunnel downloads: a sparse file (zeros, no disk), as fast to send as any other */
+export const TUNNEL_PATH = "/1g";
+export const TUNNEL_SIZE = 1 << 30;
 
 export interface Target {
   readonly name: string;
   /** one line for the report: what runs and how it is configured */
   readonly setup: string;
-  /** http://127.0.0.1:PORT that wrk loads */
+  /** http://127.0.0.1:PORT whose paths are requested: the proxy's, or for a forward proxy the upstream's */
   readonly url: string;
+  /** a forward proxy's http://127.0.0.1:PORT: requests go there in absolute form (`GET http://127.0.0.1:UP/path`), as from an http_proxy client */
+  readonly proxy?: string;
   /** Host header to send, when the target routes by it */
   readonly host?: string;
   /** undefined for direct: nothing between wrk and the upstream */
@@ -40,13 +45,16 @@ function dirFor(root: string, name: string): string {
   return dir;
 }
 
-/** One GET with a fresh connection (a pooled one could belong to a server we already stopped). */
-export async function probe(target: Pick<Target, "url" | "host">, path: string): Promise<{ status: number; body: Uint8Array }> {
+/**
+ * One GET with a fresh connection (a pooled one could belong to a server we already stopped).
+ * Through a forward proxy, fetch sends the absolute-form request for the http: URL, as wrk does.
+ */
+export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path: string): Promise<{ status: number; body: Uint8Array }> {
   const res = await fetch(target.url + path, {
     headers: target.host ? { host: target.host } : {},
     keepalive: false,
-    // never through an HTTP_PROXY from the environment
-    proxy: false,
+    // the target's forward proxy, never an HTTP_PROXY from the environment
+    proxy: target.proxy ?? false,
     signal: AbortSignal.timeout(5000),
   } as RequestInit);
   return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
@@ -89,6 +97,8 @@ export async function startUpstream(root: string, nginx: string): Promise<Target
   const www = join(dir, "www");
   mkdirSync(www, { recursive: true });
   writeFileSync(join(www, LARGE_PATH.slice(1)), randomBytes(LARGE_SIZE));
+  writeFileSync(join(www, TUNNEL_PATH.slice(1)), "");
+  truncateSync(join(www, TUNNEL_PATH.slice(1)), TUNNEL_SIZE);
   const port = freePort();
   writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
   sendfile on;
@@ -122,6 +132,40 @@ export async function startSallyport(root: string, bin: string, upstreamPort: nu
     setup: `\`dist/sallyport -address 127.0.0.1:${port} -support-listener "" -inline-routes '${route}'\``,
     url: `http://127.0.0.1:${port}`,
   });
+}
+
+/**
+ * The forward port of a sallyport without routes: every request reaches the built-in fallback,
+ * which forwards it to the destination the client asked for, under the egress policy.
+ * `-egress-allow 127.0.0.1` opens the private-address guard for the loopback upstream, and
+ * `-connect-ports` lets CONNECT tunnels reach its port (only 443 by default); -address (the
+ * reverse-proxy port, unused here) gets a loopback port of its own rather than :9090.
+ */
+export async function startSallyportForward(root: string, bin: string, upstream: Target): Promise<Target> {
+  const dir = dirFor(root, "sallyport-forward");
+  const upstreamPort = new URL(upstream.url).port;
+  const port = freePort();
+  const forward = otherFreePort(port);
+  const cmd = [bin, "-address", `127.0.0.1:${port}`, "-support-listener", "", "-forward-address", `127.0.0.1:${forward}`, "-egress-allow", "127.0.0.1", "-connect-ports", upstreamPort];
+  return start("sallyport forward port", cmd, dir, {
+    name: "sallyport forward port (http_proxy)",
+    setup: `\`dist/sallyport -address 127.0.0.1:${port} -support-listener "" -forward-address 127.0.0.1:${forward} -egress-allow 127.0.0.1 -connect-ports ${upstreamPort}\`, no routes (the built-in fallback forwards to the requested destination); wrk sends ${absoluteForm(upstream)} to the forward port`,
+    url: upstream.url,
+    proxy: `http://127.0.0.1:${forward}`,
+  });
+}
+
+/** The request line and Host header a forward proxy gets, for the setup texts. */
+function absoluteForm(upstream: Target): string {
+  return `\`GET ${upstream.url}/PATH HTTP/1.1\` with \`Host: ${new URL(upstream.url).host}\` (\`wrk -s bench/absolute-form.lua\`)`;
+}
+
+/** A free port other than `taken` (freePort releases its port at once, so two calls may agree). */
+function otherFreePort(taken: number): number {
+  for (;;) {
+    const port = freePort();
+    if (port !== taken) return port;
+  }
 }
 
 /**
@@ -227,14 +271,41 @@ backend be
 
 /**
  * squid as a reverse proxy (accelerator) with caching off. That is the same job the others do —
- * origin-form requests to one upstream — so it is the fair comparison; in forward mode squid
- * would also parse absolute URLs and do its forward-proxy ACL work, a different workload.
+ * origin-form requests to one upstream — so it is the fair comparison for the reverse proxies; in
+ * forward mode squid also parses absolute URLs and does its forward-proxy work, a different
+ * workload, measured by startSquidForward against sallyport's forward port.
  */
 export async function startSquid(root: string, squid: string, upstreamPort: number): Promise<Target> {
   const dir = dirFor(root, "squid");
   const port = freePort();
-  writeFileSync(join(dir, "squid.conf"), `http_port 127.0.0.1:${port} accel defaultsite=127.0.0.1:${upstreamPort} no-vhost
-cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest originserver name=upstream
+  writeSquidConf(dir, `http_port 127.0.0.1:${port} accel defaultsite=127.0.0.1:${upstreamPort} no-vhost
+cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest originserver name=upstream`);
+  return startSquidIn(squid, dir, {
+    name: "squid",
+    setup: "squid reverse proxy (`http_port … accel`, `cache_peer … originserver`), `cache deny all`, one process (`-N`), no access log",
+    url: `http://127.0.0.1:${port}`,
+  });
+}
+
+/**
+ * squid as what it is built for, a forward proxy: a plain `http_port`, requests in absolute form
+ * naming the upstream, and CONNECT tunnels. Otherwise configured as the reverse proxy above.
+ */
+export async function startSquidForward(root: string, squid: string, upstream: Target): Promise<Target> {
+  const dir = dirFor(root, "squid-forward");
+  const port = freePort();
+  writeSquidConf(dir, `http_port 127.0.0.1:${port}`);
+  return startSquidIn(squid, dir, {
+    name: "squid forward proxy (http_proxy)",
+    setup: `squid forward proxy (plain \`http_port 127.0.0.1:${port}\`, no accel, no cache_peer), \`http_access allow all\`, \`cache deny all\`, one process (\`-N\`), no access log, CONNECT to any port (no \`SSL_ports\` rule); wrk sends ${absoluteForm(upstream)}`,
+    url: upstream.url,
+    proxy: `http://127.0.0.1:${port}`,
+  });
+}
+
+/** squid.conf: the listener lines, then what every squid here shares (no cache, no logs, files in `dir`). */
+function writeSquidConf(dir: string, listen: string): void {
+  writeFileSync(join(dir, "squid.conf"), `${listen}
 http_access allow all
 cache deny all
 access_log none
@@ -248,10 +319,9 @@ logfile_rotate 0
 shutdown_lifetime 1 seconds
 max_filedescriptors 16384
 `);
+}
+
+function startSquidIn(squid: string, dir: string, target: Omit<Target, "child">): Promise<Target> {
   // -N: no daemon and no worker kids; the foreground process serves.
-  return start("squid", [squid, "-N", "-f", join(dir, "squid.conf")], dir, {
-    name: "squid",
-    setup: "squid reverse proxy (`http_port … accel`, `cache_peer … originserver`), `cache deny all`, one process (`-N`), no access log",
-    url: `http://127.0.0.1:${port}`,
-  });
+  return start(target.name, [squid, "-N", "-f", join(dir, "squid.conf")], dir, target);
 }

@@ -3,14 +3,22 @@
  * Runs wrk as a bounded child process and parses its text report (wrk has no machine-readable
  * output without a Lua script, and a Lua `response()` hook would slow wrk itself down).
  */
+import { join } from "node:path";
 import { trackTransient } from "./procs.ts";
 
+/** wrk runs from the repository root, so the commands in the report name the script as written here. */
+const ROOT = join(import.meta.dir, "..");
+const ABSOLUTE_FORM_SCRIPT = "bench/absolute-form.lua";
+
 export interface WrkRun {
+  /** what is requested: wrk connects here, unless `proxy` is set */
   readonly url: string;
   readonly threads: number;
   readonly connections: number;
   readonly seconds: number;
   readonly host?: string;
+  /** a forward proxy (http://HOST:PORT) that wrk connects to instead and asks for `url` in absolute form, like an http_proxy client */
+  readonly proxy?: string;
 }
 
 export interface WrkResult {
@@ -31,14 +39,14 @@ export interface WrkResult {
 export function wrkCommand(wrk: string, run: WrkRun): string[] {
   const cmd = [wrk, `-t${run.threads}`, `-c${run.connections}`, `-d${run.seconds}s`, "--latency"];
   if (run.host) cmd.push("-H", `Host: ${run.host}`);
-  cmd.push(run.url);
+  cmd.push(...(run.proxy ? ["-s", ABSOLUTE_FORM_SCRIPT, run.proxy, run.url] : [run.url]));
   return cmd;
 }
 
 export async function runWrk(wrk: string, run: WrkRun): Promise<WrkResult> {
   const cmd = wrkCommand(wrk, run);
   // wrk stops by itself after -d; the timeout only guards against a wedged wrk.
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", timeout: (run.seconds + 30) * 1000, killSignal: "SIGKILL" });
+  const p = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: (run.seconds + 30) * 1000, killSignal: "SIGKILL" });
   trackTransient(p);
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   const code = await p.exited;
