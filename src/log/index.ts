@@ -21,6 +21,9 @@ const stderrSink: LogSink = { write: (line) => process.stderr.write(line) };
 export function createLogger(level: LogLevelName = "info", sink: LogSink = stderrSink): ConsolaInstance {
   return createConsola({
     level: LOG_LEVELS[level],
+    // consola folds a message repeated within a second into one line: every egress decision and
+    // every failure must be its own line, so nothing is folded.
+    throttle: 0,
     reporters: [{ log: (obj: LogObject) => sink.write(formatLine(obj)) }],
   });
 }
