@@ -9,7 +9,7 @@ import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { builtinRegistries } from "../routing/registries.ts";
-import { errorCode, readRoutesFile } from "../routing/source.ts";
+import { errorCode, readTextFile } from "../util/read-file.ts";
 
 export interface Output {
   write(text: string): void;
@@ -33,7 +33,7 @@ export async function runCheck(files: string[], out: Output = stderr): Promise<n
     const report = (text: string, line = 0, column = 0) => reports.push({ file: index, line, column, text });
     let text: string;
     try {
-      text = await readRoutesFile(file);
+      text = await readTextFile(file);
     } catch (e) {
       report(`${file}: cannot read: ${errorCode(e)}`);
       continue;

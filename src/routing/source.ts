@@ -12,11 +12,10 @@
  * an older read can never be applied after a newer one; the timer schedules its next poll only
  * after the current one ended.
  */
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
 import type { ConsolaInstance } from "consola";
 import type { RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse, parseSteps } from "../eskip/index.ts";
+import { errorCode, readTextFile } from "../util/read-file.ts";
 import { runStepsAsync } from "../util/steps.ts";
 import { systemClock, type Clock, type Timer } from "../util/clock.ts";
 import { buildTable, buildTableAsync, closeFilters, DEFAULT_YIELD_EVERY, describeDuplicate, type Registries } from "./build.ts";
@@ -31,7 +30,7 @@ export interface RouteSourceOptions {
   readonly log: ConsolaInstance;
   /**
    * Reads a routes file, rejecting with a Node-style error (`code`, else the message says why);
-   * tests pass a slow or scripted one. Default {@link readRoutesFile}.
+   * tests pass a slow or scripted one. Default {@link readTextFile}.
    */
   readonly read?: (file: string) => Promise<string>;
   /** times the polls; default the system clock */
@@ -63,7 +62,7 @@ export class RouteSource {
     inline: RouteDef[],
   ) {
     this.#inline = inline;
-    this.#read = options.read ?? readRoutesFile;
+    this.#read = options.read ?? readTextFile;
     this.#clock = options.clock ?? systemClock;
     for (const def of inline) this.#origin.set(def, "-inline-routes");
     this.#table = buildTable([], options.registries);
@@ -233,21 +232,4 @@ function describe(e: unknown, file: string): string {
 /** The read errors that mean "no such file": the file's routes go. Any other error keeps them. */
 const GONE = new Set(["ENOENT", "ENOTDIR"]);
 
-/** Why a read failed, as the log says it: the system error code (`EACCES`), else the message. */
-export const errorCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
-
-/**
- * Reads a routes file as UTF-8. Rejects with the system error (its `code` says why) or with
- * "not a regular file": the file is opened non-blocking and checked with fstat before reading,
- * so a FIFO (or a device) put in its place can neither hang the poll nor be read forever.
- */
-export async function readRoutesFile(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    if (!(await handle.stat()).isFile()) throw new Error("not a regular file");
-    return await handle.readFile("utf8");
-  } finally {
-    await handle.close().catch(() => {});
-  }
-}
 

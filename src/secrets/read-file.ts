@@ -7,6 +7,7 @@
  */
 import { constants } from "node:fs";
 import { lstat, open } from "node:fs/promises";
+import { errorCode } from "../util/read-file.ts";
 import type { SecretProblem } from "./types.ts";
 
 /** Far beyond any token; the cap keeps a misplaced large file from being read every tick. */
@@ -60,8 +61,6 @@ export async function readSecretFile(path: string): Promise<FileRead> {
     await handle.close().catch(() => {});
   }
 }
-
-export const errorCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
 
 const invalid = (reason: string): SecretEntry => ({ ok: false, problem: "invalid", reason });
 const unreadable = (reason: string): SecretEntry => ({ ok: false, problem: "unreadable", reason });

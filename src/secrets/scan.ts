@@ -7,7 +7,8 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { errorCode, readSecretFile, type SecretEntry } from "./read-file.ts";
+import { errorCode } from "../util/read-file.ts";
+import { readSecretFile, type SecretEntry } from "./read-file.ts";
 
 /** A registered path that cannot be used; thrown at startup, before anything listens. */
 export class CredentialsPathError extends Error {

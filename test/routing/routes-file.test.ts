@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
 import { builtinPredicateRegistry } from "../../src/predicates/builtin.ts";
-import { readRoutesFile, RouteSource } from "../../src/routing/source.ts";
+import { RouteSource } from "../../src/routing/source.ts";
+import { readTextFile } from "../../src/util/read-file.ts";
 import { NO_SECRETS } from "../../src/secrets/index.ts";
 import { capturedLog } from "../secrets/helpers.ts";
 import { FakeClock } from "../support/clock.ts";
@@ -23,11 +24,11 @@ async function tempPath(name: string): Promise<string> {
   return join(dir, name);
 }
 
-describe("readRoutesFile", () => {
+describe("readTextFile", () => {
   test("reads a regular file", async () => {
     const path = await tempPath("routes.eskip");
     await writeFile(path, "a: * -> <shunt>;\n");
-    expect(await readRoutesFile(path)).toBe("a: * -> <shunt>;\n");
+    expect(await readTextFile(path)).toBe("a: * -> <shunt>;\n");
   });
 
   test.each<[string, (path: string) => Promise<void>, string]>([
@@ -37,14 +38,14 @@ describe("readRoutesFile", () => {
   ])("%s rejects", async (_name, make, reason) => {
     const path = await tempPath("routes.eskip");
     await make(path);
-    const error = await readRoutesFile(path).catch((e: NodeJS.ErrnoException) => e.code ?? e.message);
+    const error = await readTextFile(path).catch((e: NodeJS.ErrnoException) => e.code ?? e.message);
     expect(error).toBe(reason);
   });
 
   test("a FIFO is refused as not a regular file, without waiting for a writer", async () => {
     const path = await tempPath("fifo");
     await makeFifo(path);
-    const result = await withoutHanging(path, () => readRoutesFile(path).catch((e: Error) => e.message));
+    const result = await withoutHanging(path, () => readTextFile(path).catch((e: Error) => e.message));
     expect(result).toBe("not a regular file");
   });
 });
