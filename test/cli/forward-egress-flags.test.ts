@@ -5,24 +5,8 @@ import { DEFAULT_CONFIG } from "../support/config.ts";
 import { cli } from "./helpers.ts";
 
 describe("argv → config", () => {
-  test("not given: the defaults", async () => {
+  test("not given: the defaults (pinned literally in DEFAULT_CONFIG)", async () => {
     const r = await cli([]);
-    expect(r.config).toMatchObject({
-      forwardAddress: "",
-      connectPorts: [443],
-      forwardHeadTimeout: 10_000,
-      forwardAuthFile: "",
-      egressAllow: [],
-      egressDeny: [],
-      egressAllowFile: "",
-      egressDenyFile: "",
-      egressAllowPrivate: false,
-      dnsServers: [],
-      dnsLookupFamily: "any",
-      dnsMinTtl: 1000,
-      dnsMaxTtl: 300_000,
-      dnsTimeout: 5000,
-    });
     expect(r.config).toEqual(DEFAULT_CONFIG);
   });
 
