@@ -27,7 +27,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   // listeners
   { name: "address", kind: "string", default: ":9090", key: "address", usage: "TCP address the proxy listens on" },
   { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/healthz, /routes); empty disables it" },
-  { name: "metrics-listener", kind: "string", default: ":9911", unwired: NO_EFFECT, usage: "Skipper's /metrics listener; accepted, no effect yet (there is no /metrics)" },
+  { name: "metrics-listener", kind: "string", default: ":9911", unwired: "/metrics is served on -support-listener", usage: "Skipper's legacy /metrics listener; accepted, /metrics is served on -support-listener" },
   { name: "max-tcp-listener-concurrency", kind: "int", default: 0, unwired: NO_EFFECT, usage: "Skipper's cap on requests served at once by the listener; accepted, no effect yet" },
 
   // routes
@@ -76,14 +76,21 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
   { name: "read-timeout-server", kind: "duration", default: "0", key: "readTimeoutServer", usage: "maximum time for a client to send its whole request body; 0 means no limit" },
-  { name: "wait-for-healthcheck-interval", kind: "duration", default: "0", unwired: NO_EFFECT, usage: "Skipper's wait before draining on SIGTERM, to fall out of a load balancer; accepted, no effect yet" },
+  { name: "wait-for-healthcheck-interval", kind: "duration", default: "0", key: "waitForHealthcheckInterval", usage: "after SIGTERM, how long /readyz says 503 before the listeners stop accepting (Kubernetes: a few readiness periods); Skipper's default is 45s" },
+  { name: "shutdown-timeout", kind: "duration", default: "30s", key: "shutdownTimeout", usage: "after SIGTERM, how long in-flight requests and open tunnels may take to finish before their connections are closed" },
 
   // logging
   { name: "application-log-level", kind: "string", default: "INFO", key: "applicationLogLevel", usage: "application log level: panic, fatal, error, warn, info, debug or trace" },
-  { name: "access-log-disabled", kind: "bool", default: false, unwired: "there is no access log yet", usage: "accepted for Skipper command lines; there is no access log yet" },
+  { name: "application-log-json-enabled", kind: "bool", default: false, key: "applicationLogJsonEnabled", usage: "write the application log as logrus JSON lines ({level, msg, time}) instead of text" },
+  { name: "access-log", kind: "string", default: "", key: "accessLog", usage: "file the access log is appended to (reopened on SIGUSR1, for logrotate); empty: stderr" },
+  { name: "access-log-disabled", kind: "bool", default: false, key: "accessLogDisabled", usage: "write no access log" },
+  { name: "access-log-json-enabled", kind: "bool", default: false, key: "accessLogJsonEnabled", usage: "write the access log as JSON lines (Skipper's keys) instead of the combined format" },
+  { name: "access-log-strip-query", kind: "bool", default: true, key: "accessLogStripQuery", usage: "leave query strings out of the access log (they may carry credentials); -access-log-strip-query=false keeps them" },
+  { name: "egress-log-level", kind: "string", default: "info", key: "egressLogLevel", usage: "level of the egress decision lines: denials are logged at it, allowed destinations one level below (debug for info)" },
 
   // metrics
-  { name: "enable-prometheus-metrics", kind: "bool", default: false, unwired: NO_EFFECT, usage: "Skipper's switch to Prometheus metrics; accepted, no effect yet (there is no /metrics)" },
+  { name: "enable-prometheus-metrics", kind: "bool", default: false, unwired: "/metrics is always in the Prometheus text format", usage: "Skipper's switch to Prometheus metrics; accepted, /metrics on -support-listener is always Prometheus text" },
+  { name: "metrics-max-hosts", kind: "int", default: 1000, key: "metricsMaxHosts", usage: "most destination hosts with series of their own in /metrics; later ones are counted as host=\"other\"" },
 
   // actions: no config key
   { name: "version", kind: "bool", default: false, usage: "print the version and exit" },

@@ -30,6 +30,14 @@ const listenAddress = (allowEmpty: boolean) =>
     }),
   );
 
+/** A logrus level name, any case; logrus also takes `warning` for `warn`. */
+const logLevel = v.pipe(
+  v.string(),
+  v.toLowerCase(),
+  v.transform((level) => (level === "warning" ? "warn" : level)),
+  v.picklist(LOG_LEVELS, `not a valid log level, use one of ${LOG_LEVELS.join(", ")}`),
+);
+
 const milliseconds = v.pipe(v.number(), v.minValue(0, "must not be negative"));
 
 /** A repeatable `key=value` flag: every entry parsed by `parse`, whose message is the issue's. */
@@ -139,12 +147,7 @@ export const ConfigSchema = v.pipe(
     /** `<loopback>` hops allowed per request */
     maxLoopbacks: integer(0, Number.MAX_SAFE_INTEGER, "must not be negative"),
     /** normalised to lower case; logrus also takes `warning` for `warn` */
-    applicationLogLevel: v.pipe(
-      v.string(),
-      v.toLowerCase(),
-      v.transform((level) => (level === "warning" ? "warn" : level)),
-      v.picklist(LOG_LEVELS, `not a valid log level, use one of ${LOG_LEVELS.join(", ")}`),
-    ),
+    applicationLogLevel: logLevel,
     /** PEM bundle of extra CAs for TLS backends; read by the proxy, not here */
     backendCaFile: v.string(),
     /** skip verifying backends' TLS certificates (Skipper's -insecure); the start warns when set */
@@ -197,6 +200,22 @@ export const ConfigSchema = v.pipe(
     dnsMaxTtl: milliseconds,
     /** ms a lookup may take (then 504 dns-timeout); 0 would fail every lookup at once */
     dnsTimeout: positiveMilliseconds,
+    /** ms /readyz answers 503 after SIGTERM before the listeners stop accepting */
+    waitForHealthcheckInterval: milliseconds,
+    /** ms in-flight requests and tunnels get to finish after SIGTERM */
+    shutdownTimeout: milliseconds,
+    /** application log as logrus JSON */
+    applicationLogJsonEnabled: v.boolean(),
+    /** access log file, reopened on SIGUSR1; "" is stderr */
+    accessLog: v.string(),
+    accessLogDisabled: v.boolean(),
+    accessLogJsonEnabled: v.boolean(),
+    /** leave query strings out of access log lines */
+    accessLogStripQuery: v.boolean(),
+    /** the level of egress denials; allowed destinations are logged one level below */
+    egressLogLevel: logLevel,
+    /** destinations with metric series of their own; the rest share host="other" */
+    metricsMaxHosts: integer(1, 1_000_000, "must be between 1 and 1000000"),
     /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */
     unwiredFlags: v.array(v.string()),
   }),

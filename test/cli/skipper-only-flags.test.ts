@@ -9,11 +9,9 @@ import { cli } from "./helpers.ts";
 
 /** Skipper's kind and default of each flag that is accepted but does nothing yet. */
 const UNWIRED: { name: string; kind: string; argv: string[] }[] = [
-  { name: "access-log-disabled", kind: "bool", argv: ["-access-log-disabled"] },
   { name: "enable-prometheus-metrics", kind: "bool", argv: ["--enable-prometheus-metrics=true"] },
   { name: "metrics-listener", kind: "string", argv: ["-metrics-listener", ":9912"] },
   { name: "remove-hop-headers", kind: "bool", argv: ["-remove-hop-headers=false"] },
-  { name: "wait-for-healthcheck-interval", kind: "duration", argv: ["-wait-for-healthcheck-interval=45s"] },
   { name: "max-idle-connection-backend", kind: "int", argv: ["-max-idle-connection-backend", "1_000"] },
   { name: "close-idle-conns-period", kind: "duration", argv: ["-close-idle-conns-period", "1m"] },
   { name: "max-tcp-listener-concurrency", kind: "int", argv: ["-max-tcp-listener-concurrency=0x40"] },
@@ -85,12 +83,12 @@ describe("startupWarnings", () => {
   });
 
   test("-insecure first, then one line per unwired flag", () => {
-    const warnings = startupWarnings({ insecure: true, unwiredFlags: ["enable-prometheus-metrics", "remove-hop-headers", "access-log-disabled"] });
+    const warnings = startupWarnings({ insecure: true, unwiredFlags: ["enable-prometheus-metrics", "remove-hop-headers", "close-idle-conns-period"] });
     expect(warnings).toEqual([
       "-insecure: TLS certificates of backends are not verified",
-      "flag -enable-prometheus-metrics is accepted for Skipper compatibility but has no effect yet",
+      "flag -enable-prometheus-metrics is accepted for Skipper compatibility but /metrics is always in the Prometheus text format",
       "flag -remove-hop-headers is accepted for Skipper compatibility but hop-by-hop headers are always removed",
-      "flag -access-log-disabled is accepted for Skipper compatibility but there is no access log yet",
+      "flag -close-idle-conns-period is accepted for Skipper compatibility but has no effect yet",
     ]);
   });
 
@@ -103,11 +101,9 @@ describe("startupWarnings", () => {
 describe("usage", () => {
   test.each<{ name: string; lines: string }>([
     { name: "insecure", lines: "  -insecure\n    \tdo not verify the TLS certificates of backends\n" },
-    { name: "access-log-disabled", lines: "  -access-log-disabled\n    \taccepted for Skipper command lines; there is no access log yet\n" },
-    { name: "enable-prometheus-metrics", lines: "  -enable-prometheus-metrics\n    \tSkipper's switch to Prometheus metrics; accepted, no effect yet (there is no /metrics)\n" },
-    { name: "metrics-listener", lines: '  -metrics-listener string\n    \tSkipper\'s /metrics listener; accepted, no effect yet (there is no /metrics) (default ":9911")\n' },
+    { name: "enable-prometheus-metrics", lines: "  -enable-prometheus-metrics\n    \tSkipper's switch to Prometheus metrics; accepted, /metrics on -support-listener is always Prometheus text\n" },
+    { name: "metrics-listener", lines: '  -metrics-listener string\n    \tSkipper\'s legacy /metrics listener; accepted, /metrics is served on -support-listener (default ":9911")\n' },
     { name: "remove-hop-headers", lines: "  -remove-hop-headers\n    \taccepted for Skipper command lines; hop-by-hop headers are always removed\n" },
-    { name: "wait-for-healthcheck-interval", lines: "  -wait-for-healthcheck-interval duration\n    \tSkipper's wait before draining on SIGTERM, to fall out of a load balancer; accepted, no effect yet\n" },
     { name: "max-idle-connection-backend", lines: "  -max-idle-connection-backend int\n    \tSkipper's limit of idle backend connections; accepted, no effect yet\n" },
     { name: "close-idle-conns-period", lines: "  -close-idle-conns-period duration\n    \tSkipper's interval for closing idle backend connections; accepted, no effect yet (default 20s)\n" },
     { name: "max-tcp-listener-concurrency", lines: "  -max-tcp-listener-concurrency int\n    \tSkipper's cap on requests served at once by the listener; accepted, no effect yet\n" },
