@@ -14,6 +14,7 @@ import { createDialPlan } from "./egress/dial.ts";
 import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
+import { quieter, writerAt, type LogLevelName } from "./log/index.ts";
 import { supportListener } from "./metrics/support.ts";
 import { ListenError, type Listener } from "./net/listener.ts";
 import { proxyListener } from "./proxy/listener.ts";
@@ -181,8 +182,18 @@ async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
     timeout: config.dnsTimeout,
     clock,
   });
-  const dialPlan = createDialPlan({ policy: () => lists.policy, resolver, log: (line) => log.info(line) });
+  const dialPlan = createDialPlan({ policy: () => lists.policy, resolver, log: egressLog(log, config.egressLogLevel) });
   return { lists, dialPlan };
+}
+
+/**
+ * Decision lines at -egress-log-level: denials at that level, allowed destinations one below it,
+ * so the default (info) keeps denials in view without a line for every request let through.
+ */
+function egressLog(log: ConsolaInstance, level: LogLevelName): (line: string, allowed: boolean) => void {
+  const denied = writerAt(log, level);
+  const allowed = writerAt(log, quieter(level));
+  return (line, isAllowed) => (isAllowed ? allowed(line) : denied(line));
 }
 
 /**

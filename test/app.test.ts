@@ -1,7 +1,9 @@
-/** startSallyport in process: shutdown has a deadline even when a response never ends. */
-import { expect, test } from "bun:test";
+/** startSallyport in process: shutdown has a deadline even when a response never ends; egress decision lines by level. */
+import { describe, expect, test } from "bun:test";
 import { startSallyport } from "../src/app.ts";
-import { createLogger } from "../src/log/index.ts";
+import type { Config } from "../src/config/index.ts";
+import { parseEgressList } from "../src/egress/rules.ts";
+import { createLogger, type LogLevelName } from "../src/log/index.ts";
 import { FakeClock } from "./support/clock.ts";
 import { DEFAULT_CONFIG } from "./support/config.ts";
 
@@ -39,4 +41,35 @@ test("stop() closes connections still busy after the grace period", async () => 
   } finally {
     endless.stop(true);
   }
+});
+
+describe("egress decision lines", () => {
+  async function decisions(egressLogLevel: Config["egressLogLevel"], appLevel: LogLevelName) {
+    const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("up") });
+    const lines: string[] = [];
+    const app = await startSallyport(
+      { ...DEFAULT_CONFIG, address: "127.0.0.1:0", supportListener: "", inlineRoutes: "* -> <dynamic>", egressAllow: parseEgressList("127.0.0.1").rules, egressLogLevel },
+      createLogger(appLevel, { write: (l) => lines.push(l) }),
+    );
+    try {
+      const at = `http://${app.addresses.get("proxy")}/`;
+      expect((await fetch(at, { headers: { host: `127.0.0.1:${upstream.port}` } })).status).toBe(200);
+      expect((await fetch(at, { headers: { host: `127.0.0.2:${upstream.port}` } })).status).toBe(403);
+      expect(app.egressDecisions.get("allow-rule")).toBe(1);
+      expect(app.egressDecisions.get("not-in-allow-list")).toBe(1);
+      return lines.filter((l) => l.includes("egress ")).map((l) => /level=(\w+) msg="egress (\w+)/.exec(l)!.slice(1).join(" "));
+    } finally {
+      await app.stop(0);
+      upstream.stop(true);
+    }
+  }
+
+  test("by default denials are info and allowed destinations debug", async () => {
+    expect(await decisions("info", "info")).toEqual(["info deny"]);
+    expect(await decisions("info", "debug")).toEqual(["debug allow", "info deny"]);
+  });
+
+  test("-egress-log-level warn: denials warn, allowed destinations info", async () => {
+    expect(await decisions("warn", "info")).toEqual(["info allow", "warning deny"]);
+  });
 });

@@ -38,8 +38,8 @@ export interface DialPlanOptions {
   /** the live policy: -egress-allow/-deny and their files, re-read on change */
   readonly policy: () => EgressPolicy;
   readonly resolver: NameResolver;
-  /** where the decision lines go */
-  readonly log?: (line: string) => void;
+  /** where the decision lines go; `allowed` lets the caller log denials louder */
+  readonly log?: (line: string, allowed: boolean) => void;
 }
 
 export interface DialPlan {
@@ -56,7 +56,7 @@ export function createDialPlan(options: DialPlanOptions): DialPlan {
   function decided(request: DialRequest, decision: EgressDecision, addresses: readonly string[]): EgressDecision {
     decisions.set(decision.reason, (decisions.get(decision.reason) ?? 0) + 1);
     if (request.record) request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range };
-    log(decisionLine(request, decision, addresses));
+    log(decisionLine(request, decision, addresses), decision.allowed);
     return decision;
   }
 

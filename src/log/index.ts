@@ -12,6 +12,23 @@ export type LogLevelName = keyof typeof LOG_LEVELS;
 
 const LEVEL_NAME: Record<string, string> = { fatal: "fatal", error: "error", warn: "warning", log: "info", info: "info", success: "info", ready: "info", start: "info", debug: "debug", trace: "trace" };
 
+/** Loudest first: what a level one quieter than another means. */
+const BY_LOUDNESS = ["error", "warn", "info", "debug", "trace"] as const;
+type Writer = (typeof BY_LOUDNESS)[number];
+const writerOf = (level: LogLevelName): Writer => (level === "panic" || level === "fatal" ? "error" : level);
+
+/** Writes messages at a logrus level (panic and fatal write as error: nothing here stops the process). */
+export function writerAt(log: ConsolaInstance, level: LogLevelName): (message: string) => void {
+  const method = writerOf(level);
+  return (message) => log[method](message);
+}
+
+/** The level one quieter than `level`: info → debug; trace stays trace. */
+export function quieter(level: LogLevelName): LogLevelName {
+  const at = BY_LOUDNESS.indexOf(writerOf(level));
+  return BY_LOUDNESS[Math.min(at + 1, BY_LOUDNESS.length - 1)]!;
+}
+
 export interface LogSink {
   write(line: string): void;
 }

@@ -95,7 +95,8 @@ afterAll(async () => {
 });
 
 /** The forward port on, names resolved by the test DNS, CONNECT to the TLS upstream and the http one. */
-const forwardArgs = (...extra: string[]) => ["-forward-address", "127.0.0.1:0", "-dns-servers", dns.address, "-egress-allow", ALLOW, "-connect-ports", `${apiTls.port},${api.port}`, ...extra];
+// Allowed destinations are logged at debug (one below -egress-log-level info); the tests read those lines too.
+const forwardArgs = (...extra: string[]) => ["-forward-address", "127.0.0.1:0", "-application-log-level", "debug", "-dns-servers", dns.address, "-egress-allow", ALLOW, "-connect-ports", `${apiTls.port},${api.port}`, ...extra];
 
 const apiUrl = (path: string) => `http://api.test:${api.port}${path}`;
 const apiTlsUrl = (path: string) => `https://api.test:${apiTls.port}${path}`;

@@ -90,6 +90,7 @@ async function startWorld(): Promise<World> {
   throw new Error("no port free on 127.0.0.1, 127.0.0.2 and ::1 at once");
 }
 
+// Allowed destinations are logged at debug (one below -egress-log-level info): every proxy here logs at debug, so the tests read those lines too.
 let world: World;
 let dns: TestDns;
 /** the shared port P */
@@ -254,7 +255,7 @@ describe("the private-address guard (on by default)", () => {
     dns.answer("public.test", { A: ["127.0.0.2"] });
     dns.silent("slow.test");
     proxy = await startProxy([
-      "-forward-address", "127.0.0.1:0",
+      "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", `443,${P}`,
       "-inline-routes", "d: * -> <dynamic>",
       "-dns-servers", dns.address,
@@ -398,7 +399,7 @@ describe("-egress-allow named.test,127.0.0.2 (an IP rule opens exactly that addr
     dns.answer("stranger.test", { A: ["127.0.0.2"] });
     dns.answer("far.test", { A: ["127.0.0.3"] });
     proxy = await startProxy([
-      "-forward-address", "127.0.0.1:0",
+      "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", String(P),
       "-inline-routes", "d: * -> <dynamic>",
       "-egress-allow", "named.test,127.0.0.2",
@@ -586,7 +587,7 @@ describe("-dns-lookup-family v4", () => {
   beforeAll(async () => {
     dns.answer("v4dual.test", { A: ["127.0.0.2"], AAAA: ["::1"] });
     dns.answer("v6only.test", { AAAA: ["::1"] });
-    proxy = await startProxy(["-forward-address", "127.0.0.1:0", "-connect-ports", String(P), "-egress-allow", "127.0.0.2", "-dns-servers", dns.address, "-dns-lookup-family", "v4"]);
+    proxy = await startProxy(["-forward-address", "127.0.0.1:0", "-application-log-level", "debug", "-connect-ports", String(P), "-egress-allow", "127.0.0.2", "-dns-servers", dns.address, "-dns-lookup-family", "v4"]);
   });
 
   afterAll(async () => {
@@ -621,7 +622,7 @@ describe("name rules (-egress-allow-private, so only the rules decide)", () => {
     for (const name of ["api.test", "a.corp.test", "deep.a.corp.test", "corp.test", "bad.corp.test", "pinned.test", "other.test"]) dns.answer(name, { A: ["127.0.0.2"] });
     dns.answer("evil.corp.test", { A: ["127.0.0.3"] });
     proxy = await startProxy([
-      "-forward-address", "127.0.0.1:0",
+      "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", String(P),
       "-egress-allow-private",
       "-egress-allow", `api.test,*.corp.test,pinned.test:${P}`,
@@ -701,7 +702,7 @@ describe("-egress-allow 127.0.0.0/8 -egress-deny 127.0.0.1,blocked.test (deny wi
     dns.answer("twice.test", { A: ["127.0.0.1", "127.0.0.2"] });
     dns.answer("blocked.test", { A: ["127.0.0.2"] });
     proxy = await startProxy([
-      "-forward-address", "127.0.0.1:0",
+      "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", String(P),
       "-egress-allow", "127.0.0.0/8",
       "-egress-deny", "127.0.0.1,blocked.test",
@@ -780,7 +781,7 @@ describe("-egress-allow-file / -egress-deny-file", () => {
     await writeFile(allowFile, "# who may be reached\none.test\n");
     await writeFile(denyFile, "# nothing denied yet\n");
     proxy = await startProxy([
-      "-forward-address", "127.0.0.1:0",
+      "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-egress-allow-private",
       "-egress-allow-file", allowFile,
       "-egress-deny-file", denyFile,
