@@ -4,7 +4,7 @@
  */
 import "./reexec.ts";
 import { startSallyport, StartupError, type Sallyport } from "./app.ts";
-import { runCheck } from "./cli/check.ts";
+import { runCheckCommand } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
 import { EXIT_USAGE, runCli, startupWarnings } from "./cli/index.ts";
 import type { Config } from "./config/index.ts";
@@ -51,5 +51,5 @@ function startupExitCode(e: unknown): number | undefined {
   return undefined;
 }
 
-const code = await runCli(process.argv.slice(2), { serve, check: runCheck, eskipParse: runEskipParse });
+const code = await runCli(process.argv.slice(2), { serve, check: (request) => runCheckCommand(request), eskipParse: runEskipParse });
 process.exit(code);

@@ -1,15 +1,24 @@
 /**
  * @module
- * `sallyport check FILE...`: parses and builds the routes files as the proxy would load them,
- * together, and prints every problem as `file:line:col: message`, in file and line order: read and
- * syntax errors, routes that cannot be built, and ids defined more than once (within a file or
- * across files). Exit 1 on any problem, so it fits CI and pre-commit.
+ * `sallyport check [serve flags] [FILE...]`: everything the proxy would refuse at start, without
+ * starting it, every problem at once. The routes (the FILE arguments, `-routes-file`,
+ * `-inline-routes`) are parsed and built together as the proxy loads them, each problem as
+ * `file:line:col: message` in file and line order: read and syntax errors, routes that cannot be
+ * built, ids defined more than once (within a file or across files). The flags are validated as
+ * serve validates them, and the files they name are read as the start reads them: egress lists,
+ * the htpasswd file, `-credentials-paths`. Exit 1 on any problem, so it fits CI and pre-commit.
  */
 import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { builtinRegistries } from "../routing/registries.ts";
+import type { Config } from "../config/index.ts";
+import { EgressLists } from "../egress/lists.ts";
+import { createLogger } from "../log/index.ts";
+import { registerSecretPaths } from "../secrets/scan.ts";
+import { ForwardAuth } from "../tunnel/auth.ts";
 import { errorCode, readTextFile } from "../util/read-file.ts";
+import type { CheckRequest } from "./commands.ts";
 
 export interface Output {
   write(text: string): void;
@@ -25,15 +34,62 @@ interface Report {
   readonly text: string;
 }
 
+/** The `check` command: flag problems, route problems, then the other files' problems. */
+export async function runCheckCommand(request: CheckRequest, out: Output = stderr): Promise<number> {
+  const lines = [...request.issues];
+  const config = request.config;
+  const sources: RouteSource[] = [...request.files, ...(config?.routesFile ?? [])].map((file) => ({ name: file, read: () => readTextFile(file) }));
+  if (config?.inlineRoutes) sources.push({ name: "-inline-routes", read: async () => config.inlineRoutes });
+  lines.push(...(await routeProblems(sources)));
+  if (config) lines.push(...(await fileProblems(config)));
+  for (const line of lines) out.write(line + "\n");
+  return lines.length > 0 ? 1 : 0;
+}
+
+/** `sallyport check FILE...` for route files alone. */
 export async function runCheck(files: string[], out: Output = stderr): Promise<number> {
+  return runCheckCommand({ files, config: undefined, issues: [] }, out);
+}
+
+/** Where routes come from: a file, or the -inline-routes text under that name. */
+interface RouteSource {
+  readonly name: string;
+  read(): Promise<string>;
+}
+
+/** The files the start reads besides routes, read the same way: what each would stop the start with. */
+async function fileProblems(config: Config): Promise<string[]> {
+  // Nothing is started: without start() the lists and the htpasswd file are read once, never polled.
+  const quiet = createLogger("error", { write() {} });
+  const problems: string[] = [];
+  const opening = (what: Promise<unknown>) => what.catch((e: Error) => void problems.push(e.message));
+  await opening(
+    EgressLists.open({
+      allow: config.egressAllow,
+      deny: config.egressDeny,
+      allowFile: config.egressAllowFile || undefined,
+      denyFile: config.egressDenyFile || undefined,
+      allowPrivate: config.egressAllowPrivate,
+      pollMs: config.sourcePollTimeout,
+      log: quiet,
+    }),
+  );
+  if (config.forwardAuthFile) await opening(ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, log: quiet }));
+  await opening(registerSecretPaths(config.credentialsPaths));
+  return problems;
+}
+
+async function routeProblems(sources: readonly RouteSource[]): Promise<string[]> {
+  const files = sources.map((source) => source.name);
   const reports: Report[] = [];
   const fileOf = new Map<RouteDef, number>();
   const defs: RouteDef[] = [];
-  for (const [index, file] of files.entries()) {
+  for (const [index, source] of sources.entries()) {
+    const file = source.name;
     const report = (text: string, line = 0, column = 0) => reports.push({ file: index, line, column, text });
     let text: string;
     try {
-      text = await readTextFile(file);
+      text = await source.read();
     } catch (e) {
       report(`${file}: cannot read: ${errorCode(e)}`);
       continue;
@@ -62,6 +118,5 @@ export async function runCheck(files: string[], out: Output = stderr): Promise<n
 
   // Array.prototype.sort is stable: equal places keep the order found.
   reports.sort((a, b) => a.file - b.file || a.line - b.line || a.column - b.column);
-  for (const { text } of reports) out.write(text + "\n");
-  return reports.length > 0 ? 1 : 0;
+  return reports.map((r) => r.text);
 }

@@ -23,10 +23,21 @@ export interface CliHandlers {
    * resolving to nothing means 0. A throw is reported as `Failed to start sallyport: …`, exit 1.
    */
   serve(config: Config): Promise<number | void> | number | void;
-  /** Parses and validates route files; resolves to the exit code. */
-  check(files: string[]): Promise<number>;
+  /** Checks a command line and the files it names without starting; resolves to the exit code. */
+  check(request: CheckRequest): Promise<number>;
   /** Parses eskip from stdin and prints it; resolves to the exit code. */
   eskipParse(mode: EskipParseMode): Promise<number>;
+}
+
+/**
+ * What `sallyport check` was asked: route files given as arguments, and the serve command line
+ * around them — its config when the flags are valid, else the problems found in them.
+ */
+export interface CheckRequest {
+  readonly files: readonly string[];
+  readonly config: Config | undefined;
+  /** one line per flag problem, as serve would print it */
+  readonly issues: readonly string[];
 }
 
 export type EskipParseMode = "routes" | "filters" | "predicates";
@@ -84,11 +95,14 @@ export function createCommands(handlers: CliHandlers, io: CliIO): CommandDef {
         run: (parsed) => serve(parsed, handlers, io),
       }),
       check: goCommand(io, {
-        meta: { name: "check", description: "Parse and validate eskip route files, then exit" },
-        args: "FILE...",
-        run: ({ args }) => {
-          if (args.length === 0) throw new FlagError("check: no route files given");
-          return handlers.check(args);
+        meta: { name: "check", description: "Validate a command line and the files it names (routes, egress lists, htpasswd, secrets paths), then exit" },
+        flags: SERVE_FLAGS,
+        args: "[FILE...]",
+        run: (parsed) => {
+          if (parsed.args.length === 0 && parsed.given.size === 0) throw new FlagError("check: nothing to check: give route files, serve flags, or both");
+          const result = validateConfig(configInput(parsed));
+          const issues = result.ok ? [] : result.issues.map((issue) => describeIssue(parsed, issue.key, issue.message));
+          return handlers.check({ files: parsed.args, config: result.ok ? result.config : undefined, issues });
         },
       }),
       eskip: defineCommand({

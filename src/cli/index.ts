@@ -23,7 +23,7 @@ import { quote } from "./_goflag.ts";
 import type { CommandLine } from "./_usage.ts";
 
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./commands.ts";
-export type { CliHandlers, CliIO, EskipParseMode, Writer } from "./commands.ts";
+export type { CheckRequest, CliHandlers, CliIO, EskipParseMode, Writer } from "./commands.ts";
 export { SERVE_FLAGS, startupWarnings } from "./flags.ts";
 export type { ServeFlag } from "./flags.ts";
 export type { FlagDef, FlagKind } from "./_goflag.ts";

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCheck } from "../../src/cli/check.ts";
+import { runCheck, runCheckCommand } from "../../src/cli/check.ts";
+import { runCli } from "../../src/cli/index.ts";
 import { makeFifo, withoutHanging } from "../routing/fifo.ts";
 
 const dirs: string[] = [];
@@ -67,5 +68,67 @@ describe("duplicate route ids", () => {
   test("distinct ids pass", async () => {
     const file = await routesFile(`x: * -> <shunt>;\ny: * -> <shunt>;\n`);
     expect(await check(file)).toEqual({ code: 0, lines: [] });
+  });
+});
+
+/** `sallyport check ARGV...` through the real CLI: flags validated as serve does, then the files they name. */
+async function checkCommandLine(...argv: string[]): Promise<{ code: number; lines: string[] }> {
+  let written = "";
+  const out = { write: (text: string) => void (written += text) };
+  const code = await runCli(["check", ...argv], { serve: () => 0, check: (request) => runCheckCommand(request, out), eskipParse: async () => 0 }, { stdout: out, stderr: out });
+  return { code, lines: written.split("\n").filter(Boolean) };
+}
+
+describe("the whole command line", () => {
+  test("a good command line and its files: silent, exit 0", async () => {
+    const routes = await routesFile('r: * -> "http://127.0.0.1:1";');
+    const allow = await routesFile("api.example.com\n*.corp.example\n", "allow.txt");
+    expect(await checkCommandLine("-routes-file", routes, "-egress-allow-file", allow, "-inline-routes", "i: Path(\"/x\") -> <shunt>")).toEqual({ code: 0, lines: [] });
+  });
+
+  test("a bad flag value is reported as serve words it, exit 1 (the files of an invalid command line are not read)", async () => {
+    const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
+    const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
+    const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
+    const { code, lines } = await checkCommandLine(
+      "-connect-ports", "443,99999",
+      "-inline-routes", "i: Path(\"/x\" -> <shunt>",
+      "-routes-file", routes,
+      "-egress-allow-file", allow,
+      "-credentials-paths", "/nonexistent/sallyport-secrets",
+      "-forward-auth-file", htpasswd,
+    );
+    expect(code).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith('invalid value "443,99999" for flag -connect-ports');
+  });
+
+  test("with valid flags, the files they name are all read and every problem is listed", async () => {
+    const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
+    const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
+    const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
+    const { code, lines } = await checkCommandLine(
+      "-inline-routes", "i: Path(\"/x\" -> <shunt>",
+      "-routes-file", routes,
+      "-egress-allow-file", allow,
+      "-credentials-paths", "/nonexistent/sallyport-secrets",
+      "-forward-auth-file", htpasswd,
+    );
+    expect(code).toBe(1);
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toStartWith(`${routes}:2:`);
+    expect(lines[0]).toContain("nosuchfilter");
+    expect(lines[1]).toStartWith("-inline-routes:1:");
+    expect(lines[2]).toContain(`${allow}:2:`);
+    expect(lines[3]).toContain(`${htpasswd}:1:`);
+    expect(lines[4]).toContain("/nonexistent/sallyport-secrets");
+  });
+
+  test("route files given as arguments are checked together with -routes-file", async () => {
+    const first = await routesFile("x: * -> <shunt>;", "a.eskip");
+    const second = await routesFile("x: * -> <shunt>;", "b.eskip");
+    const { code, lines } = await checkCommandLine("-routes-file", second, first);
+    expect(code).toBe(1);
+    expect(lines).toEqual([`${second}:1:1: duplicate route id "x" (also defined at ${first}:1:1)`]);
   });
 });

@@ -16,8 +16,8 @@ async function cli(argv: string[], codes: { serve?: number | Error; check?: numb
       if (codes.serve instanceof Error) throw codes.serve;
       return codes.serve;
     },
-    async check(files) {
-      calls.check = files;
+    async check(request) {
+      calls.check = [...request.files];
       if (codes.check instanceof Error) throw codes.check;
       return codes.check ?? 0;
     },
@@ -169,7 +169,7 @@ describe("help and version", () => {
   test("the top-level usage names the commands", async () => {
     const { stdout } = await cli(["-help"]);
     expect(stdout).toStartWith(`${USAGE_START}       sallyport <command> [arguments]\n`);
-    expect(stdout).toMatch(/\n {2}check {2}Parse and validate eskip route files/);
+    expect(stdout).toMatch(/\n {2}check {2}Validate a command line and the files it names/);
     expect(stdout).toMatch(/\n {2}eskip {2}/);
   });
 
@@ -233,19 +233,19 @@ describe("check", () => {
   });
 
   test.each<{ name: string; argv: string[]; message: string }>([
-    { name: "no files", argv: ["check"], message: "check: no route files given" },
+    { name: "nothing to check", argv: ["check"], message: "check: nothing to check: give route files, serve flags, or both" },
     { name: "unknown flag", argv: ["check", "-nope", "a.eskip"], message: "flag provided but not defined: -nope" },
   ])("$name: exit 2", async ({ argv, message }) => {
     const r = await cli(argv);
     expect(r.code).toBe(2);
     expect(r.calls.check).toBeUndefined();
-    expect(r.stderr).toStartWith(`${message}\nUsage: sallyport check FILE...\n`);
+    expect(r.stderr).toStartWith(`${message}\nUsage: sallyport check [flags] [FILE...]\n`);
   });
 
   test("-help", async () => {
     const r = await cli(["check", "-help"]);
     expect(r).toMatchObject({ code: 0, stderr: "" });
-    expect(r.stdout).toStartWith("Usage: sallyport check FILE...\n");
+    expect(r.stdout).toStartWith("Usage: sallyport check [flags] [FILE...]\n");
   });
 });
 
