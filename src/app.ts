@@ -42,12 +42,13 @@ export interface Sallyport {
   readonly exchanges: Exchanges;
   /** egress decisions on client-chosen destinations, by reason (for metrics) */
   readonly egressDecisions: ReadonlyMap<string, number>;
-  /** stop accepting, let in-flight requests finish (at most `graceMs`), then close; listeners in order */
+  /** listeners bound, routes and secrets loaded, not draining: what `/readyz` says */
+  readonly ready: boolean;
+  /** `/readyz` turns 503 so load balancers move away; everything keeps serving until stop() */
+  startDraining(): void;
+  /** stop accepting, let in-flight requests and tunnels finish (at most `graceMs`, default -shutdown-timeout), then close; listeners in order */
   stop(graceMs?: number): Promise<void>;
 }
-
-/** How long SIGTERM waits for in-flight requests before closing their connections. */
-export const DRAIN_TIMEOUT = 30_000;
 
 /** A problem with the configuration that the flags could not catch (files, addresses in use). */
 export class StartupError extends Error {}
@@ -141,7 +142,13 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     retries,
     exchanges,
     egressDecisions: egress.dialPlan.decisions,
-    async stop(graceMs = DRAIN_TIMEOUT) {
+    get ready() {
+      return !draining;
+    },
+    startDraining() {
+      draining = true;
+    },
+    async stop(graceMs = config.shutdownTimeout) {
       draining = true;
       routes.stop();
       secrets.stop();

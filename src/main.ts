@@ -11,6 +11,7 @@ import type { Config } from "./config/index.ts";
 import { log, LOG_LEVELS } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
+import { systemClock } from "./util/clock.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
@@ -37,8 +38,14 @@ async function serve(config: Config): Promise<number> {
     return code;
   }
   const signal = await stopSignal;
-  log.info(`${signal}: draining in-flight requests`);
-  await app.stop();
+  // Kubernetes keeps sending until its readiness probe has seen the 503: only then stop accepting.
+  app.startDraining();
+  if (config.waitForHealthcheckInterval > 0) {
+    log.info(`${signal}: /readyz answers 503; the listeners stop accepting in ${config.waitForHealthcheckInterval} ms`);
+    await systemClock.sleep(config.waitForHealthcheckInterval);
+  }
+  log.info(`${signal}: draining in-flight requests and tunnels (at most ${config.shutdownTimeout} ms)`);
+  await app.stop(config.shutdownTimeout);
   log.info("stopped");
   return 0;
 }
