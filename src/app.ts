@@ -40,6 +40,8 @@ export interface Sallyport {
   readonly retries: RetryStats;
   /** every completed exchange, for the observers that subscribe (access log, metrics) */
   readonly exchanges: Exchanges;
+  /** what each listener has open now (connections, or requests in flight), by name (for metrics) */
+  openByListener(): Map<string, number>;
   /** egress decisions on client-chosen destinations, by reason (for metrics) */
   readonly egressDecisions: ReadonlyMap<string, number>;
   /** listeners bound, routes and secrets loaded, not draining: what `/readyz` says */
@@ -142,6 +144,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     retries,
     exchanges,
     egressDecisions: egress.dialPlan.decisions,
+    openByListener: () => new Map(started.map((listener) => [listener.name, listener.open])),
     get ready() {
       return !draining;
     },

@@ -20,6 +20,11 @@ export interface Listener {
    * resolves to whether anything had to be closed.
    */
   stop(graceMs: number): Promise<"drained" | "forced">;
+  /**
+   * What is open right now, for metrics: connections where the listener owns its sockets, else
+   * (Bun.serve, which counts no connections) the requests in flight.
+   */
+  readonly open: number;
 }
 
 /** A listener that could not bind; the message names the flag and the address. */
@@ -49,6 +54,9 @@ export function serveListener(options: ServeListenerOptions): Listener {
   let server: Server<undefined> | undefined;
   return {
     name: options.name,
+    get open() {
+      return server?.pendingRequests ?? 0;
+    },
     async start() {
       try {
         server = Bun.serve({ ...options.serve, hostname: options.hostname, port: options.port, reusePort: false } as Serve.Options<undefined>);

@@ -141,6 +141,9 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
     get engineAddress() {
       return engineAddress;
     },
+    get open() {
+      return open.size;
+    },
     async start() {
       engineAddress = await engine.start();
       enginePort = Number(engineAddress.slice(engineAddress.lastIndexOf(":") + 1));

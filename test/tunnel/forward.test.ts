@@ -140,6 +140,16 @@ describe("closing", () => {
   });
 });
 
+test("open counts the forward port's connections", async () => {
+  const before = forward.open;
+  const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+  for (let i = 0; i < 100 && forward.open === before; i++) await Bun.sleep(5);
+  expect(forward.open).toBe(before + 1);
+  socket.end();
+  for (let i = 0; i < 100 && forward.open !== before; i++) await Bun.sleep(5);
+  expect(forward.open).toBe(before);
+});
+
 describe("tunnel records", () => {
   test("a CONNECT tunnel is one record: status 200, the address dialed, bytes each way without the 200 line", async () => {
     const { promise, resolve } = Promise.withResolvers<string>();
