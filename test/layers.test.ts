@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   circuit: 3,
   exchange: 4,
   egress: 5,
+  accesslog: 5,
   ratelimit: 5,
   predicates: 5,
   filters: 6,

@@ -22,6 +22,26 @@ export interface EgressVerdict {
   readonly range?: string | undefined;
 }
 
+/**
+ * What only the access log reads, picked from the request as it arrived (before filters edit its
+ * headers): a handful of values, never a header that carries credentials. `requestDetails()` in
+ * src/accesslog builds it.
+ */
+export interface RequestDetails {
+  /** the raw query string without its `?`; "" when there was none */
+  readonly query: string;
+  /** `HTTP/1.1`, `HTTP/1.0` */
+  readonly proto: string;
+  readonly referer: string;
+  readonly userAgent: string;
+  /** X-Forwarded-For as sent: Skipper logs it as the client when present */
+  readonly forwardedFor: string;
+  /** X-Flow-Id */
+  readonly flowId: string;
+  /** X-Unverified-Audit */
+  readonly audit: string;
+}
+
 export interface ExchangeRecord {
   /** a proxied request, or a CONNECT tunnel (method CONNECT, host the target, path empty) */
   readonly kind: "request" | "tunnel";
@@ -60,6 +80,8 @@ export interface ExchangeRecord {
   end: number | undefined;
   /** backend tries beyond the first */
   retries: number;
+  /** for the access log: set where the record begins, when anyone observes */
+  details?: RequestDetails | undefined;
 }
 
 export type ExchangeObserver = (record: Readonly<ExchangeRecord>) => void;

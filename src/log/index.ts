@@ -2,9 +2,11 @@
  * @module
  * The application log: consola with a reporter that writes Skipper's non-TTY logrus layout,
  * `[APP]time="2026-01-02T15:04:05Z" level=info msg="Listen on :9090"`, one line per event,
- * to stderr — what operators of Skipper already grep for.
+ * to stderr — what operators of Skipper already grep for. With `-application-log-json-enabled`
+ * the same events are logrus JSON lines, `{"level":"info","msg":"Listen on :9090","time":"…"}`,
+ * without the prefix: what a log shipper parses without a grok pattern.
  */
-import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
 
 /** logrus level names, mapped to consola's numeric levels */
 export const LOG_LEVELS = { panic: 0, fatal: 0, error: 0, warn: 1, info: 3, debug: 4, trace: 5 } as const;
@@ -35,21 +37,47 @@ export interface LogSink {
 
 const stderrSink: LogSink = { write: (line) => process.stderr.write(line) };
 
-export function createLogger(level: LogLevelName = "info", sink: LogSink = stderrSink): ConsolaInstance {
+export interface LoggerOptions {
+  /** logrus JSON lines instead of the `[APP]` text layout (`-application-log-json-enabled`) */
+  readonly json?: boolean;
+}
+
+export function createLogger(level: LogLevelName = "info", sink: LogSink = stderrSink, options: LoggerOptions = {}): ConsolaInstance {
   return createConsola({
     level: LOG_LEVELS[level],
     // consola folds a message repeated within a second into one line: every egress decision and
     // every failure must be its own line, so nothing is folded.
     throttle: 0,
-    reporters: [{ log: (obj: LogObject) => sink.write(formatLine(obj)) }],
+    reporters: [reporter(sink, options)],
   });
 }
 
-export function formatLine(obj: LogObject): string {
-  const msg = obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
-  const level = LEVEL_NAME[obj.type] ?? "info";
-  return `[APP]time="${obj.date.toISOString().replace(/\.\d+Z$/, "Z")}" level=${level} msg=${JSON.stringify(msg)}\n`;
+/**
+ * Switches a logger made by {@link createLogger} between text and JSON lines: main() does this to
+ * the process-wide {@link log} once the flags are read, as it sets the level.
+ */
+export function setLogFormat(logger: ConsolaInstance, options: LoggerOptions, sink: LogSink = stderrSink): void {
+  logger.setReporters([reporter(sink, options)]);
 }
+
+function reporter(sink: LogSink, options: LoggerOptions): ConsolaReporter {
+  const format = options.json ? formatJsonLine : formatLine;
+  return { log: (obj: LogObject) => sink.write(format(obj)) };
+}
+
+export function formatLine(obj: LogObject): string {
+  return `[APP]time="${timeOf(obj)}" level=${levelOf(obj)} msg=${JSON.stringify(messageOf(obj))}\n`;
+}
+
+/** logrus's JSONFormatter: its three keys, sorted as Go's encoder sorts a map. */
+export function formatJsonLine(obj: LogObject): string {
+  return `${JSON.stringify({ level: levelOf(obj), msg: messageOf(obj), time: timeOf(obj) })}\n`;
+}
+
+const messageOf = (obj: LogObject): string => obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+const levelOf = (obj: LogObject): string => LEVEL_NAME[obj.type] ?? "info";
+/** RFC 3339 in UTC, whole seconds, as logrus prints it in a container */
+const timeOf = (obj: LogObject): string => obj.date.toISOString().replace(/\.\d+Z$/, "Z");
 
 /** The process-wide logger; main() replaces its level from -application-log-level. */
 export const log: ConsolaInstance = createLogger();
