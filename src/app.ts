@@ -10,6 +10,7 @@ import type { ConsolaInstance } from "consola";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
 import { parseListenAddress } from "./config/index.ts";
+import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan } from "./egress/dial.ts";
 import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
@@ -42,6 +43,8 @@ export interface Sallyport {
   readonly exchanges: Exchanges;
   /** what each listener has open now (connections, or requests in flight), by name (for metrics) */
   openByListener(): Map<string, number>;
+  /** reopens the -access-log file (SIGUSR1, after logrotate renamed it) */
+  reopenLogs(): Promise<void>;
   /** egress decisions on client-chosen destinations, by reason (for metrics) */
   readonly egressDecisions: ReadonlyMap<string, number>;
   /** listeners bound, routes and secrets loaded, not draining: what `/readyz` says */
@@ -117,6 +120,12 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback, healthy: () => !draining, wait: (ms) => clock.sleep(ms), onError }));
   }
 
+  // Opened last before the listeners: a failed start below is the only path that must close it.
+  const accessLog = config.accessLogDisabled
+    ? undefined
+    : await openAccessLog(exchanges, { path: config.accessLog, json: config.accessLogJsonEnabled, stripQuery: config.accessLogStripQuery, clock, warn: (m) => log.warn(m) }).catch((e: Error) => {
+        throw new StartupError(e.message, { cause: e });
+      });
   const addresses = new Map<string, string>();
   const started: Listener[] = [];
   try {
@@ -129,6 +138,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   } catch (e) {
     // Whatever did start goes again: a failed start must not leave a port bound.
     for (const listener of started) await listener.stop(0);
+    await accessLog?.close();
     throw e instanceof ListenError ? new StartupError(e.message, { cause: e }) : e;
   }
   routes.watch();
@@ -144,6 +154,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     retries,
     exchanges,
     egressDecisions: egress.dialPlan.decisions,
+    reopenLogs: () => accessLog?.reopen() ?? Promise.resolve(),
     openByListener: () => new Map(started.map((listener) => [listener.name, listener.open])),
     get ready() {
       return !draining;
@@ -160,6 +171,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       for (const listener of started) {
         if ((await listener.stop(graceMs)) === "forced") log.warn(`${listener.name} listener: requests still in flight after ${graceMs} ms; their connections were closed`);
       }
+      // After the listeners: exchanges that ended while draining are logged too.
+      await accessLog?.close();
     },
   };
 }

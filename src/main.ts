@@ -1,6 +1,6 @@
 /**
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
- * SIGHUP re-reads the routes and the secrets.
+ * SIGHUP re-reads the routes and the secrets, SIGUSR1 reopens the access log.
  */
 import "./reexec.ts";
 import { startSallyport, StartupError, type Sallyport } from "./app.ts";
@@ -8,13 +8,14 @@ import { runCheckCommand } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
 import { EXIT_USAGE, runCli, startupWarnings } from "./cli/index.ts";
 import type { Config } from "./config/index.ts";
-import { log, LOG_LEVELS } from "./log/index.ts";
+import { log, LOG_LEVELS, setLogFormat } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
 import { systemClock } from "./util/clock.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
+  setLogFormat(log, { json: config.applicationLogJsonEnabled });
   for (const warning of startupWarnings(config)) log.warn(warning);
   // Listen for signals before starting: a SIGHUP right after the listeners are up must not kill
   // the process (Node's default for SIGHUP), and a SIGTERM during startup must still drain.
@@ -24,6 +25,12 @@ async function serve(config: Config): Promise<number> {
     log.info("SIGHUP: re-reading routes and secrets");
     void app.routes.poll();
     void app.secrets.refresh();
+  });
+  // SIGUSR1 without a handler would kill the process: logrotate sends it after renaming the file.
+  process.on("SIGUSR1", () => {
+    if (!app) return;
+    log.info("SIGUSR1: reopening the access log");
+    void app.reopenLogs();
   });
   const stopSignal = new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));

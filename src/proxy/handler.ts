@@ -19,6 +19,7 @@ import { upstreamFailure } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 import { createPipeline, type PassResult } from "./pipeline.ts";
 import { withReadDeadline } from "./request-body.ts";
+import { requestDetails } from "../accesslog/index.ts";
 import type { DialPlan } from "../egress/dial.ts";
 import { isValidHost } from "../net/host-port.ts";
 import { checkFraming } from "./request.ts";
@@ -154,6 +155,8 @@ export function createHandler(options: ProxyOptions) {
     const relayed = options.relayed;
     const peer = relayed ? relayed.peer(req, server) : peerAddress(server, req);
     const record = exchanges.begin(listener, peer ?? peerAddress(server, req), req.method, host, rawPath);
+    // Named values only, copied before the headers are stripped: nothing else can reach a log line.
+    if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), rawQuery, "HTTP/1.1");
     try {
       if (relayed) {
         // Someone on this machine who dialed the engine directly would skip the front's checks.

@@ -7,6 +7,7 @@
  * Bytes the client sent behind the head (a TLS ClientHello, often) go up the tunnel first.
  */
 import type { Socket } from "bun";
+import { requestDetails } from "../accesslog/index.ts";
 import type { DialPlan } from "../egress/dial.ts";
 import { badRequest, clientGone, ProxyError } from "../exchange/errors.ts";
 import type { ExchangeRecord, Exchanges } from "../exchange/record.ts";
@@ -40,6 +41,7 @@ export interface ForwardClient extends TunnelClient {
 /** Serves one CONNECT; `rest` is what the client sent after the head. Never rejects. */
 export async function serveConnect(client: Socket<ForwardClient>, head: RequestHead, rest: Uint8Array, options: ConnectOptions): Promise<void> {
   const record = options.exchanges.begin(options.listener, client.data.peer, "CONNECT", head.target, "", "tunnel");
+  record.details = requestDetails((name) => headerValue(head, name), "", head.version);
   // Nothing more is read until the tunnel is open: what arrives meanwhile waits in the kernel.
   client.pause();
   if (rest.length > 0) client.data.early.push(rest);
