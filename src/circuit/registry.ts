@@ -20,7 +20,7 @@
  */
 import { DEFAULT_PORT, hasPort } from "../net/host-port.ts";
 import type { Clock } from "../util/clock.ts";
-import { CircuitBreaker, NO_BREAKER, type Breaker } from "./breaker.ts";
+import { CircuitBreaker, NO_BREAKER, type Breaker, type BreakerState } from "./breaker.ts";
 import { breakerSettings, DEFAULT_IDLE_TTL, mergeSettings, NO_SETTINGS, settingsKey, type BreakerSettings } from "./settings.ts";
 
 export interface BreakerRegistryOptions {
@@ -35,6 +35,9 @@ export interface BreakerRegistryOptions {
 
 /** How many breakers a registry keeps live at most unless told otherwise. */
 export const DEFAULT_MAX_BREAKERS = 10_000;
+
+/** A breaker of `host` changed state (for metrics; the log line is written either way). */
+export type Transition = (host: string, from: BreakerState, to: BreakerState) => void;
 
 /** Merged settings for one (host settings, route settings) pair, with their key, computed once. */
 interface Resolved {
@@ -70,6 +73,7 @@ export class BreakerRegistry {
   readonly #max: number;
   readonly #clock: Clock;
   readonly #log: (message: string) => void;
+  #transitionObservers: readonly Transition[] = [];
   /** no global or host breakers: only routes with breaker filters get one */
   readonly #routeOnly: boolean;
 
@@ -97,6 +101,20 @@ export class BreakerRegistry {
   /** How many breakers are live (for tests and metrics). */
   get size(): number {
     return this.#count;
+  }
+
+  /** Calls `observer` on every state change of any breaker; returns the unsubscribe function. */
+  onTransition(observer: Transition): () => void {
+    this.#transitionObservers = [...this.#transitionObservers, observer];
+    return () => void (this.#transitionObservers = this.#transitionObservers.filter((o) => o !== observer));
+  }
+
+  /**
+   * Each live breaker's destination and state, least recently used first (for metrics). Reading a
+   * state may turn an open breaker whose timeout passed half-open, as a request would.
+   */
+  *states(): IterableIterator<[host: string, state: BreakerState]> {
+    for (let entry = this.#oldest; entry; entry = entry.next) yield [entry.host, entry.breaker.state];
   }
 
   /**
@@ -142,7 +160,10 @@ export class BreakerRegistry {
   }
 
   #create(host: string, { settings, key }: Resolved, now: number): Entry {
-    const breaker = new CircuitBreaker(settings, this.#clock, (from, to) => this.#log(`circuit breaker ${host} went from ${from} to ${to}`));
+    const breaker = new CircuitBreaker(settings, this.#clock, (from, to) => {
+      this.#log(`circuit breaker ${host} went from ${from} to ${to}`);
+      for (const observer of this.#transitionObservers) observer(host, from, to);
+    });
     return { host, key, idleTTL: settings.idleTTL, breaker, lastUsed: now, prev: undefined, next: undefined };
   }
 

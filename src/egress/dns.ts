@@ -10,6 +10,9 @@
  * Node's Resolver keeps a TTL cache of its own, which would hide expiry from ours: each lookup
  * gets a fresh Resolver. Its `timeout` is not kept exactly (300 ms took a second here), so the
  * deadline is ours too.
+ *
+ * It counts what it does ({@link DnsStats}: lookups, cache hits, queries, failures, timeouts) as
+ * plain numbers that /metrics reads when scraped.
  */
 import { promises as dns } from "node:dns";
 import { ProxyError } from "../exchange/errors.ts";
@@ -42,6 +45,25 @@ export interface NameResolver {
   resolve(name: string): Promise<ResolvedName>;
 }
 
+/** What the cache did, for metrics: plain numbers, counted where it happens. */
+export interface DnsStats {
+  /** names asked for, answered from the cache or not */
+  lookups: number;
+  /** answered from the cache (and `localhost`, which is never asked) */
+  cacheHits: number;
+  /** queries sent; concurrent lookups of one name share one */
+  queries: number;
+  /** queries that ended in 502 `dns-failed` */
+  failures: number;
+  /** queries that ended in 504 `dns-timeout` */
+  timeouts: number;
+}
+
+/** Our resolver: a {@link NameResolver} that counts. */
+export interface CachingResolver extends NameResolver {
+  readonly stats: Readonly<DnsStats>;
+}
+
 interface Entry {
   readonly addresses: readonly string[];
   readonly ttl: number;
@@ -64,8 +86,9 @@ export const MAX_CACHED_NAMES = 10_000;
 /** A name with no records of the asked types. */
 const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA", "NXDOMAIN"]);
 
-export function createResolver(options: ResolverOptions): NameResolver {
+export function createResolver(options: ResolverOptions): CachingResolver {
   const cache = new Map<string, Entry>();
+  const stats: DnsStats = { lookups: 0, cacheHits: 0, queries: 0, failures: 0, timeouts: 0 };
   const inFlight = new Map<string, Promise<ResolvedName>>();
   const { clock } = options;
 
@@ -106,17 +129,34 @@ export function createResolver(options: ResolverOptions): NameResolver {
     return promise;
   }
 
+  /** Counts how a query ended, once however many lookups share it. */
+  function counted(name: string): Promise<ResolvedName> {
+    stats.queries++;
+    return query(name).catch((err: unknown) => {
+      if (err instanceof ProxyError) stats[err.reason === "dns-timeout" ? "timeouts" : "failures"]++;
+      throw err;
+    });
+  }
+
   return {
+    stats,
     resolve(raw) {
       const name = raw.toLowerCase().replace(/\.$/, "");
       // A resolver might read `0177.1` differently from the URL parser: numbers never get here.
       if (parseNumericHost(name).kind !== "name") return Promise.reject(new TypeError(`not a DNS name: ${JSON.stringify(raw)}`));
-      if (isLocalhost(name)) return Promise.resolve({ addresses: LOOPBACK[options.family], ttl: options.maxTtl, fromCache: true });
+      stats.lookups++;
+      if (isLocalhost(name)) {
+        stats.cacheHits++;
+        return Promise.resolve({ addresses: LOOPBACK[options.family], ttl: options.maxTtl, fromCache: true });
+      }
       const cached = cache.get(name);
-      if (cached && clock.now() < cached.expires) return Promise.resolve({ addresses: cached.addresses, ttl: cached.ttl, fromCache: true });
+      if (cached && clock.now() < cached.expires) {
+        stats.cacheHits++;
+        return Promise.resolve({ addresses: cached.addresses, ttl: cached.ttl, fromCache: true });
+      }
       let pending = inFlight.get(name);
       if (!pending) {
-        pending = query(name).finally(() => inFlight.delete(name));
+        pending = counted(name).finally(() => inFlight.delete(name));
         inFlight.set(name, pending);
       }
       return pending;

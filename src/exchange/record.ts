@@ -88,6 +88,8 @@ export type ExchangeObserver = (record: Readonly<ExchangeRecord>) => void;
 
 export class Exchanges {
   #observers: readonly ExchangeObserver[] = [];
+  /** begun minus completed, by kind (one add and one subtract per exchange), for metrics */
+  readonly #open = { request: 0, tunnel: 0 };
 
   constructor(readonly clock: Clock) {}
 
@@ -102,7 +104,16 @@ export class Exchanges {
     return () => void (this.#observers = this.#observers.filter((o) => o !== observer));
   }
 
+  /**
+   * Exchanges begun and not yet completed: requests in flight, tunnels open. A record is only
+   * completed for sure while someone observes (see {@link observed}), so this counts true then.
+   */
+  open(kind: ExchangeRecord["kind"]): number {
+    return this.#open[kind];
+  }
+
   begin(listener: string, peer: string, method: string, host: string, path: string, kind: ExchangeRecord["kind"] = "request"): ExchangeRecord {
+    this.#open[kind]++;
     return {
       kind,
       listener,
@@ -130,6 +141,7 @@ export class Exchanges {
   complete(record: ExchangeRecord): void {
     if (record.end !== undefined) return;
     record.end = this.clock.now();
+    this.#open[record.kind]--;
     for (const observer of this.#observers) observer(record);
   }
 }

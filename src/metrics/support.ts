@@ -1,14 +1,17 @@
 /**
  * @module
- * The support listener (-support-listener, default :9911): `/healthz` and `/routes`, the live
- * table printed as eskip (HEAD gives only `X-Count`, as in Skipper). Never on the proxy port,
- * so a route cannot shadow it and clients of the proxy cannot read it.
+ * The support listener (-support-listener, default :9911): `/healthz`, `/routes`, the live
+ * table printed as eskip (HEAD gives only `X-Count`, as in Skipper), and `/metrics` in the
+ * Prometheus text format (./index.ts). Never on the proxy port, so a route cannot shadow it and
+ * clients of the proxy cannot read it.
  */
 import { lastResort } from "../exchange/errors.ts";
 import { serveListener, type Listener } from "../net/listener.ts";
 import { FALLBACK_BANNER } from "../routing/fallback.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import { splitTarget } from "../util/url-path.ts";
+import type { Metrics } from "./index.ts";
+import { CONTENT_TYPE } from "./text.ts";
 
 export interface SupportOptions {
   readonly table: () => RoutingTable;
@@ -16,6 +19,8 @@ export interface SupportOptions {
   readonly fallback?: RoutingTable | undefined;
   /** false while draining, so load balancers stop sending */
   readonly healthy: () => boolean;
+  /** what `/metrics` serves; without it `/metrics` is 404 */
+  readonly metrics?: Pick<Metrics, "render"> | undefined;
 }
 
 export function createSupportHandler(options: SupportOptions) {
@@ -31,8 +36,10 @@ export function createSupportHandler(options: SupportOptions) {
         if (req.method === "HEAD") return new Response(null, { headers });
         return text(printRoutes(table, options.fallback), 200, headers);
       }
+      case "/metrics":
+        return options.metrics ? new Response(req.method === "HEAD" ? null : options.metrics.render(), { headers: { "content-type": CONTENT_TYPE } }) : notFound();
       default:
-        return text("Not Found\n", 404);
+        return notFound();
     }
   };
 }
@@ -63,6 +70,8 @@ function printRoutes(table: RoutingTable, fallback: RoutingTable | undefined): s
   const configured = lines(table.toEskip());
   return fallback ? `${configured}${configured ? "\n" : ""}${FALLBACK_BANNER}\n${lines(fallback.toEskip())}` : configured;
 }
+
+const notFound = () => text("Not Found\n", 404);
 
 const text = (body: string, status = 200, headers: Record<string, string> = {}) =>
   new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });

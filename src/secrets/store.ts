@@ -4,6 +4,7 @@
  * a new map and swaps it in whole, so a request sees either the old or the new set, never a mix.
  * Refreshes come from the `-credentials-update-interval` tick (Skipper's only trigger), from
  * file-system events (sallyport's addition) and from SIGHUP via {@link SecretStore.refresh}.
+ * Each read is counted for /metrics ({@link SecretStats}): paths and times, never a value.
  *
  * ```ts
  * const secrets = await SecretStore.open({ paths: ["/tmp/secrets"], intervalMs: 600_000, log });
@@ -41,6 +42,16 @@ export interface SecretStoreOptions {
   readonly settleMs?: number;
 }
 
+/** What the refreshes did, for metrics: counts and times only, never a value. */
+export interface SecretStats {
+  /** completed reads of every path, the first one at open included */
+  readonly reloads: number;
+  /** secrets found unreadable or invalid, counted at each read, plus reads that failed outright */
+  readonly errors: number;
+  /** clock ms of the last read that found a usable value, by secret key (its path) */
+  readonly lastRead: ReadonlyMap<string, number>;
+}
+
 export class SecretStore implements SecretsReader {
   readonly intervalMs: number;
   #entries: ReadonlyMap<string, SecretEntry> = new Map();
@@ -53,6 +64,7 @@ export class SecretStore implements SecretsReader {
   #tick: Timer | undefined;
   #settle: Timer | undefined;
   #started = false;
+  readonly #stats = { reloads: 0, errors: 0, lastRead: new Map<string, number>() };
   /** when a refused request was last logged, per secret */
   readonly #refusalLoggedAt = new Map<string, number>();
 
@@ -75,6 +87,10 @@ export class SecretStore implements SecretsReader {
     const store = new SecretStore(options, await registerSecretPaths(options.paths));
     await store.refresh();
     return store;
+  }
+
+  get stats(): SecretStats {
+    return this.#stats;
   }
 
   lookup(name: string): SecretLookup {
@@ -129,11 +145,25 @@ export class SecretStore implements SecretsReader {
       const next = await scanSecretPaths(this.#paths);
       for (const change of describeChanges(this.#entries, next)) this.#log[change.level](change.message);
       this.#entries = next;
+      this.#count(next);
     } catch (e) {
       // The scan catches file errors itself; this is for the unexpected. The old values stay.
+      this.#stats.errors++;
       this.#log.error(`Failed to refresh secrets: ${(e as Error).message}`);
     }
     if (this.#started) this.#watcher?.ensure();
+  }
+
+  /** A secret that turns unreadable keeps its last good time, so its age shows; a removed one goes. */
+  #count(next: ReadonlyMap<string, SecretEntry>): void {
+    const stats = this.#stats;
+    const now = this.#clock.now();
+    stats.reloads++;
+    for (const [key, entry] of next) {
+      if (entry.ok) stats.lastRead.set(key, now);
+      else stats.errors++;
+    }
+    for (const key of stats.lastRead.keys()) if (!next.has(key)) stats.lastRead.delete(key);
   }
 
   #scheduleTick(): void {

@@ -1,0 +1,48 @@
+/**
+ * @module
+ * Counts their owners keep anyway, read when scraped: nothing is added on the request path for
+ * them. Retries come as a function (the retry loop lives in proxy/, beside us, not below);
+ * egress decisions are the dial plan's map by reason; DNS and secrets keep plain stats objects;
+ * rate limits count their own rejections (a filter's 429 leaves no cause in the exchange record).
+ */
+import type { DnsStats } from "../egress/dns.ts";
+import type { SecretStats } from "../secrets/store.ts";
+import type { MetricRegistry } from "./registry.ts";
+
+export function retryMetrics(registry: MetricRegistry, retries: () => number): void {
+  registry.collect("sallyport_retries_total", "Backend tries beyond the first, of all requests.", "counter", [], (emit) => emit([], retries()));
+}
+
+/** `filters`: the ratelimit registry's counts by kind; `global`: the -ratelimits limit's. */
+export function rateLimitMetrics(registry: MetricRegistry, filters: { readonly rejections: ReadonlyMap<string, number> } | undefined, global: { readonly rejected: number } | undefined): void {
+  registry.collect("sallyport_ratelimit_rejections_total", "Requests refused by a rate limit: service (ratelimit filters), client (clientRatelimit filters), global (-ratelimits).", "counter", ["limit"], (emit) => {
+    if (filters) for (const [kind, count] of filters.rejections) emit([kind], count);
+    if (global) emit(["global"], global.rejected);
+  });
+}
+
+export function egressMetrics(registry: MetricRegistry, decisions: ReadonlyMap<string, number>): void {
+  registry.collect("sallyport_egress_decisions_total", "Egress policy decisions on client-chosen destinations, by reason.", "counter", ["reason"], (emit) => {
+    for (const [reason, count] of decisions) emit([reason], count);
+  });
+}
+
+export function dnsMetrics(registry: MetricRegistry, stats: Readonly<DnsStats>): void {
+  const counters: [keyof DnsStats, string, string][] = [
+    ["lookups", "sallyport_dns_lookups_total", "Names looked up for client-chosen destinations, from the cache or not."],
+    ["cacheHits", "sallyport_dns_cache_hits_total", "Lookups answered from the DNS cache."],
+    ["queries", "sallyport_dns_queries_total", "DNS queries sent (concurrent lookups of a name share one)."],
+    ["failures", "sallyport_dns_failures_total", "DNS queries that found no address (502 dns-failed)."],
+    ["timeouts", "sallyport_dns_timeouts_total", "DNS queries that got no answer in time (504 dns-timeout)."],
+  ];
+  for (const [field, name, help] of counters) registry.collect(name, help, "counter", [], (emit) => emit([], stats[field]));
+}
+
+/** `unixMs` turns a clock reading into wall-clock ms, for the timestamps. */
+export function secretMetrics(registry: MetricRegistry, stats: SecretStats, unixMs: (clockMs: number) => number): void {
+  registry.collect("sallyport_secrets_reloads_total", "Completed reads of every -credentials-paths entry.", "counter", [], (emit) => emit([], stats.reloads));
+  registry.collect("sallyport_secrets_read_errors_total", "Secrets found unreadable or invalid, counted at each read, and reads that failed.", "counter", [], (emit) => emit([], stats.errors));
+  registry.collect("sallyport_secrets_last_read_timestamp_seconds", "When each secret file last gave a usable value, by path (never the value).", "gauge", ["path"], (emit) => {
+    for (const [path, at] of stats.lastRead) emit([path], unixMs(at) / 1000);
+  });
+}
