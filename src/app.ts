@@ -98,6 +98,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       retryStats: retries,
       exchanges,
       dialPlan: egress.dialPlan,
+      recordQuery: !config.accessLogDisabled && !config.accessLogStripQuery,
       clock,
       log,
   };

@@ -75,6 +75,8 @@ export interface ProxyOptions {
   readonly dialPlan?: DialPlan;
   /** set for the forward port's route engine: requests come relayed by its front */
   readonly relayed?: RelayedFrom;
+  /** keep the query in the record, for an access log that shows it (-access-log-strip-query=false); it may carry credentials */
+  readonly recordQuery?: boolean;
   /** time for timeouts, backoff waits and records, and the jitter source */
   readonly clock?: Clock;
   readonly random?: () => number;
@@ -156,7 +158,7 @@ export function createHandler(options: ProxyOptions) {
     const peer = relayed ? relayed.peer(req, server) : peerAddress(server, req);
     const record = exchanges.begin(listener, peer ?? peerAddress(server, req), req.method, host, rawPath);
     // Named values only, copied before the headers are stripped: nothing else can reach a log line.
-    if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), rawQuery, "HTTP/1.1");
+    if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), options.recordQuery ? rawQuery : "", "HTTP/1.1");
     try {
       if (relayed) {
         // Someone on this machine who dialed the engine directly would skip the front's checks.
