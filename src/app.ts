@@ -12,6 +12,7 @@ import type { Config } from "./config/index.ts";
 import { parseListenAddress } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan } from "./egress/dial.ts";
+import { createMetrics, type Metrics } from "./metrics/index.ts";
 import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
@@ -45,6 +46,8 @@ export interface Sallyport {
   openByListener(): Map<string, number>;
   /** reopens the -access-log file (SIGUSR1, after logrotate renamed it) */
   reopenLogs(): Promise<void>;
+  /** what `/metrics` serves; undefined without a support listener */
+  readonly metrics: Metrics | undefined;
   /** egress decisions on client-chosen destinations, by reason (for metrics) */
   readonly egressDecisions: ReadonlyMap<string, number>;
   /** listeners bound, routes and secrets loaded, not draining: what `/readyz` says */
@@ -78,6 +81,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     clock,
   });
   const egress = await openEgress(config, log, clock);
+  // Skipper uses the first -ratelimits entry only.
+  const requestLimit = createRequestLimit(config.ratelimits[0], clock);
   const forwardAuth = config.forwardAuthFile ? await ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, clock, log }) : undefined;
   let draining = false;
   const onError = (err: Error) => log.error(`internal error: ${err?.stack ?? err}`);
@@ -93,8 +98,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       idleTimeoutMs: config.idleTimeoutServer,
       upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend, tls },
       breakers,
-      // Skipper uses the first -ratelimits entry only.
-      requestLimit: createRequestLimit(config.ratelimits[0], clock),
+      requestLimit,
       retryStats: retries,
       exchanges,
       dialPlan: egress.dialPlan,
@@ -102,6 +106,23 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       clock,
       log,
   };
+  const started: Listener[] = [];
+  // Made before the listeners start, so the first request is counted; served on the support port.
+  const metrics = config.supportListener
+    ? createMetrics({
+        clock,
+        maxHosts: config.metricsMaxHosts,
+        exchanges,
+        breakers,
+        ratelimits,
+        requestLimit,
+        retries: () => retries.retries,
+        egressDecisions: egress.dialPlan.decisions,
+        dns: egress.resolver,
+        secrets,
+        openByListener: () => new Map(started.map((l) => [l.name, l.open])),
+      })
+    : undefined;
   // In start order; stop() drains them in the same order, the support listener (health) last.
   const listeners: Listener[] = [proxyListener({ ...engine, ...parseListenAddress(config.address), table })];
   if (fallback) {
@@ -118,7 +139,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     );
   }
   if (config.supportListener) {
-    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback, healthy: () => !draining, wait: (ms) => clock.sleep(ms), onError }));
+    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));
   }
 
   // Opened last before the listeners: a failed start below is the only path that must close it.
@@ -128,7 +149,6 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         throw new StartupError(e.message, { cause: e });
       });
   const addresses = new Map<string, string>();
-  const started: Listener[] = [];
   try {
     for (const listener of listeners) {
       const address = await listener.start();
@@ -140,6 +160,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     // Whatever did start goes again: a failed start must not leave a port bound.
     for (const listener of started) await listener.stop(0);
     await accessLog?.close();
+    metrics?.stop();
     throw e instanceof ListenError ? new StartupError(e.message, { cause: e }) : e;
   }
   routes.watch();
@@ -157,6 +178,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     egressDecisions: egress.dialPlan.decisions,
     reopenLogs: () => accessLog?.reopen() ?? Promise.resolve(),
     openByListener: () => new Map(started.map((listener) => [listener.name, listener.open])),
+    metrics,
     get ready() {
       return !draining;
     },
@@ -174,6 +196,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       }
       // After the listeners: exchanges that ended while draining are logged too.
       await accessLog?.close();
+      metrics?.stop();
     },
   };
 }
@@ -207,7 +230,7 @@ async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
     clock,
   });
   const dialPlan = createDialPlan({ policy: () => lists.policy, resolver, log: egressLog(log, config.egressLogLevel) });
-  return { lists, dialPlan };
+  return { lists, resolver, dialPlan };
 }
 
 /**

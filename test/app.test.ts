@@ -73,3 +73,25 @@ describe("egress decision lines", () => {
     expect(await decisions("warn", "info")).toEqual(["info allow", "warning deny"]);
   });
 });
+
+test("/readyz turns 503 when draining starts while /healthz stays 200; /metrics counts what was served", async () => {
+  const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("up") });
+  const app = await startSallyport(
+    { ...DEFAULT_CONFIG, address: "127.0.0.1:0", supportListener: "127.0.0.1:0", accessLogDisabled: true, inlineRoutes: `up: * -> "http://127.0.0.1:${upstream.port}"` },
+    createLogger("error", { write() {} }),
+  );
+  try {
+    const support = `http://${app.addresses.get("support")}`;
+    expect((await fetch(`${support}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`http://${app.addresses.get("proxy")}/x`)).text()).toBe("up");
+    const scrape = await (await fetch(`${support}/metrics`)).text();
+    expect(scrape).toMatch(/^sallyport_requests_total\{[^}]*route="up"[^}]*\} 1$/m);
+    app.startDraining();
+    expect((await fetch(`${support}/readyz`)).status).toBe(503);
+    expect((await fetch(`${support}/healthz`)).status).toBe(200);
+    expect(app.ready).toBe(false);
+  } finally {
+    await app.stop(0);
+    upstream.stop(true);
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * @module
- * The support listener (-support-listener, default :9911): `/healthz`, `/routes`, the live
+ * The support listener (-support-listener, default :9911): `/healthz` (alive), `/readyz` (ready
+ * for traffic: 503 once draining), `/routes`, the live
  * table printed as eskip (HEAD gives only `X-Count`, as in Skipper), and `/metrics` in the
  * Prometheus text format (./index.ts). Never on the proxy port, so a route cannot shadow it and
  * clients of the proxy cannot read it.
@@ -17,8 +18,8 @@ export interface SupportOptions {
   readonly table: () => RoutingTable;
   /** the forward port's built-in fallback table, printed after the configured routes when the port is on */
   readonly fallback?: RoutingTable | undefined;
-  /** false while draining, so load balancers stop sending */
-  readonly healthy: () => boolean;
+  /** routes and secrets loaded and listeners bound, and not draining: `/readyz`, for load balancers */
+  readonly ready: () => boolean;
   /** what `/metrics` serves; without it `/metrics` is 404 */
   readonly metrics?: Pick<Metrics, "render"> | undefined;
 }
@@ -28,8 +29,11 @@ export function createSupportHandler(options: SupportOptions) {
     // Not new URL(): an HTTP/1.0 health check without Host gives a relative req.url.
     const { path } = splitTarget(req.url);
     switch (path) {
+      // Alive: the process answers. Kubernetes restarts a pod whose liveness fails, so draining is not a failure here.
       case "/healthz":
-        return options.healthy() ? text("ok\n") : text("draining\n", 503);
+        return text("ok\n");
+      case "/readyz":
+        return options.ready() ? text("ready\n") : text("draining\n", 503);
       case "/routes": {
         const table = options.table();
         const headers = { "x-count": String(table.routes.length) };

@@ -152,7 +152,7 @@ beforeAll(async () => {
     openByListener: () => app.openByListener(),
   });
   app.exchanges.subscribe((r) => completed.push(r));
-  support = supportListener({ hostname: HOST, port: 0, table: () => app.routes.table, healthy: () => true, wait: (ms) => clock.sleep(ms), onError: () => {}, metrics });
+  support = supportListener({ hostname: HOST, port: 0, table: () => app.routes.table, ready: () => true, wait: (ms) => clock.sleep(ms), onError: () => {}, metrics });
   const supportAddress = await support.start();
 
   const proxy = `http://${app.addresses.get("proxy")}`;

@@ -4,7 +4,7 @@ import { createSupportHandler } from "../../src/metrics/support.ts";
 import type { RoutingTable } from "../../src/routing/table.ts";
 
 /** /metrics never reads the table. */
-const base = { table: (): RoutingTable => { throw new Error("the table is not read"); }, healthy: () => true };
+const base = { table: (): RoutingTable => { throw new Error("the table is not read"); }, ready: () => true };
 
 test("GET /metrics is the scrape, in the text format Prometheus asks for", async () => {
   const res = createSupportHandler({ ...base, metrics: { render: () => "x_total 1\n" } })(new Request("http://support/metrics"));
