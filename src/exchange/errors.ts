@@ -90,10 +90,18 @@ export function errorResponse(status: number, cause: ErrorCause, message = statu
   return new Response(message + "\n", { status, headers: errorHeaders(cause, extra) });
 }
 
-/** The same error as a response state, for a filter to serve (earlier filters' response halves still run). */
-export function errorState(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): ResponseState {
-  return { status, headers: errorHeaders(cause, extra), body: message + "\n" };
+/** An error answer a filter serves: its cause goes into the exchange record, as a thrown ProxyError's does. */
+export interface ErrorState extends ResponseState {
+  readonly cause: ErrorCause;
 }
+
+/** The same error as a response state, for a filter to serve (earlier filters' response halves still run). */
+export function errorState(status: number, cause: ErrorCause, message = statusText(status), extra?: Readonly<Record<string, string>>): ErrorState {
+  return { status, headers: errorHeaders(cause, extra), body: message + "\n", cause };
+}
+
+/** The cause of a response sallyport made up itself; never read from headers, which a backend can set. */
+export const causeOf = (response: ResponseState): ErrorCause | undefined => (response as Partial<ErrorState>).cause;
 
 /** A request the client got wrong: 400, never the backend's fault. */
 export const badRequest = (why: string, cause?: unknown): ProxyError => new ProxyError(400, "bad-request", `Bad Request: ${why}`, { cause });

@@ -7,7 +7,7 @@
  */
 import type { Server } from "bun";
 import { BreakerRegistry } from "../circuit/registry.ts";
-import { badRequest, clientGone, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
+import { badRequest, causeOf, clientGone, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
 import { Exchanges, type ExchangeRecord } from "../exchange/record.ts";
 import type { RequestState } from "../exchange/state.ts";
 import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
@@ -127,6 +127,7 @@ export function createHandler(options: ProxyOptions) {
   /** Passes the response on; the record completes when its body has. */
   function answer(record: ExchangeRecord, res: PassResult): Response {
     record.status = res.status;
+    record.cause ??= causeOf(res);
     const body = res.body;
     if (!(body instanceof ReadableStream)) {
       if (body !== null) record.bytesOut = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;

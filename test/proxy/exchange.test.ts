@@ -45,6 +45,7 @@ beforeAll(() => {
   const routes = parse(`
     broken: Path("/broken") -> broken() -> "http://UP";
     served: Path("/served") -> inlineContent("from a filter") -> <shunt>;
+    limited: Path("/limited") -> clientRatelimit(1, "1h") -> inlineContent("once") -> <shunt>;
     gone: Path("/gone") -> "http://127.0.0.1:1";
     up: * -> "http://UP"`.replaceAll("UP", `127.0.0.1:${upstream.port}`));
   const table = buildTable(routes, { filters: createRegistry([...builtinFilters({ secrets: NO_SECRETS }), broken], "filter"), predicates: builtinPredicateRegistry() });
@@ -88,6 +89,15 @@ test("a proxied response completes when its body has been passed on", async () =
 test("an error answer completes the record with its cause", async () => {
   expect((await fetch(`${proxyUrl}/gone`)).status).toBe(502);
   expect(await completed("/gone")).toMatchObject({ status: 502, cause: "dial-failed", routeId: "gone" });
+});
+
+test("an error a filter serves (a rate limit's 429) completes the record with its cause", async () => {
+  await fetch(`${proxyUrl}/limited`);
+  const res = await fetch(`${proxyUrl}/limited`);
+  expect([res.status, res.headers.get("x-sallyport-error")]).toEqual([429, "rate-limited"]);
+  const records = completions.filter((r) => r.path === "/limited");
+  for (let i = 0; i < 100 && records.length < 2; i++) await Bun.sleep(5);
+  expect(completions.filter((r) => r.path === "/limited").map((r) => [r.status, r.cause])).toEqual([[200, undefined], [429, "rate-limited"]]);
 });
 
 test("a filter that throws is an internal error: logged, 500, completed", async () => {
