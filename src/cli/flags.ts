@@ -26,7 +26,7 @@ const NO_EFFECT = "has no effect yet";
 export const SERVE_FLAGS: readonly ServeFlag[] = [
   // listeners
   { name: "address", kind: "string", default: ":9090", key: "address", usage: "TCP address the proxy listens on" },
-  { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/healthz, /routes); empty disables it" },
+  { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/healthz, /readyz, /routes, /metrics); empty disables it" },
   { name: "metrics-listener", kind: "string", default: ":9911", unwired: "/metrics is served on -support-listener", usage: "Skipper's legacy /metrics listener; accepted, /metrics is served on -support-listener" },
   { name: "max-tcp-listener-concurrency", kind: "int", default: 0, unwired: NO_EFFECT, usage: "Skipper's cap on requests served at once by the listener; accepted, no effect yet" },
 

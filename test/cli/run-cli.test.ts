@@ -180,7 +180,7 @@ describe("help and version", () => {
     expect(stdout).toContain("  -read-timeout-server duration\n    \tmaximum time for a client to send its whole request body; 0 means no limit\n");
     expect(stdout).toContain("  -default-http-status int\n    \tHTTP status returned when no route matches (default 404)\n");
     expect(stdout).toContain("  -proxy-preserve-host\n    \tsend the client's Host header");
-    expect(stdout).toContain("  -support-listener string\n    \tTCP address of the support listener (/healthz, /routes); empty disables it (default \":9911\")\n");
+    expect(stdout).toContain("  -support-listener string\n    \tTCP address of the support listener (/healthz, /readyz, /routes, /metrics); empty disables it (default \":9911\")\n");
     expect(stdout).toContain("  -enable-breakers\n    \taccepted for Skipper command lines; the breaker filters always work\n");
     for (const flag of SERVE_FLAGS) expect(stdout).toContain(`\n  -${flag.name}`);
   });
