@@ -80,3 +80,45 @@ describe("the access log", () => {
     expect((await readFile(`${accessLog}.1`, "utf8")).split("\n").filter(Boolean).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe("SIGTERM", () => {
+  test("/readyz turns 503 while requests are still served for -wait-for-healthcheck-interval, then a streamed download in flight completes, new connections are refused, exit 0", async () => {
+    // A download that takes a while: 40 chunks, one every 25 ms.
+    const slow = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => {
+        let n = 0;
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              await Bun.sleep(25);
+              c.enqueue(new TextEncoder().encode(`chunk ${n}\n`));
+              if (++n === 40) c.close();
+            },
+          }),
+        );
+      },
+    });
+    const p = await startProxy(["-wait-for-healthcheck-interval", "600ms", "-shutdown-timeout", "10s", "-access-log-disabled", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
+    try {
+      expect((await fetch(`${p.supportUrl}/readyz`)).status).toBe(200);
+      // Its headers are in: the download is under way.
+      const download = (await fetch(`${p.url}/big`)).text();
+      p.proc.kill("SIGTERM");
+      await p.waitForLog(/SIGTERM: \/readyz answers 503/);
+      expect((await fetch(`${p.supportUrl}/readyz`)).status).toBe(503);
+      expect((await fetch(`${p.supportUrl}/healthz`)).status).toBe(200);
+      // Still serving while load balancers move away.
+      expect((await fetch(`${p.url}/during-wait`, { keepalive: false })).status).toBe(200);
+      await p.waitForLog(/SIGTERM: draining in-flight requests and tunnels/);
+      await expect(fetch(`${p.url}/after`, { keepalive: false })).rejects.toThrow();
+      const body = await download;
+      expect(body.split("\n").filter(Boolean)).toHaveLength(40);
+      expect(await p.proc.exited).toBe(0);
+    } finally {
+      p.proc.kill("SIGKILL");
+      slow.stop(true);
+    }
+  });
+});
