@@ -9,7 +9,7 @@ import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
-import { parseListenAddress } from "./config/index.ts";
+import { egressListsOptions, parseListenAddress } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan } from "./egress/dial.ts";
 import { createMetrics, type Metrics } from "./metrics/index.ts";
@@ -203,21 +203,12 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
 
 /**
  * The egress policy (flag rules and their files, re-read on change), our DNS cache, and the dial
- * plan every client-chosen destination goes through; each decision is an info line.
+ * plan every client-chosen destination goes through; each decision is a line at -egress-log-level.
  */
 async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
   let lists: EgressLists;
   try {
-    lists = await EgressLists.open({
-      allow: config.egressAllow,
-      deny: config.egressDeny,
-      allowFile: config.egressAllowFile || undefined,
-      denyFile: config.egressDenyFile || undefined,
-      allowPrivate: config.egressAllowPrivate,
-      pollMs: config.sourcePollTimeout,
-      clock,
-      log,
-    });
+    lists = await EgressLists.open(egressListsOptions(config, { clock, log }));
   } catch (e) {
     throw new StartupError((e as Error).message, { cause: e });
   }

@@ -12,7 +12,7 @@ import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { builtinRegistries } from "../routing/registries.ts";
-import type { Config } from "../config/index.ts";
+import { egressListsOptions, type Config } from "../config/index.ts";
 import { EgressLists } from "../egress/lists.ts";
 import { createLogger } from "../log/index.ts";
 import { registerSecretPaths } from "../secrets/scan.ts";
@@ -63,17 +63,7 @@ async function fileProblems(config: Config): Promise<string[]> {
   const quiet = createLogger("error", { write() {} });
   const problems: string[] = [];
   const opening = (what: Promise<unknown>) => what.catch((e: Error) => void problems.push(e.message));
-  await opening(
-    EgressLists.open({
-      allow: config.egressAllow,
-      deny: config.egressDeny,
-      allowFile: config.egressAllowFile || undefined,
-      denyFile: config.egressDenyFile || undefined,
-      allowPrivate: config.egressAllowPrivate,
-      pollMs: config.sourcePollTimeout,
-      log: quiet,
-    }),
-  );
+  await opening(EgressLists.open(egressListsOptions(config, { log: quiet })));
   if (config.forwardAuthFile) await opening(ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, log: quiet }));
   await opening(registerSecretPaths(config.credentialsPaths));
   return problems;

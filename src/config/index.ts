@@ -6,3 +6,4 @@ export { ConfigSchema, LOG_LEVELS, validateConfig } from "./schema.ts";
 export type { Config, ConfigIssue, ConfigResult, LogLevel } from "./schema.ts";
 export { parseListenAddress } from "./listen-address.ts";
 export type { ListenAddress } from "./listen-address.ts";
+export { egressListsOptions } from "./egress.ts";

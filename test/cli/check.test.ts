@@ -79,6 +79,15 @@ async function checkCommandLine(...argv: string[]): Promise<{ code: number; line
   return { code, lines: written.split("\n").filter(Boolean) };
 }
 
+/** A command line naming one problem of each kind of file: a route, inline routes, an egress line, an htpasswd line, a secrets path. */
+async function badFiles() {
+  const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
+  const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
+  const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
+  const argv = ["-inline-routes", 'i: Path("/x" -> <shunt>', "-routes-file", routes, "-egress-allow-file", allow, "-credentials-paths", "/nonexistent/sallyport-secrets", "-forward-auth-file", htpasswd];
+  return { argv, routes, allow, htpasswd };
+}
+
 describe("the whole command line", () => {
   test("a good command line and its files: silent, exit 0", async () => {
     const routes = await routesFile('r: * -> "http://127.0.0.1:1";');
@@ -87,33 +96,15 @@ describe("the whole command line", () => {
   });
 
   test("a bad flag value is reported as serve words it, exit 1 (the files of an invalid command line are not read)", async () => {
-    const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
-    const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
-    const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
-    const { code, lines } = await checkCommandLine(
-      "-connect-ports", "443,99999",
-      "-inline-routes", "i: Path(\"/x\" -> <shunt>",
-      "-routes-file", routes,
-      "-egress-allow-file", allow,
-      "-credentials-paths", "/nonexistent/sallyport-secrets",
-      "-forward-auth-file", htpasswd,
-    );
+    const { code, lines } = await checkCommandLine("-connect-ports", "443,99999", ...(await badFiles()).argv);
     expect(code).toBe(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toStartWith('invalid value "443,99999" for flag -connect-ports');
   });
 
   test("with valid flags, the files they name are all read and every problem is listed", async () => {
-    const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
-    const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
-    const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
-    const { code, lines } = await checkCommandLine(
-      "-inline-routes", "i: Path(\"/x\" -> <shunt>",
-      "-routes-file", routes,
-      "-egress-allow-file", allow,
-      "-credentials-paths", "/nonexistent/sallyport-secrets",
-      "-forward-auth-file", htpasswd,
-    );
+    const { argv, routes, allow, htpasswd } = await badFiles();
+    const { code, lines } = await checkCommandLine(...argv);
     expect(code).toBe(1);
     expect(lines).toHaveLength(5);
     expect(lines[0]).toStartWith(`${routes}:2:`);

@@ -1,0 +1,19 @@
+/**
+ * @module
+ * What the egress lists are opened from: the flag rules and the files beside them. One place, so
+ * the start and `sallyport check` read a command line's lists the same way.
+ */
+import type { EgressListsOptions } from "../egress/lists.ts";
+import type { Config } from "./schema.ts";
+
+export function egressListsOptions(config: Config, rest: Pick<EgressListsOptions, "log" | "clock">): EgressListsOptions {
+  return {
+    allow: config.egressAllow,
+    deny: config.egressDeny,
+    allowFile: config.egressAllowFile || undefined,
+    denyFile: config.egressDenyFile || undefined,
+    allowPrivate: config.egressAllowPrivate,
+    pollMs: config.sourcePollTimeout,
+    ...rest,
+  };
+}
