@@ -70,7 +70,7 @@ export interface ExchangeRecord {
   dialed: string | undefined;
   /** the egress policy's decision, for a destination the client chose */
   egress: EgressVerdict | undefined;
-  /** request body bytes from the client: the declared Content-Length, or counted for chunked bodies */
+  /** request body bytes from the client: the declared Content-Length (a chunked body is counted only under -read-timeout-server); a tunnel's bytes up */
   bytesIn: number;
   /** response body bytes passed to the client */
   bytesOut: number;

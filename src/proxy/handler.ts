@@ -201,10 +201,14 @@ export function createHandler(options: ProxyOptions) {
     }
   }
 
-  /** The body fetch sends: the client's own stream, watched only where a deadline or a count needs it. */
+  /**
+   * The body fetch sends: the client's own stream, watched only where the read deadline needs it.
+   * A chunked upload is not watched just to count it: a JS wrapper around a 100 MB upload costs
+   * memory Bun's own stream does not, and no log line or metric reports request size.
+   */
   function requestBody(req: Request, length: string | null, record: ExchangeRecord) {
     if (length !== null) record.bytesIn = Number(length);
-    if (!req.body || (!readTimeout && (length !== null || !exchanges.observed))) return undefined;
+    if (!req.body || !readTimeout) return undefined;
     const watched = readTimeout ? withReadDeadline(req.body, readTimeout, clock) : watchStream(req.body);
     let failure: ProxyError | undefined;
     watched.onEnd((end, bytes) => {

@@ -27,11 +27,9 @@ describe("Skipper flags that do nothing yet", () => {
   test("start, with one warning each and one for -insecure", async () => {
     await using proxy = await startProxy([
       "-insecure",
-      "-access-log-disabled",
       "-enable-prometheus-metrics",
       "-metrics-listener=:9912",
       "-remove-hop-headers",
-      "-wait-for-healthcheck-interval=10s",
       "-max-idle-connection-backend=64",
       "-close-idle-conns-period=20s",
       "-max-tcp-listener-concurrency=100",
@@ -45,8 +43,6 @@ describe("Skipper flags that do nothing yet", () => {
       "remove-hop-headers",
       "max-idle-connection-backend",
       "close-idle-conns-period",
-      "wait-for-healthcheck-interval",
-      "access-log-disabled",
       "enable-prometheus-metrics",
     ]);
   });
