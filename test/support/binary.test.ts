@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isStale, mtimesOf, ROOT } from "./binary.ts";
+import { CREDENTIAL, isStale, mtimesOf, ROOT } from "./binary.ts";
 
 describe("isStale", () => {
   test.each<{ title: string; binary: number | undefined; sources: number[]; stale: boolean }>([
@@ -58,4 +58,13 @@ test("an explicit SALLYPORT_BIN that does not exist is refused, not built", asyn
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
   expect(code).not.toBe(0);
   expect(stderr).toContain(`SALLYPORT_BIN=${missing} does not exist`);
+});
+
+describe("CREDENTIAL, what no proxy log line may hold", () => {
+  test.each(["Authorization: Bearer s3cr3t-token", "proxy-authorization=Basic YWxpY2U6cHc=", 'msg="sent bearer abcd1234"', "Basic dXNlcjpwYXNz"])("%s is caught", (line) => {
+    expect(CREDENTIAL.test(line)).toBe(true);
+  });
+  test.each(['msg="route gh: bearerinjector(\\"/run/secrets/gh\\")"', "GET /basic HTTP/1.1", 'msg="egress allow client=127.0.0.1 user=\\"alice\\""'])("%s is not", (line) => {
+    expect(CREDENTIAL.test(line)).toBe(false);
+  });
 });

@@ -108,6 +108,12 @@ export interface RunningProxy {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * What a credential looks like in a line: an Authorization scheme with its token, or the header
+ * names themselves. Every end-to-end test's proxy is checked for these when it stops.
+ */
+export const CREDENTIAL = /\bbearer\s+[A-Za-z0-9._~+/-]{4,}=*(?=[\s"',;\\]|$)|\bbasic\s+[A-Za-z0-9+/]{6,}={0,2}(?=[\s"',;\\]|$)|\b(?:proxy-)?authorization\s*[:=]/i;
+
 /** Starts the binary on free loopback ports and waits until both listeners are up. */
 export async function startProxy(args: string[], options: { cwd?: string } = {}): Promise<RunningProxy> {
   await ensureBinary();
@@ -159,7 +165,11 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
   const forwardPort = args.includes("-forward-address") ? Number(/:(\d+)"?$/.exec(await waitForLog(/forward listener on /))![1]) : undefined;
   const stop = async () => {
     proc.kill("SIGTERM");
-    return proc.exited;
+    const code = await proc.exited;
+    // Whatever a test sent or injected, no credential may reach a log line (application or access log).
+    const leaked = logs.filter((line) => CREDENTIAL.test(line));
+    if (leaked.length > 0) throw new Error(`credentials in the proxy's log:\n${leaked.join("\n")}`);
+    return code;
   };
   return {
     proc,
