@@ -73,6 +73,18 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "dns-max-ttl", kind: "duration", default: "5m", key: "dnsMaxTtl", usage: "longest time a DNS answer is cached, whatever its TTL says" },
   { name: "dns-timeout", kind: "duration", default: "5s", key: "dnsTimeout", usage: "how long a DNS lookup may take (then 504 dns-timeout)" },
 
+  // TLS doors
+  { name: "sni-address", kind: "string", default: "", key: "sniAddress", usage: "TCP address of the SNI port: TLS redirected to it (nftables/iptables) is forwarded by its ClientHello's server name, under the egress policy; empty disables it" },
+  { name: "sni-upstream-port", kind: "int", default: 443, key: "sniUpstreamPort", usage: "port the SNI port dials on the named host" },
+  { name: "egress-suffix", kind: "string", default: ".egress.local", key: "egressSuffix", usage: "http://HOST<suffix>/path on -address and the forward port is sent to https://HOST/path, verified against HOST; empty disables it" },
+  { name: "tls-cert", kind: "string", default: "", key: "tlsCert", usage: "PEM certificate (chain) -address and the forward port serve TLS with; re-read when it changes" },
+  { name: "tls-key", kind: "string", default: "", key: "tlsKey", usage: "PEM private key of -tls-cert" },
+  { name: "tls-client-ca", kind: "string", default: "", key: "tlsClientCa", usage: "PEM CA bundle client certificates are verified against (with -tls-client-auth)" },
+  { name: "tls-client-auth", kind: "string", default: "none", key: "tlsClientAuth", usage: "client certificates on the TLS listeners: none, request or require" },
+  { name: "intercept-ca-cert", kind: "string", default: "", key: "interceptCaCert", usage: "PEM CA certificate that signs the leaf certificates of intercepted CONNECT hosts (sallyport ca init DIR makes one)" },
+  { name: "intercept-ca-key", kind: "string", default: "", key: "interceptCaKey", usage: "PEM private key of -intercept-ca-cert; never logged" },
+  { name: "intercept-hosts", kind: "list", default: [], key: "interceptHosts", usage: "CONNECT destinations whose TLS is terminated so routes apply inside (host, *.domain, host:port, as -egress-allow); other tunnels stay blind" },
+
   // server
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
   { name: "read-timeout-server", kind: "duration", default: "0", key: "readTimeoutServer", usage: "maximum time for a client to send its whole request body; 0 means no limit" },

@@ -214,6 +214,22 @@ export const ConfigSchema = v.pipe(
     accessLogStripQuery: v.boolean(),
     /** the level of egress denials; allowed destinations are logged one level below */
     egressLogLevel: logLevel,
+    /** SNI port, `host:port`; "" disables it */
+    sniAddress: listenAddress(true),
+    /** the port the SNI port dials */
+    sniUpstreamPort: integer(1, 65535, "must be a port between 1 and 65535"),
+    /** `HOST<suffix>` is sent to `https://HOST`; "" disables it; a leading dot is required so `evil-egress.local` is not `evil-` */
+    egressSuffix: v.pipe(v.string(), v.toLowerCase(), v.check((suffix) => suffix === "" || /^\.[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(suffix), "must be empty or a domain suffix starting with a dot, like .egress.local")),
+    /** TLS for -address and the forward port: certificate and key files, read by the app */
+    tlsCert: v.string(),
+    tlsKey: v.string(),
+    /** CA bundle for client certificates */
+    tlsClientCa: v.string(),
+    tlsClientAuth: v.picklist(["none", "request", "require"], "must be none, request or require"),
+    /** CONNECT interception: the CA pair (read by the app) and the hosts it applies to */
+    interceptCaCert: v.string(),
+    interceptCaKey: v.string(),
+    interceptHosts: listOf(egressRule),
     /** destinations with metric series of their own; the rest share host="other" */
     metricsMaxHosts: integer(1, 1_000_000, "must be between 1 and 1000000"),
     /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */
@@ -221,6 +237,18 @@ export const ConfigSchema = v.pipe(
   }),
   // Either bound would silently win over the other; the issue goes to the min flag, the one named
   // first. A negative max has its own issue already (a failed minValue still counts as typed here).
+  v.forward(
+    v.partialCheck([["tlsCert"], ["tlsKey"]], ({ tlsCert, tlsKey }) => (tlsCert === "") === (tlsKey === ""), "-tls-cert and -tls-key go together"),
+    ["tlsCert"],
+  ),
+  v.forward(
+    v.partialCheck([["tlsClientAuth"], ["tlsClientCa"], ["tlsCert"]], ({ tlsClientAuth, tlsClientCa, tlsCert }) => tlsClientAuth === "none" || (tlsClientCa !== "" && tlsCert !== ""), "needs -tls-client-ca and -tls-cert"),
+    ["tlsClientAuth"],
+  ),
+  v.forward(
+    v.partialCheck([["interceptCaCert"], ["interceptCaKey"], ["interceptHosts"]], ({ interceptCaCert, interceptCaKey, interceptHosts }) => (interceptCaCert === "") === (interceptCaKey === "") && (interceptHosts.length === 0 || interceptCaCert !== ""), "-intercept-ca-cert and -intercept-ca-key go together, and -intercept-hosts needs them"),
+    ["interceptCaCert"],
+  ),
   v.forward(
     v.partialCheck([["dnsMinTtl"], ["dnsMaxTtl"]], ({ dnsMinTtl, dnsMaxTtl }) => dnsMaxTtl < 0 || dnsMinTtl <= dnsMaxTtl, "must not be more than the maximum DNS TTL (-dns-max-ttl)"),
     ["dnsMinTtl"],
