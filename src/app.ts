@@ -87,7 +87,11 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   let draining = false;
   const onError = (err: Error) => log.error(`internal error: ${err?.stack ?? err}`);
   const table = () => routes.table;
-  const fallback = config.forwardAddress ? buildFallbackTable(builtinRegistries({ secrets, ratelimits })) : undefined;
+  // The built-in routes behind the configured ones: the egress suffix's on both ports, and on the
+  // forward port the catch-all to wherever the client asked.
+  const builtins = (forward: boolean) => buildFallbackTable(builtinRegistries({ secrets, ratelimits }), { egressSuffix: config.egressSuffix, forward });
+  const addressBuiltins = config.egressSuffix ? builtins(false) : undefined;
+  const forwardBuiltins = config.forwardAddress ? builtins(true) : undefined;
 
   // What the proxy port and the forward port's engine share: they are one route engine.
   const engine = {
@@ -102,6 +106,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       retryStats: retries,
       exchanges,
       dialPlan: egress.dialPlan,
+      egressSuffix: config.egressSuffix,
       recordQuery: !config.accessLogDisabled && !config.accessLogStripQuery,
       clock,
       log,
@@ -124,13 +129,13 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       })
     : undefined;
   // In start order; stop() drains them in the same order, the support listener (health) last.
-  const listeners: Listener[] = [proxyListener({ ...engine, ...parseListenAddress(config.address), table })];
-  if (fallback) {
+  const listeners: Listener[] = [proxyListener({ ...engine, ...parseListenAddress(config.address), table: addressBuiltins ? withFallback(table, addressBuiltins) : table })];
+  if (forwardBuiltins) {
     listeners.push(
       forwardListener({
         ...engine,
         ...parseListenAddress(config.forwardAddress),
-        table: withFallback(table, fallback),
+        table: withFallback(table, forwardBuiltins),
         headTimeout: config.forwardHeadTimeout,
         connectPorts: config.connectPorts,
         auth: forwardAuth,
@@ -139,7 +144,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     );
   }
   if (config.supportListener) {
-    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));
+    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));
   }
 
   // Opened last before the listeners: a failed start below is the only path that must close it.

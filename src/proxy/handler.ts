@@ -73,6 +73,8 @@ export interface ProxyOptions {
   readonly listener?: string;
   /** the egress dial plan for `<dynamic>` destinations (see ../egress/dial.ts) */
   readonly dialPlan?: DialPlan;
+  /** `-egress-suffix` for `<dynamic>` destinations; "" turns it off */
+  readonly egressSuffix?: string;
   /** set for the forward port's route engine: requests come relayed by its front */
   readonly relayed?: RelayedFrom;
   /** keep the query in the record, for an access log that shows it (-access-log-strip-query=false); it may carry credentials */
@@ -100,6 +102,7 @@ export function createHandler(options: ProxyOptions) {
     preserveHost: options.preserveHost,
     breakers: options.breakers ?? new BreakerRegistry({ entries: [], clock }),
     dialPlan: options.dialPlan,
+    egressSuffix: options.egressSuffix,
     retry: {
       clock,
       random: options.random ?? Math.random,

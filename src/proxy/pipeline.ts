@@ -34,6 +34,8 @@ export interface PipelineOptions {
   readonly retry: RetryDeps;
   /** the egress dial plan for `<dynamic>` destinations; without one they are dialed by name, unchecked */
   readonly dialPlan?: DialPlan | undefined;
+  /** `-egress-suffix`: a `<dynamic>` host `HOST<suffix>` goes to `https://HOST`; "" or undefined: off */
+  readonly egressSuffix?: string | undefined;
 }
 
 /** What one request brings to every pass: its state, body, signal and record. */
@@ -107,7 +109,7 @@ export function createPipeline(options: PipelineOptions) {
       case "network":
         return send(backend.origin, pass, exchange);
       case "dynamic":
-        return sendDynamic(dynamicOrigin(pass), pass, exchange);
+        return sendDynamic(dynamicOrigin(pass, options.egressSuffix), pass, exchange);
       case "lb": {
         const endpoint = backend.balancer.pick(clientAddress(pass.request));
         // In flight until the response body has been passed on, not just its headers.
@@ -171,13 +173,30 @@ export function createPipeline(options: PipelineOptions) {
   return { route };
 }
 
-/** Where a `<dynamic>` route goes: the setDynamicBackend* target, else the client's Host. */
-function dynamicOrigin(pass: Pass): Origin {
+/**
+ * Where a `<dynamic>` route goes: the setDynamicBackend* target, else the client's Host. A host
+ * under the egress suffix (`api.example.com.egress.local[:port]`) means `https://api.example.com[:port]`:
+ * the suffix only tells the proxy to originate TLS, and the certificate is checked against the
+ * name without it.
+ */
+function dynamicOrigin(pass: Pass, egressSuffix: string | undefined): Origin {
   const dynamic = pass.state.get(DYNAMIC_TARGET);
   if (dynamic?.url) return originOf(dynamic.url.protocol === "https:" ? "https" : "http", dynamic.url.host);
   const host = dynamic?.host ?? pass.request.host;
   if (!host) throw new ProxyError(400, "no-dynamic-target", "Bad Request: no target host for the dynamic backend");
   // An escape such as `%40` is legal in a Host header but would reach fetch inside the authority.
   if (!isValidHost(host) || host.includes("%")) throw new ProxyError(400, "no-dynamic-target", "Bad Request: invalid target host for the dynamic backend");
+  const unsuffixed = egressSuffix ? withoutSuffix(host.toLowerCase(), egressSuffix) : undefined;
+  if (unsuffixed !== undefined) return originOf("https", unsuffixed);
   return originOf(dynamic?.scheme ?? pass.request.scheme ?? "http", host);
+}
+
+/** `name<suffix>[:port]` → `name[:port]`; undefined when the host is not under the suffix (or is the bare suffix). */
+function withoutSuffix(host: string, suffix: string): string | undefined {
+  const colon = host.lastIndexOf(":");
+  const hasPort = colon > 0 && !host.endsWith("]") && /^[0-9]+$/.test(host.slice(colon + 1));
+  const name = hasPort ? host.slice(0, colon) : host;
+  const bare = name.endsWith(".") ? name.slice(0, -1) : name;
+  if (!bare.endsWith(suffix) || bare.length === suffix.length) return undefined;
+  return bare.slice(0, -suffix.length) + (hasPort ? host.slice(colon) : "");
 }

@@ -1,22 +1,33 @@
 /**
  * @module
- * The forward port's built-in table: consulted only when no configured route matches, it sends
- * the request where the client asked (`<dynamic>`: the target's authority), which the egress
- * policy checks on the way (../egress/dial.ts). Configured routes come first, so a route such as
+ * The built-in tables, consulted only when no configured route matches:
+ *
+ * - `egress_suffix` (on `-address` and the forward port, unless `-egress-suffix` is empty):
+ *   `Host` ending in the suffix goes to `<dynamic>`, which sends `HOST.egress.local` to
+ *   `https://HOST` (../proxy/pipeline.ts), verified against HOST.
+ * - `forward_fallback` (the forward port only): the request goes where the client asked.
+ *
+ * Both destinations are client-chosen, so the egress policy checks them on the way
+ * (../egress/dial.ts). Configured routes come first, so a route such as
  * `gh: Host("^api[.]github[.]com$") -> bearerinjector("/run/secrets/gh") -> <dynamic>` takes the
- * traffic for that one host. `/routes` prints this table after the configured one, marked.
+ * traffic for that one host. `/routes` prints the built-in table after the configured one, marked.
  */
 import { parse } from "../eskip/parser.ts";
 import { buildTable, type Registries } from "./build.ts";
 import { RoutingTable } from "./table.ts";
 
-/** What `/routes` prints above the fallback table. */
-export const FALLBACK_BANNER = "// forward port (-forward-address) built-in fallback: used only when no route above matches";
+/** What `/routes` prints above the built-in table. */
+export const FALLBACK_BANNER = "// built-in routes, used only when no route above matches (forward_fallback: on the forward port only)";
 
-const FALLBACK_ROUTES = "forward_fallback: * -> <dynamic>;";
+/** A Host regexp for `suffix` (`.egress.local`), with an optional port. */
+const suffixPattern = (suffix: string) => `[.]${suffix.slice(1).replaceAll(".", "[.]")}(:[0-9]+)?$`;
 
-export function buildFallbackTable(registries: Registries): RoutingTable {
-  return buildTable(parse(FALLBACK_ROUTES), registries);
+/** The built-in routes of a port: the egress suffix's when set, and the forward port's catch-all. */
+export function buildFallbackTable(registries: Registries, options: { readonly egressSuffix: string; readonly forward: boolean }): RoutingTable {
+  const routes: string[] = [];
+  if (options.egressSuffix) routes.push(`egress_suffix: Host(${JSON.stringify(suffixPattern(options.egressSuffix))}) -> <dynamic>;`);
+  if (options.forward) routes.push("forward_fallback: * -> <dynamic>;");
+  return buildTable(parse(routes.join("\n")), registries);
 }
 
 /**

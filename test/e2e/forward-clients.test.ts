@@ -496,7 +496,7 @@ describe("configured routes come first on the forward port", () => {
     expect(res.status).toBe(200);
     const text = await res.text();
     const route = text.indexOf(`gh: Host("^api[.]test(:[0-9]+)?$")`);
-    const banner = text.search(/^\/\/ forward port .*fallback/m);
+    const banner = text.search(/^\/\/ built-in routes, used only when no route above matches/m);
     const fallback = text.indexOf("forward_fallback: * -> <dynamic>;");
     expect(route).toBeGreaterThanOrEqual(0);
     expect(text.slice(route)).toMatch(/^gh: Host\("\^api\[\.\]test\(:\[0-9\]\+\)\?\$"\)\s*->\s*setRequestHeader\("Authorization", "Bearer from-route"\)\s*->\s*<dynamic>;/);

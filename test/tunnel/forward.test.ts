@@ -60,7 +60,7 @@ beforeAll(async () => {
   forward = forwardListener({
     hostname: "127.0.0.1",
     port: 0,
-    table: withFallback(() => configured, buildFallbackTable(registries)),
+    table: withFallback(() => configured, buildFallbackTable(registries, { egressSuffix: "", forward: true })),
     defaultStatus: 404,
     maxLoopbacks: 9,
     preserveHost: false,
