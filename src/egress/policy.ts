@@ -200,3 +200,19 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
     },
   };
 }
+
+/**
+ * Whether `rules` name a destination, in the lists' syntax (host, `*.domain`, `host:port`, IP,
+ * CIDR): `-intercept-hosts`. Numeric hosts are read by the one parser, as for decisions.
+ */
+export function createDestinationMatcher(rules: readonly EgressRule[]): (host: string, port: number) => boolean {
+  const index = new RuleIndex(rules);
+  const words = new Uint32Array(4);
+  return (host, port) => {
+    const read = parseNumericHost(host);
+    if (read.kind === "invalid") return false;
+    if (read.kind === "name") return index.matchName(canonicalName(host), port) !== undefined;
+    const family = parseIp(read.address, 0, read.address.length, words);
+    return family !== 0 && index.matchAddress(family, words, port) !== undefined;
+  };
+}

@@ -17,6 +17,7 @@ import type { Clock } from "../util/clock.ts";
 import { errorBytes, ESTABLISHED } from "./answer.ts";
 import { openTunnel, type TunnelClient } from "./connect.ts";
 import { headerValue, type RequestHead } from "./head.ts";
+import type { Interception } from "./intercept.ts";
 import { proxyUser, type ProxyAuth } from "./proxy-user.ts";
 
 export interface ConnectOptions {
@@ -30,12 +31,16 @@ export interface ConnectOptions {
   readonly exchanges: Exchanges;
   readonly listener: string;
   readonly clock: Clock;
+  /** -intercept-hosts; unset: every CONNECT is a blind tunnel */
+  readonly intercept?: Interception | undefined;
 }
 
 /** What a forward-port client socket carries. */
 export interface ForwardClient extends TunnelClient {
   /** the client's address, no port */
   readonly peer: string;
+  /** its TLS was terminated by us (./intercept.ts): this raw socket's data is ciphertext, ignored */
+  intercepted?: boolean;
 }
 
 /** Serves one CONNECT; `rest` is what the client sent after the head. Never rejects. */
@@ -54,8 +59,14 @@ export async function serveConnect(client: Socket<ForwardClient>, head: RequestH
     }
     const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, record });
     record.destination = head.target.toLowerCase();
-    record.dialed = authorityOf({ address, port: target.port, serverName: undefined });
     if (client.data.gone) throw clientGone();
+    if (options.intercept?.matches(target.host, target.port)) {
+      // The requests inside get records of their own; this one is the tunnel's.
+      await options.intercept.intercept(client, target, client.data.early.splice(0), () => options.exchanges.complete(record));
+      record.status = 200;
+      return;
+    }
+    record.dialed = authorityOf({ address, port: target.port, serverName: undefined });
     const tunnel = await openTunnel(client, { address, port: target.port }, {
       clock: options.clock,
       timeout: options.dialTimeout,

@@ -12,6 +12,9 @@
  *   (./rewrite.ts, ./framer.ts), so the target's authority wins for kept-alive requests too. The
  *   engine learns whose request it serves from the relay socket's local port, which the front
  *   maps to the client's address; a connection it cannot map did not come through the front.
+ * - A CONNECT to an `-intercept-hosts` destination is answered 200 and its TLS terminated with a
+ *   leaf for that host (./intercept.ts); the requests inside are relayed to the engine like plain
+ *   ones, pinned to the CONNECT's authority and sent on as https.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { DialPlan } from "../egress/dial.ts";
@@ -27,7 +30,8 @@ import { RequestFramer } from "./framer.ts";
 import type { RequestHead } from "./head.ts";
 import { HeadReader, type HeadOutcome } from "./head-reader.ts";
 import { proxyUser, type ProxyAuth } from "./proxy-user.ts";
-import { rewriteHead } from "./rewrite.ts";
+import { createInterception, type InterceptOptions } from "./intercept.ts";
+import { pinnedRewrite, rewriteHead, type HeadRewrite } from "./rewrite.ts";
 
 export interface ForwardListenerOptions extends Omit<ProxyListenerOptions, "hostname" | "port" | "relayed" | "listener" | "name" | "flag"> {
   readonly hostname: string;
@@ -41,6 +45,8 @@ export interface ForwardListenerOptions extends Omit<ProxyListenerOptions, "host
   readonly auth?: ProxyAuth | undefined;
   /** -timeout-backend, ms: the CONNECT dial */
   readonly dialTimeout: number;
+  /** -intercept-hosts with the CA's leaf certificates; unset: every CONNECT is a blind tunnel */
+  readonly intercept?: InterceptOptions | undefined;
   readonly exchanges: Exchanges;
   readonly clock: Clock;
 }
@@ -75,7 +81,8 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
   });
   let enginePort = 0;
   let engineAddress: string | undefined;
-  const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth };
+  const interception = options.intercept && createInterception(options.intercept, (tls, authority, onClose) => relayToEngine(tls, pinnedRewrite(authority), undefined, onClose));
+  const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth, intercept: interception };
   const open = new Set<Socket<Connection>>();
   /** set while stopping: called when the last connection has closed */
   let allClosed: (() => void) | undefined;
@@ -106,9 +113,20 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       return refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), badRequest(first.stop), exchanges);
     }
     client.pause();
+    relayToEngine(client, rewriteHead, bytes).then(
+      () => client.resume(),
+      (err: unknown) => refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), new ProxyError(500, "internal", "Internal Server Error", { cause: err }), exchanges),
+    );
+  }
+
+  /**
+   * Ties `client` (a plain connection, or an intercepted tunnel's TLS socket) to a new connection
+   * to the engine; what the client sends goes through the framer, each head rewritten by `rewrite`.
+   */
+  function relayToEngine(client: Socket<ForwardClient>, rewrite: HeadRewrite, first: Uint8Array | undefined, onClose?: () => void): Promise<unknown> {
     let relayedBytes = 0;
     const framer = new RequestFramer({
-      head: rewriteHead,
+      head: rewrite,
       out: (chunk) => {
         relayedBytes += chunk.length;
         client.data.tunnel!.up.push(chunk);
@@ -123,17 +141,17 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       },
     });
     client.data.feed = (chunk) => framer.push(chunk);
-    client.data.early.push(bytes);
+    if (first) client.data.early.push(first);
     let port = -1;
-    openTunnel(client, { address: "127.0.0.1", port: enginePort }, {
+    return openTunnel(client, { address: "127.0.0.1", port: enginePort }, {
       clock,
       timeout: 0,
       onOpen: (upstream) => relayed.set((port = upstream.localPort), client.data.peer),
-      onClose: () => relayed.delete(port),
-    }).then(
-      () => client.resume(),
-      (err: unknown) => refuse(client, exchanges.begin(LISTENER, client.data.peer, head.method, "", ""), new ProxyError(500, "internal", "Internal Server Error", { cause: err }), exchanges),
-    );
+      onClose: () => {
+        relayed.delete(port);
+        onClose?.();
+      },
+    });
   }
 
   return {
@@ -161,6 +179,8 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
               open.add(client);
             },
             data(client, chunk) {
+              // An intercepted tunnel's ciphertext still comes here too (Bun); its TLS socket has the plaintext.
+              if (client.data.intercepted) return;
               if (client.data.reader) client.data.reader.push(chunk);
               else clientSocketHandlers.data!(client, chunk);
             },

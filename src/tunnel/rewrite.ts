@@ -18,6 +18,29 @@ import type { RequestHead } from "./head.ts";
 /** Headers the engine must not get as the client sent them: ours, or this hop's. */
 const DROPPED: ReadonlySet<string> = new Set([RELAYED_SCHEME, "proxy-connection"]);
 
+/** What the framer's head hook returns: the head to relay in place of `raw`, or why not. */
+export type HeadRewrite = (head: RequestHead, raw: Uint8Array) => Uint8Array | { readonly stop: string };
+
+/**
+ * The rewrite inside an intercepted tunnel: every request goes to the CONNECT's authority over
+ * https, whatever its Host says (the tunnel was opened, and checked, for that destination).
+ */
+export function pinnedRewrite(authority: { readonly host: string; readonly port: number }): HeadRewrite {
+  const name = authority.host.includes(":") ? `[${authority.host}]` : authority.host;
+  // The default port is left out, so routes match `Host("^api[.]github[.]com$")` as for any https client.
+  const host = authority.port === 443 ? name : `${name}:${authority.port}`;
+  return (head) => {
+    if (head.method === "CONNECT") return { stop: "a CONNECT request inside an intercepted tunnel" };
+    const names = head.headers.map(([n]) => n.toLowerCase());
+    if (names.includes("upgrade")) return { stop: "protocol upgrades are not relayed by the forward port (use CONNECT)" };
+    const dropLength = names.includes("transfer-encoding") && names.includes("content-length");
+    const target = head.form === "absolute" ? splitAbsolute(head.target) : head.target;
+    if (typeof target === "object" && "stop" in target) return target;
+    const path = typeof target === "string" ? target : target.originForm;
+    return build(head, path, host, "https", dropLength);
+  };
+}
+
 /** The head to relay in place of `raw`, or why it cannot be relayed. */
 export function rewriteHead(head: RequestHead, raw: Uint8Array): Uint8Array | { readonly stop: string } {
   if (head.method === "CONNECT") return { stop: "a CONNECT request on a connection already relaying HTTP" };
@@ -27,7 +50,7 @@ export function rewriteHead(head: RequestHead, raw: Uint8Array): Uint8Array | { 
   const dropLength = names.includes("transfer-encoding") && names.includes("content-length");
   if (head.form !== "absolute") return dropLength || names.some((name) => DROPPED.has(name)) ? build(head, head.target, undefined, undefined, dropLength) : raw;
   const target = splitAbsolute(head.target);
-  if (typeof target === "string") return { stop: target };
+  if ("stop" in target) return target;
   return build(head, target.originForm, target.authority, target.scheme, dropLength);
 }
 
@@ -38,17 +61,17 @@ interface AbsoluteTarget {
 }
 
 /** `scheme://authority[/path][?query]` → its parts; RFC 9112 §3.2.2 with the URL parser's case rules. */
-function splitAbsolute(target: string): AbsoluteTarget | string {
+function splitAbsolute(target: string): AbsoluteTarget | { readonly stop: string } {
   const colon = target.indexOf("://");
   const scheme = target.slice(0, colon).toLowerCase();
-  if (scheme !== "http" && scheme !== "https") return `the scheme ${JSON.stringify(scheme)} is not http or https`;
+  if (scheme !== "http" && scheme !== "https") return { stop: `the scheme ${JSON.stringify(scheme)} is not http or https` };
   const rest = target.slice(colon + 3);
   let end = rest.search(/[/?#]/);
   if (end < 0) end = rest.length;
   const authority = rest.slice(0, end);
-  if (authority === "" || authority.includes("@") || !isValidHost(authority)) return "the target has no valid authority (host[:port], no userinfo)";
+  if (authority === "" || authority.includes("@") || !isValidHost(authority)) return { stop: "the target has no valid authority (host[:port], no userinfo)" };
   const after = rest.slice(end);
-  if (after.includes("#")) return "a fragment in the request target";
+  if (after.includes("#")) return { stop: "a fragment in the request target" };
   return { scheme, authority, originForm: after.startsWith("/") ? after : "/" + after };
 }
 

@@ -1,0 +1,59 @@
+/**
+ * @module
+ * CONNECT interception for `-intercept-hosts` (Skipper's TODO: routes and bearerinjector for
+ * `https_proxy` clients). The CONNECT has passed the egress policy; it is answered 200, and the
+ * client's TLS is terminated right there with a leaf certificate for the CONNECT's host, signed by
+ * our CA (`-intercept-ca-cert`). The plaintext requests inside are relayed to the route engine,
+ * pinned to that authority and sent on as https, so the upstream hop is TLS again and verified.
+ *
+ * The leaf is chosen from the CONNECT authority: the ClientHello has not arrived yet, and Bun's
+ * server-side `upgradeTLS` cannot be handed bytes already read — so a client that sends its
+ * handshake before the 200 is refused (400) instead. Every other CONNECT stays a blind tunnel.
+ */
+import type { Socket } from "bun";
+import { badRequest } from "../exchange/errors.ts";
+import type { Authority } from "../net/host-port.ts";
+import { ESTABLISHED } from "./answer.ts";
+import { clientSocketHandlers } from "./connect.ts";
+import type { ForwardClient } from "./connect-request.ts";
+
+/** What interception needs: which destinations, and their certificates. */
+export interface InterceptOptions {
+  /** whether `-intercept-hosts` names the destination */
+  matches(host: string, port: number): boolean;
+  /** a leaf for `host`, signed by the intercept CA (cached by the caller) */
+  leafFor(host: string): Promise<{ readonly certPem: string; readonly keyPem: string }>;
+}
+
+/** Relays an intercepted tunnel's TLS socket to the engine; `onClose` when it is over. */
+export type RelayTls = (tls: Socket<ForwardClient>, authority: Authority, onClose: () => void) => Promise<unknown>;
+
+export interface Interception {
+  matches(host: string, port: number): boolean;
+  /** Answers 200 and terminates the client's TLS; resolves once the relay is open, rejects before the 200 is sent. */
+  intercept(client: Socket<ForwardClient>, authority: Authority, early: readonly Uint8Array[], onClose: () => void): Promise<void>;
+}
+
+export function createInterception(options: InterceptOptions, relay: RelayTls): Interception {
+  return {
+    matches: (host, port) => options.matches(host, port),
+    async intercept(client, authority, early, onClose) {
+      if (early.some((chunk) => chunk.length > 0)) throw badRequest("an intercepted CONNECT must wait for the 200 before its TLS handshake");
+      const leaf = await options.leafFor(authority.host);
+      if (client.data.gone) return onClose();
+      client.write(ESTABLISHED);
+      client.data.intercepted = true;
+      const [, tls] = client.upgradeTLS<ForwardClient>({
+        // Not in bun-types, but what makes this side the TLS server (bun-notes §3).
+        ...({ isServer: true } as object),
+        tls: { cert: leaf.certPem, key: leaf.keyPem },
+        data: { peer: client.data.peer, early: [] },
+        socket: { ...clientSocketHandlers },
+      });
+      tls.pause();
+      await relay(tls, authority, onClose);
+      tls.resume();
+      client.resume();
+    },
+  };
+}
