@@ -62,6 +62,7 @@ export interface Sallyport {
 export class StartupError extends Error {}
 
 export async function startSallyport(config: Config, log: ConsolaInstance, clock: Clock = systemClock): Promise<Sallyport> {
+  refuseUnbuilt(config);
   const tls = await backendTls(config);
   // Read before routes and listeners: a missing path stops the start (CredentialsPathError),
   // and the first request already finds its secrets.
@@ -204,6 +205,18 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       metrics?.stop();
     },
   };
+}
+
+/**
+ * Flags whose door is not built yet. Refused at start rather than accepted and ignored: an
+ * operator who asked for TLS on the listeners must not get plaintext.
+ */
+function refuseUnbuilt(config: Config): void {
+  const unbuilt: [given: boolean, flag: string][] = [
+    [config.tlsCert !== "", "-tls-cert"],
+    [config.tlsClientAuth !== "none", "-tls-client-auth"],
+  ];
+  for (const [given, flag] of unbuilt) if (given) throw new StartupError(`${flag}: TLS on sallyport's own listeners is not built yet`);
 }
 
 /**

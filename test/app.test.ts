@@ -95,3 +95,11 @@ test("/readyz turns 503 when draining starts while /healthz stays 200; /metrics 
     upstream.stop(true);
   }
 });
+
+test.each([
+  [{ tlsCert: "/x.pem", tlsKey: "/x.key" }, "-tls-cert"],
+  [{ tlsClientAuth: "require" as const, tlsClientCa: "/ca.pem", tlsCert: "/x.pem", tlsKey: "/x.key" }, "-tls-cert"],
+])("a door not built yet is refused at start, never ignored: %o", async (over, flag) => {
+  const start = startSallyport({ ...DEFAULT_CONFIG, address: "127.0.0.1:0", supportListener: "", ...over }, createLogger("error", { write() {} }));
+  await expect(start).rejects.toThrow(`${flag}: TLS on sallyport's own listeners is not built yet`);
+});
