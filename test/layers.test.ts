@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   net: 2,
   secrets: 2,
   circuit: 3,
+  tls: 3,
   exchange: 4,
   egress: 5,
   accesslog: 5,
