@@ -5,7 +5,7 @@
  * terminate TLS for.
  *
  * Certificates are built with `@peculiar/x509` over WebCrypto (it works in a `bun build
- * --compile` binary; it needs `reflect-metadata` loaded first, for its tsyringe container). Keys
+ * --compile` binary; it needs `reflect-metadata` loaded first, see {@link x509}). Keys
  * are ECDSA P-256. PEM keys are read with `node:crypto`, which takes PKCS#8 and the SEC1/PKCS#1
  * files openssl writes.
  *
@@ -20,21 +20,7 @@
  * const { certPem: cert, keyPem: key } = await leaves.leafFor("api.github.com");
  * ```
  */
-import "reflect-metadata";
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  PemConverter,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-  X509CertificateGenerator,
-  type JsonGeneralName,
-} from "@peculiar/x509";
+import type { AuthorityKeyIdentifierExtension, JsonGeneralName, X509Certificate } from "@peculiar/x509";
 import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto } from "node:crypto";
 import { parseNumericHost } from "../net/numeric-host.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
@@ -58,6 +44,20 @@ export class CertificateError extends Error {
   override name = "CertificateError";
 }
 
+type X509Library = typeof import("@peculiar/x509");
+let library: Promise<X509Library> | undefined;
+
+/**
+ * `@peculiar/x509`, loaded on first use after `reflect-metadata`: its tsyringe container throws
+ * at load when `Reflect.getMetadata` is missing. Static imports in that order are not enough:
+ * when the bundler wraps this module for a dynamic `import()` (as `bun build --compile` does),
+ * it runs the ESM packages' bodies before the CJS `reflect-metadata`, and the binary dies at
+ * `import` ("tsyringe requires a reflect polyfill"). Two awaited imports keep the order.
+ */
+function x509(): Promise<X509Library> {
+  return (library ??= import("reflect-metadata").then(() => import("@peculiar/x509")));
+}
+
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** how far notBefore lies in the past, for clients whose clock is behind ours */
@@ -78,6 +78,7 @@ export async function createCa(options: CreateCaOptions): Promise<CertificateAnd
     throw new CertificateError(`the CA validity must be a whole number of days from 1 to 36500, not ${validityDays}`);
   }
   const now = options.now ?? Date.now();
+  const { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, PemConverter, SubjectKeyIdentifierExtension, X509CertificateGenerator } = await x509();
   const keys = (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
   const cert = await X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -123,7 +124,9 @@ export interface LoadCaOptions {
  * which check failed.
  */
 export async function loadCa(certPem: string, keyPem: string, options: LoadCaOptions = {}): Promise<CertificateAuthority> {
-  const cert = parseCertificate(certPem);
+  const lib = await x509();
+  const { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension } = lib;
+  const cert = parseCertificate(lib, certPem);
   const basic = cert.getExtension(BasicConstraintsExtension);
   if (!basic?.ca) throw new CertificateError(`the certificate ${cert.subject} is not a CA (its basic constraints do not say CA:true)`);
   const usage = cert.getExtension(KeyUsagesExtension);
@@ -148,7 +151,7 @@ export async function loadCa(certPem: string, keyPem: string, options: LoadCaOpt
   return { certPem: pemOf(cert), subject: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter, cert, signingKey, signingAlgorithm };
 }
 
-function parseCertificate(pem: string): X509Certificate {
+function parseCertificate({ X509Certificate }: X509Library, pem: string): X509Certificate {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) throw new CertificateError("the CA certificate is not a PEM certificate (no BEGIN CERTIFICATE block)");
   if (blocks.length > 1) throw new CertificateError(`the CA certificate file holds ${blocks.length} certificates; give the CA's alone`);
@@ -274,8 +277,10 @@ export class LeafCertificates {
     // never valid past the CA itself: a client would refuse the chain then anyway
     const notAfter = Math.min(now + this.#validityMs, ca.notAfter.getTime());
     try {
+      const lib = await x509();
+      const { BasicConstraintsExtension, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, PemConverter, SubjectAlternativeNameExtension, SubjectKeyIdentifierExtension } = lib;
       const keys = (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
-      const cert = await X509CertificateGenerator.create({
+      const cert = await lib.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
         subject: name.type === "dns" ? [{ CN: [name.value] }] : [],
         issuer: ca.cert.subjectName,
@@ -287,11 +292,11 @@ export class LeafCertificates {
         extensions: [
           new BasicConstraintsExtension(false, undefined, true),
           new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-          new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth]),
+          new ExtendedKeyUsageExtension([lib.ExtendedKeyUsage.serverAuth]),
           // critical when the subject is empty (RFC 5280 §4.2.1.6)
           new SubjectAlternativeNameExtension([name], name.type !== "dns"),
           await SubjectKeyIdentifierExtension.create(keys.publicKey),
-          authorityKeyId(ca.cert),
+          await authorityKeyId(lib, ca.cert),
         ],
       });
       const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
@@ -303,9 +308,9 @@ export class LeafCertificates {
 }
 
 /** The CA's own subject key identifier, when it has one; else one computed from its key. */
-function authorityKeyId(ca: X509Certificate): AuthorityKeyIdentifierExtension {
-  const ski = ca.getExtension(SubjectKeyIdentifierExtension);
-  return new AuthorityKeyIdentifierExtension(ski?.keyId ?? "");
+async function authorityKeyId(lib: X509Library, ca: X509Certificate): Promise<AuthorityKeyIdentifierExtension> {
+  const ski = ca.getExtension(lib.SubjectKeyIdentifierExtension);
+  return ski ? new lib.AuthorityKeyIdentifierExtension(ski.keyId) : await lib.AuthorityKeyIdentifierExtension.create(ca.publicKey);
 }
 
 /** A host as a SAN: lower-case DNS name without a trailing dot, or a canonical IP address. */
