@@ -31,6 +31,8 @@ const RANK: Record<string, number> = {
   metrics: 8,
   // the forward port's front relays to a proxy handler of its own
   tunnel: 9,
+  // the SNI port pipes through the tunnel's openTunnel, so it sits above it
+  sni: 10,
   cli: 10,
   // src/*.ts: main.ts, app.ts, reexec.ts wire everything
   "": 11,

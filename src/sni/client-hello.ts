@@ -56,7 +56,8 @@ const NAME_TYPE_HOST = 0;
 const NEED_MORE: HelloOutcome = Object.freeze({ kind: "need-more" });
 const NOT_TLS: HelloResult = Object.freeze({ kind: "not-tls" });
 const TOO_LARGE: HelloResult = Object.freeze({ kind: "too-large" });
-const malformed = (reason: string): HelloResult => ({ kind: "malformed", reason });
+type Malformed = Extract<HelloResult, { kind: "malformed" }>;
+const malformed = (reason: string): Malformed => ({ kind: "malformed", reason });
 
 /**
  * Feed it a connection's bytes with {@link push} until the outcome is not `need-more`; it keeps
@@ -219,7 +220,7 @@ function parseHelloBody(body: Uint8Array): Exclude<HelloResult, { kind: "sni" }>
   return name === undefined ? { kind: "no-sni", ech } : { kind: "sni", name, ech };
 }
 
-type ServerName = { kind: "name"; name: string } | { kind: "none" } | { kind: "invalid"; reason: string } | Extract<HelloResult, { kind: "malformed" }>;
+type ServerName = { kind: "name"; name: string } | { kind: "none" } | { kind: "invalid"; reason: string } | Malformed;
 
 /** The server_name extension's data: a ServerNameList (RFC 6066 §3). */
 function readServerName(data: Uint8Array): ServerName {
