@@ -15,7 +15,7 @@ import { parseAuthority } from "../net/host-port.ts";
 import { authorityOf } from "../proxy/upstream.ts";
 import type { Clock } from "../util/clock.ts";
 import { errorBytes, ESTABLISHED } from "./answer.ts";
-import { openTunnel, type TunnelClient } from "./connect.ts";
+import { openTunnel, type ForwardClient, type TunnelClient } from "./connect.ts";
 import { headerValue, type RequestHead } from "./head.ts";
 import type { Interception } from "./intercept.ts";
 import { proxyUser, type ProxyAuth } from "./proxy-user.ts";
@@ -35,13 +35,6 @@ export interface ConnectOptions {
   readonly intercept?: Interception | undefined;
 }
 
-/** What a forward-port client socket carries. */
-export interface ForwardClient extends TunnelClient {
-  /** the client's address, no port */
-  readonly peer: string;
-  /** its TLS was terminated by us (./intercept.ts): this raw socket's data is ciphertext, ignored */
-  intercepted?: boolean;
-}
 
 /** Serves one CONNECT; `rest` is what the client sent after the head. Never rejects. */
 export async function serveConnect(client: Socket<ForwardClient>, head: RequestHead, rest: Uint8Array, options: ConnectOptions): Promise<void> {

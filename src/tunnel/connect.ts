@@ -23,6 +23,14 @@ export interface TunnelClient {
   feed?: (chunk: Uint8Array) => void;
 }
 
+/** What a forward-port client socket carries. */
+export interface ForwardClient extends TunnelClient {
+  /** the client's address, no port */
+  readonly peer: string;
+  /** its TLS was terminated by us (./intercept.ts): this raw socket's data is ciphertext, ignored */
+  intercepted?: boolean;
+}
+
 export interface DialTarget {
   /** an IP address, never a name: the policy checked this very address */
   readonly address: string;

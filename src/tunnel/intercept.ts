@@ -14,8 +14,7 @@ import type { Socket } from "bun";
 import { badRequest } from "../exchange/errors.ts";
 import type { Authority } from "../net/host-port.ts";
 import { ESTABLISHED } from "./answer.ts";
-import { clientSocketHandlers } from "./connect.ts";
-import type { ForwardClient } from "./connect-request.ts";
+import { clientSocketHandlers, type ForwardClient } from "./connect.ts";
 
 /** What interception needs: which destinations, and their certificates. */
 export interface InterceptOptions {

@@ -58,7 +58,7 @@ beforeAll(async () => {
     idleTimeoutMs: 10_000,
     upstream: { responseHeaderTimeout: 5_000, tls: { ca: [pki.ca] } },
     headTimeout: 5_000,
-    connectPorts: [upstream.port],
+    connectPorts: [upstream.port!],
     dialPlan: createDialPlan({ policy: () => policy, resolver }),
     dialTimeout: 5_000,
     exchanges: new Exchanges(systemClock),
