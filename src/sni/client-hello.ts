@@ -122,6 +122,7 @@ export class ClientHelloReader {
       if (available < RECORD_HEADER + fragment) return this.#capped();
       const start = this.#recordAt + RECORD_HEADER;
       this.#recordAt = start + fragment;
+      if (this.#recordAt > this.#cap) return TOO_LARGE;
       const outcome = this.#gather(b.subarray(start, start + fragment));
       if (outcome) return outcome;
     }
@@ -150,7 +151,12 @@ export class ClientHelloReader {
 
   /** need-more, unless the client has sent more than a hello of the limit can take */
   #capped(): HelloOutcome {
-    return this.#length > 2 * this.limit + RECORD_HEADER + HANDSHAKE_HEADER ? TOO_LARGE : NEED_MORE;
+    return this.#length > this.#cap ? TOO_LARGE : NEED_MORE;
+  }
+
+  /** the most bytes of records the hello may take: twice the limit (headers, tiny fragments) */
+  get #cap(): number {
+    return 2 * this.limit + RECORD_HEADER + HANDSHAKE_HEADER;
   }
 }
 
