@@ -12,6 +12,7 @@ import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan } from "./egress/dial.ts";
+import { createDestinationMatcher } from "./egress/policy.ts";
 import { createMetrics, type Metrics } from "./metrics/index.ts";
 import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
@@ -29,6 +30,8 @@ import { RouteSource } from "./routing/source.ts";
 import { SecretStore } from "./secrets/index.ts";
 import { ForwardAuth } from "./tunnel/auth.ts";
 import { forwardListener } from "./tunnel/forward.ts";
+import type { InterceptOptions } from "./tunnel/intercept.ts";
+import { LeafCertificates, loadCa } from "./tls/ca.ts";
 import { systemClock, type Clock } from "./util/clock.ts";
 
 export interface Sallyport {
@@ -82,6 +85,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     clock,
   });
   const egress = await openEgress(config, log, clock);
+  const intercept = await openInterception(config, clock);
   // Skipper uses the first -ratelimits entry only.
   const requestLimit = createRequestLimit(config.ratelimits[0], clock);
   const forwardAuth = config.forwardAuthFile ? await ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, clock, log }) : undefined;
@@ -141,6 +145,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         connectPorts: config.connectPorts,
         auth: forwardAuth,
         dialTimeout: config.timeoutBackend,
+        intercept,
       }),
     );
   }
@@ -205,6 +210,24 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       metrics?.stop();
     },
   };
+}
+
+/**
+ * CONNECT interception: the CA pair of -intercept-ca-cert/-key (checked at start: a bad pair stops
+ * it) signing short-lived leaves per host, for the destinations -intercept-hosts names.
+ */
+async function openInterception(config: Config, clock: Clock): Promise<InterceptOptions | undefined> {
+  if (config.interceptHosts.length === 0) return undefined;
+  let leaves: LeafCertificates;
+  try {
+    const [certPem, keyPem] = await Promise.all([readFile(config.interceptCaCert, "utf8"), readFile(config.interceptCaKey, "utf8")]);
+    leaves = new LeafCertificates({ ca: await loadCa(certPem, keyPem), clock });
+  } catch (e) {
+    // Our own sentences (CertificateError) or a read error's code: never the key's bytes.
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new StartupError(`-intercept-ca-cert/-intercept-ca-key: ${why}`);
+  }
+  return { matches: createDestinationMatcher(config.interceptHosts), leafFor: (host) => leaves.leafFor(host) };
 }
 
 /**

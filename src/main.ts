@@ -11,6 +11,7 @@ import type { Config } from "./config/index.ts";
 import { log, LOG_LEVELS, setLogFormat } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
+import { runCaInit } from "./tls/ca-init.ts";
 import { systemClock } from "./util/clock.ts";
 
 async function serve(config: Config): Promise<number> {
@@ -65,5 +66,5 @@ function startupExitCode(e: unknown): number | undefined {
   return undefined;
 }
 
-const code = await runCli(process.argv.slice(2), { serve, check: (request) => runCheckCommand(request), eskipParse: runEskipParse });
+const code = await runCli(process.argv.slice(2), { serve, check: (request) => runCheckCommand(request), caInit: (dir) => runCaInit(dir, process.stdout), eskipParse: runEskipParse });
 process.exit(code);

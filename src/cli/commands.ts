@@ -25,6 +25,8 @@ export interface CliHandlers {
   serve(config: Config): Promise<number | void> | number | void;
   /** Checks a command line and the files it names without starting; resolves to the exit code. */
   check(request: CheckRequest): Promise<number>;
+  /** Writes a new interception CA into `dir` (ca.crt, ca.key) and prints how to trust it; resolves to the exit code. */
+  caInit(dir: string): Promise<number>;
   /** Parses eskip from stdin and prints it; resolves to the exit code. */
   eskipParse(mode: EskipParseMode): Promise<number>;
 }
@@ -103,6 +105,19 @@ export function createCommands(handlers: CliHandlers, io: CliIO): CommandDef {
           const result = validateConfig(configInput(parsed));
           const issues = result.ok ? [] : result.issues.map((issue) => describeIssue(parsed, issue.key, issue.message));
           return handlers.check({ files: parsed.args, config: result.ok ? result.config : undefined, issues });
+        },
+      }),
+      ca: defineCommand({
+        meta: { name: "ca", description: "The CA that signs certificates for intercepted CONNECT hosts" },
+        subCommands: {
+          init: goCommand(io, {
+            meta: { name: "init", description: "Write a new CA as DIR/ca.crt and DIR/ca.key (mode 0600; never overwrites) and print how clients trust it" },
+            args: "DIR",
+            run: ({ args }) => {
+              if (args.length !== 1) throw new FlagError(args.length === 0 ? "ca init: the directory to write ca.crt and ca.key into is missing" : `ca init: one directory, not ${args.length}`);
+              return handlers.caInit(args[0]!);
+            },
+          }),
         },
       }),
       eskip: defineCommand({

@@ -81,12 +81,24 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
   });
   let enginePort = 0;
   let engineAddress: string | undefined;
-  const interception = options.intercept && createInterception(options.intercept, (tls, authority, onClose) => relayToEngine(tls, pinnedRewrite(authority), undefined, onClose));
+  // Bun reports an upgraded socket's close on its TLS half only: the raw client is forgotten with it.
+  const interception =
+    options.intercept &&
+    createInterception(options.intercept, (raw, tls, authority, onClose) =>
+      relayToEngine(tls, pinnedRewrite(authority), undefined, () => {
+        onClose();
+        forget(raw);
+      }),
+    );
   const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth, intercept: interception };
   const open = new Set<Socket<Connection>>();
   /** set while stopping: called when the last connection has closed */
   let allClosed: (() => void) | undefined;
   let front: TCPSocketListener<Connection> | undefined;
+  const forget = (client: Socket<ForwardClient>) => {
+    open.delete(client as Socket<Connection>);
+    if (open.size === 0) allClosed?.();
+  };
 
   function onHead(client: Socket<Connection>, outcome: HeadOutcome): void {
     client.data.reader = undefined;
@@ -192,9 +204,8 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
             },
             close(client, err) {
               client.data.reader?.cancel();
-              open.delete(client);
               clientSocketHandlers.close!(client, err);
-              if (open.size === 0) allClosed?.();
+              forget(client);
             },
             error(client, err) {
               client.data.reader?.cancel();

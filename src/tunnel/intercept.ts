@@ -24,8 +24,8 @@ export interface InterceptOptions {
   leafFor(host: string): Promise<{ readonly certPem: string; readonly keyPem: string }>;
 }
 
-/** Relays an intercepted tunnel's TLS socket to the engine; `onClose` when it is over. */
-export type RelayTls = (tls: Socket<ForwardClient>, authority: Authority, onClose: () => void) => Promise<unknown>;
+/** Relays an intercepted tunnel's TLS socket (over the `raw` client socket) to the engine; `onClose` when it is over. */
+export type RelayTls = (raw: Socket<ForwardClient>, tls: Socket<ForwardClient>, authority: Authority, onClose: () => void) => Promise<unknown>;
 
 export interface Interception {
   matches(host: string, port: number): boolean;
@@ -50,7 +50,7 @@ export function createInterception(options: InterceptOptions, relay: RelayTls): 
         socket: { ...clientSocketHandlers },
       });
       tls.pause();
-      await relay(tls, authority, onClose);
+      await relay(client, tls, authority, onClose);
       tls.resume();
       client.resume();
     },

@@ -9,6 +9,7 @@ export async function cli(argv: string[]) {
     {
       serve: (config) => void (out.config = config),
       check: async () => 0,
+      caInit: async () => 0,
       eskipParse: async () => 0,
     },
     { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) } },

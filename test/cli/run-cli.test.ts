@@ -9,7 +9,7 @@ const DEFAULTS = DEFAULT_CONFIG;
 /** Runs the CLI with recording handlers; `codes` sets what each handler returns. */
 async function cli(argv: string[], codes: { serve?: number | Error; check?: number | Error; eskipParse?: number } = {}) {
   const out = { stdout: "", stderr: "" };
-  const calls: { serve?: Config; check?: string[]; eskipParse?: EskipParseMode } = {};
+  const calls: { serve?: Config; check?: string[]; caInit?: string; eskipParse?: EskipParseMode } = {};
   const handlers: CliHandlers = {
     serve(config) {
       calls.serve = config;
@@ -20,6 +20,10 @@ async function cli(argv: string[], codes: { serve?: number | Error; check?: numb
       calls.check = [...request.files];
       if (codes.check instanceof Error) throw codes.check;
       return codes.check ?? 0;
+    },
+    async caInit(dir) {
+      calls.caInit = dir;
+      return 0;
     },
     async eskipParse(mode) {
       calls.eskipParse = mode;
@@ -246,6 +250,21 @@ describe("check", () => {
     const r = await cli(["check", "-help"]);
     expect(r).toMatchObject({ code: 0, stderr: "" });
     expect(r.stdout).toStartWith("Usage: sallyport check [flags] [FILE...]\n");
+  });
+});
+
+describe("ca init", () => {
+  test("the directory is passed on", async () => {
+    const r = await cli(["ca", "init", "/tmp/ca-dir"]);
+    expect(r.code).toBe(0);
+    expect(r.calls.caInit).toBe("/tmp/ca-dir");
+  });
+
+  test("no directory: exit 2 with usage", async () => {
+    const r = await cli(["ca", "init"]);
+    expect(r.code).toBe(2);
+    expect(r.calls.caInit).toBeUndefined();
+    expect(r.stderr).toStartWith("ca init: the directory to write ca.crt and ca.key into is missing\nUsage: sallyport ca init DIR\n");
   });
 });
 
