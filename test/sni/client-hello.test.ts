@@ -26,7 +26,8 @@ function feed(chunks: readonly Uint8Array[], limit?: number): { outcomes: HelloO
 
 const GREASE_EXT: Extension = [0x2a2a, []];
 const sni = (name: string, extra: Partial<{ ech: boolean; length: number }> = {}) => expect.objectContaining({ kind: "sni", name, ...extra });
-const malformed = (reason: string | RegExp) => ({ kind: "malformed", reason: typeof reason === "string" ? reason : expect.stringMatching(reason) });
+/** a malformed outcome whose reason is this text, or matches this pattern */
+const malformed = (reason: string | RegExp): HelloOutcome => ({ kind: "malformed", reason: typeof reason === "string" ? reason : (expect.stringMatching(reason) as unknown as string) });
 
 describe("real ClientHellos", () => {
   for (const client of CLIENTS) {
