@@ -29,6 +29,7 @@ import { builtinRegistries } from "./routing/registries.ts";
 import { RouteSource } from "./routing/source.ts";
 import { SecretStore } from "./secrets/index.ts";
 import { ForwardAuth } from "./tunnel/auth.ts";
+import { sniListener } from "./sni/listener.ts";
 import { forwardListener } from "./tunnel/forward.ts";
 import type { InterceptOptions } from "./tunnel/intercept.ts";
 import { LeafCertificates, loadCa } from "./tls/ca.ts";
@@ -148,6 +149,9 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         intercept,
       }),
     );
+  }
+  if (config.sniAddress) {
+    listeners.push(sniListener({ ...engine, ...parseListenAddress(config.sniAddress), upstreamPort: config.sniUpstreamPort, headTimeout: config.forwardHeadTimeout, dialTimeout: config.timeoutBackend }));
   }
   if (config.supportListener) {
     listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));
