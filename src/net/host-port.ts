@@ -58,3 +58,6 @@ export function parseAuthority(text: string): Authority | string {
 export function parseHostPort(host: string, defaultPort: string): Authority | string {
   return parseAuthority(hasPort(host) ? host : `${host}:${defaultPort}`);
 }
+
+/** A peer address as logs and policies want it: an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as its IPv4. */
+export const peerAddress = (address: string): string => (address.startsWith("::ffff:") ? address.slice(7) : address);

@@ -21,7 +21,7 @@ import { createPipeline, type PassResult } from "./pipeline.ts";
 import { withReadDeadline } from "./request-body.ts";
 import { requestDetails } from "../accesslog/index.ts";
 import type { DialPlan } from "../egress/dial.ts";
-import { isValidHost } from "../net/host-port.ts";
+import { isValidHost, peerAddress } from "../net/host-port.ts";
 import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
@@ -159,8 +159,8 @@ export function createHandler(options: ProxyOptions) {
     const host = req.headers.get("host") ?? "";
     const { path: rawPath, rawQuery } = splitTarget(req.url);
     const relayed = options.relayed;
-    const peer = relayed ? relayed.peer(req, server) : peerAddress(server, req);
-    const record = exchanges.begin(listener, peer ?? peerAddress(server, req), req.method, host, rawPath);
+    const peer = relayed ? relayed.peer(req, server) : requestPeer(server, req);
+    const record = exchanges.begin(listener, peer ?? requestPeer(server, req), req.method, host, rawPath);
     // Named values only, copied before the headers are stripped: nothing else can reach a log line.
     if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), options.recordQuery ? rawQuery : "", "HTTP/1.1");
     try {
@@ -243,9 +243,8 @@ function decodePathOrFail(rawPath: string): string {
   }
 }
 
-function peerAddress(server: Server<undefined>, req: Request): string {
-  const address = server.requestIP(req)?.address ?? "";
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
+function requestPeer(server: Server<undefined>, req: Request): string {
+  return peerAddress(server.requestIP(req)?.address ?? "");
 }
 
 function countVia(via: string | null): number {

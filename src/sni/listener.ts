@@ -28,6 +28,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import type { DialPlan } from "../egress/dial.ts";
 import { badRequest, clientGone, ProxyError, type ErrorCause } from "../exchange/errors.ts";
 import type { ExchangeRecord, Exchanges, RequestDetails } from "../exchange/record.ts";
+import { peerAddress } from "../net/host-port.ts";
 import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
 import { clientSocketHandlers, openTunnel, type TunnelClient } from "../tunnel/connect.ts";
 import type { Clock, Timer } from "../util/clock.ts";
@@ -203,7 +204,7 @@ export function sniListener(options: SniListenerOptions): Listener {
           allowHalfOpen: true,
           socket: {
             open(client) {
-              const peer = client.remoteAddress.startsWith("::ffff:") ? client.remoteAddress.slice(7) : client.remoteAddress;
+              const peer = peerAddress(client.remoteAddress);
               client.data = { peer, early: [], reader: new ClientHelloReader(limit), timer: undefined };
               client.data.timer = clock.setTimeout(() => onTimeout(client), headTimeout);
               open.add(client);

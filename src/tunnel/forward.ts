@@ -20,6 +20,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import type { DialPlan } from "../egress/dial.ts";
 import { badRequest, ProxyError } from "../exchange/errors.ts";
 import type { Exchanges } from "../exchange/record.ts";
+import { peerAddress } from "../net/host-port.ts";
 import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
 import { proxyListener, type ProxyListenerOptions } from "../proxy/listener.ts";
 import type { Clock } from "../util/clock.ts";
@@ -185,7 +186,7 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
           allowHalfOpen: true,
           socket: {
             open(client) {
-              const peer = client.remoteAddress.startsWith("::ffff:") ? client.remoteAddress.slice(7) : client.remoteAddress;
+              const peer = peerAddress(client.remoteAddress);
               client.data = { peer, early: [], reader: undefined };
               client.data.reader = new HeadReader({ clock, timeout: options.headTimeout, done: (outcome) => onHead(client, outcome) });
               open.add(client);
