@@ -29,7 +29,8 @@ import type { DialPlan } from "../egress/dial.ts";
 import { badRequest, clientGone, ProxyError, type ErrorCause } from "../exchange/errors.ts";
 import type { ExchangeRecord, Exchanges, RequestDetails } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
-import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
+import { displayAddress, type Listener } from "../net/listener.ts";
+import { listenRaw, OpenSockets } from "../net/raw-listener.ts";
 import { clientSocketHandlers, openTunnel, type TunnelClient } from "../tunnel/connect.ts";
 import type { Clock, Timer } from "../util/clock.ts";
 import { ClientHelloReader, MAX_HELLO_BYTES, type HelloResult } from "./client-hello.ts";
@@ -114,9 +115,7 @@ export function sniListener(options: SniListenerOptions): Listener {
   const headTimeout = options.headTimeout ?? DEFAULT_HEAD_TIMEOUT;
   const limit = options.helloLimit ?? MAX_HELLO_BYTES;
   const log = options.log ?? { info() {} };
-  const open = new Set<Socket<SniClient>>();
-  /** set while stopping: called when the last connection has closed */
-  let allClosed: (() => void) | undefined;
+  const open = new OpenSockets<SniClient>();
   let server: TCPSocketListener<SniClient> | undefined;
 
   function begin(client: Socket<SniClient>, host: string): ExchangeRecord {
@@ -196,60 +195,45 @@ export function sniListener(options: SniListenerOptions): Listener {
       return open.size;
     },
     async start() {
-      try {
-        server = Bun.listen<SniClient>({
-          hostname: options.hostname,
-          port: options.port,
-          exclusive: true,
-          allowHalfOpen: true,
-          socket: {
-            open(client) {
-              const peer = peerAddress(client.remoteAddress);
-              client.data = { peer, early: [], reader: new ClientHelloReader(limit), timer: undefined };
-              client.data.timer = clock.setTimeout(() => onTimeout(client), headTimeout);
-              open.add(client);
-            },
-            data(client, chunk) {
-              const reader = client.data.reader;
-              if (!reader) return clientSocketHandlers.data!(client, chunk);
-              const outcome = reader.push(chunk);
-              if (outcome.kind !== "need-more") onHello(client, outcome, reader.bytes);
-            },
-            drain: clientSocketHandlers.drain,
-            end(client) {
-              // A client that stops sending before its hello is complete gets nothing (nor a record:
-              // a port probe is not an exchange).
-              if (client.data.reader) {
-                stopReading(client);
-                return void client.terminate();
-              }
-              clientSocketHandlers.end!(client);
-            },
-            close(client, err) {
-              stopReading(client);
-              open.delete(client);
-              clientSocketHandlers.close!(client, err);
-              if (open.size === 0) allClosed?.();
-            },
-            error(client, err) {
-              stopReading(client);
-              clientSocketHandlers.error!(client, err);
-            },
-          },
-        });
-      } catch (e) {
-        throw bindFailure(FLAG, options.hostname, options.port, e);
-      }
+      server = listenRaw<SniClient>(FLAG, options.hostname, options.port, {
+        open(client) {
+          const peer = peerAddress(client.remoteAddress);
+          client.data = { peer, early: [], reader: new ClientHelloReader(limit), timer: undefined };
+          client.data.timer = clock.setTimeout(() => onTimeout(client), headTimeout);
+          open.add(client);
+        },
+        data(client, chunk) {
+          const reader = client.data.reader;
+          if (!reader) return clientSocketHandlers.data!(client, chunk);
+          const outcome = reader.push(chunk);
+          if (outcome.kind !== "need-more") onHello(client, outcome, reader.bytes);
+        },
+        drain: clientSocketHandlers.drain,
+        end(client) {
+          // A client that stops sending before its hello is complete gets nothing (nor a record:
+          // a port probe is not an exchange).
+          if (client.data.reader) {
+            stopReading(client);
+            return void client.terminate();
+          }
+          clientSocketHandlers.end!(client);
+        },
+        close(client, err) {
+          stopReading(client);
+          clientSocketHandlers.close!(client, err);
+          open.delete(client);
+        },
+        error(client, err) {
+          stopReading(client);
+          clientSocketHandlers.error!(client, err);
+        },
+      });
       return displayAddress(options.hostname, server.port);
     },
     async stop(graceMs) {
       server?.stop();
       // Tunnels get the grace to finish, then are cut (as the forward port's).
-      const closed = new Promise<void>((resolve) => (open.size === 0 ? resolve() : (allClosed = resolve)));
-      await Promise.race([closed, clock.sleep(graceMs)]);
-      const forced = open.size > 0;
-      for (const client of open) client.terminate();
-      return forced ? "forced" : "drained";
+      return (await open.drain(clock.sleep(graceMs))) ? "forced" : "drained";
     },
   };
 }

@@ -21,7 +21,8 @@ import type { DialPlan } from "../egress/dial.ts";
 import { badRequest, ProxyError } from "../exchange/errors.ts";
 import type { Exchanges } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
-import { bindFailure, displayAddress, type Listener } from "../net/listener.ts";
+import { displayAddress, type Listener } from "../net/listener.ts";
+import { listenRaw, OpenSockets } from "../net/raw-listener.ts";
 import { proxyListener, type ProxyListenerOptions } from "../proxy/listener.ts";
 import type { Clock } from "../util/clock.ts";
 import { errorBytes } from "./answer.ts";
@@ -92,14 +93,9 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       }),
     );
   const connectOptions = { ...options, connectPorts: new Set(options.connectPorts), listener: LISTENER, auth: options.auth, intercept: interception };
-  const open = new Set<Socket<Connection>>();
-  /** set while stopping: called when the last connection has closed */
-  let allClosed: (() => void) | undefined;
+  const open = new OpenSockets<Connection>();
   let front: TCPSocketListener<Connection> | undefined;
-  const forget = (client: Socket<ForwardClient>) => {
-    open.delete(client as Socket<Connection>);
-    if (open.size === 0) allClosed?.();
-  };
+  const forget = (client: Socket<ForwardClient>) => open.delete(client as Socket<Connection>);
 
   function onHead(client: Socket<Connection>, outcome: HeadOutcome): void {
     client.data.reader = undefined;
@@ -179,54 +175,45 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       engineAddress = await engine.start();
       enginePort = Number(engineAddress.slice(engineAddress.lastIndexOf(":") + 1));
       try {
-        front = Bun.listen<Connection>({
-          hostname: options.hostname,
-          port: options.port,
-          exclusive: true,
-          allowHalfOpen: true,
-          socket: {
-            open(client) {
-              const peer = peerAddress(client.remoteAddress);
-              client.data = { peer, early: [], reader: undefined };
-              client.data.reader = new HeadReader({ clock, timeout: options.headTimeout, done: (outcome) => onHead(client, outcome) });
-              open.add(client);
-            },
-            data(client, chunk) {
-              // An intercepted tunnel's ciphertext still comes here too (Bun); its TLS socket has the plaintext.
-              if (client.data.intercepted) return;
-              if (client.data.reader) client.data.reader.push(chunk);
-              else clientSocketHandlers.data!(client, chunk);
-            },
-            drain: clientSocketHandlers.drain,
-            end(client) {
-              // A client that stops sending before its head is complete gets nothing.
-              if (client.data.reader) return void client.terminate();
-              clientSocketHandlers.end!(client);
-            },
-            close(client, err) {
-              client.data.reader?.cancel();
-              clientSocketHandlers.close!(client, err);
-              forget(client);
-            },
-            error(client, err) {
-              client.data.reader?.cancel();
-              clientSocketHandlers.error!(client, err);
-            },
+        front = listenRaw<Connection>("-forward-address", options.hostname, options.port, {
+          open(client) {
+            const peer = peerAddress(client.remoteAddress);
+            client.data = { peer, early: [], reader: undefined };
+            client.data.reader = new HeadReader({ clock, timeout: options.headTimeout, done: (outcome) => onHead(client, outcome) });
+            open.add(client);
+          },
+          data(client, chunk) {
+            // An intercepted tunnel's ciphertext still comes here too (Bun); its TLS socket has the plaintext.
+            if (client.data.intercepted) return;
+            if (client.data.reader) client.data.reader.push(chunk);
+            else clientSocketHandlers.data!(client, chunk);
+          },
+          drain: clientSocketHandlers.drain,
+          end(client) {
+            // A client that stops sending before its head is complete gets nothing.
+            if (client.data.reader) return void client.terminate();
+            clientSocketHandlers.end!(client);
+          },
+          close(client, err) {
+            client.data.reader?.cancel();
+            clientSocketHandlers.close!(client, err);
+            forget(client);
+          },
+          error(client, err) {
+            client.data.reader?.cancel();
+            clientSocketHandlers.error!(client, err);
           },
         });
       } catch (e) {
         await engine.stop(0);
-        throw bindFailure("-forward-address", options.hostname, options.port, e);
+        throw e;
       }
       return displayAddress(options.hostname, front.port);
     },
     async stop(graceMs) {
       front?.stop();
       // Relayed HTTP drains in the engine; tunnels get the same grace, then are cut.
-      const closed = new Promise<void>((resolve) => (open.size === 0 ? resolve() : (allClosed = resolve)));
-      const [state] = await Promise.all([engine.stop(graceMs), Promise.race([closed, clock.sleep(graceMs)])]);
-      const forced = open.size > 0;
-      for (const client of open) client.terminate();
+      const [state, forced] = await Promise.all([engine.stop(graceMs), open.drain(clock.sleep(graceMs))]);
       return state === "forced" || forced ? "forced" : "drained";
     },
   };

@@ -1,0 +1,46 @@
+/**
+ * @module
+ * What every raw-socket way in (the forward port's front, the SNI port) needs besides its own
+ * handlers: an exclusive, half-open `Bun.listen`, and the set of its open connections, so that
+ * draining waits for them (at most the grace) and then cuts the rest.
+ */
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { bindFailure } from "./listener.ts";
+
+/** Binds `hostname:port` exclusively (a second sallyport must fail, not split the traffic), half-open for tunnels. */
+export function listenRaw<Data>(flag: string, hostname: string, port: number, socket: SocketHandler<Data>): TCPSocketListener<Data> {
+  try {
+    return Bun.listen<Data>({ hostname, port, exclusive: true, allowHalfOpen: true, socket });
+  } catch (e) {
+    throw bindFailure(flag, hostname, port, e);
+  }
+}
+
+/** A listener's open connections; `delete` from the socket's close handler. */
+export class OpenSockets<Data> {
+  readonly #open = new Set<Socket<Data>>();
+  /** set while draining: called when the last connection has closed */
+  #allClosed: (() => void) | undefined;
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  add(socket: Socket<Data>): void {
+    this.#open.add(socket);
+  }
+
+  delete(socket: Socket<Data>): void {
+    this.#open.delete(socket);
+    if (this.#open.size === 0) this.#allClosed?.();
+  }
+
+  /** Waits until every connection has closed, or `grace` has passed; cuts what is left. Resolves to whether any was cut. */
+  async drain(grace: Promise<void>): Promise<boolean> {
+    const closed = new Promise<void>((resolve) => (this.#open.size === 0 ? resolve() : (this.#allClosed = resolve)));
+    await Promise.race([closed, grace]);
+    const forced = this.#open.size > 0;
+    for (const socket of this.#open) socket.terminate();
+    return forced;
+  }
+}
