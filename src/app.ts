@@ -11,13 +11,13 @@ import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
-import { createDialPlan } from "./egress/dial.ts";
+import { createDialPlan, type DecisionLog } from "./egress/dial.ts";
 import { createDestinationMatcher } from "./egress/policy.ts";
 import { createMetrics, type Metrics } from "./metrics/index.ts";
 import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
-import { quieter, writerAt, type LogLevelName } from "./log/index.ts";
+import { logsAt, quieter, writerAt, type LogLevelName } from "./log/index.ts";
 import { supportListener } from "./metrics/support.ts";
 import { ListenError, type Listener } from "./net/listener.ts";
 import { proxyListener } from "./proxy/listener.ts";
@@ -273,10 +273,14 @@ async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
  * Decision lines at -egress-log-level: denials at that level, allowed destinations one below it,
  * so the default (info) keeps denials in view without a line for every request let through.
  */
-function egressLog(log: ConsolaInstance, level: LogLevelName): (line: string, allowed: boolean) => void {
+function egressLog(log: ConsolaInstance, level: LogLevelName): DecisionLog {
   const denied = writerAt(log, level);
   const allowed = writerAt(log, quieter(level));
-  return (line, isAllowed) => (isAllowed ? allowed(line) : denied(line));
+  return {
+    // Checked per decision: -application-log-level may hide allowed lines, and then none is formatted.
+    wants: (isAllowed) => logsAt(log, isAllowed ? quieter(level) : level),
+    write: (line, isAllowed) => (isAllowed ? allowed(line) : denied(line)),
+  };
 }
 
 /**

@@ -39,7 +39,13 @@ export interface DialPlanOptions {
   readonly policy: () => EgressPolicy;
   readonly resolver: NameResolver;
   /** where the decision lines go; `allowed` lets the caller log denials louder */
-  readonly log?: (line: string, allowed: boolean) => void;
+  readonly log?: DecisionLog;
+}
+
+/** The decision lines' sink. A line is only formatted when `wants` says it will be written. */
+export interface DecisionLog {
+  wants(allowed: boolean): boolean;
+  write(line: string, allowed: boolean): void;
 }
 
 export interface DialPlan {
@@ -51,12 +57,12 @@ export interface DialPlan {
 
 export function createDialPlan(options: DialPlanOptions): DialPlan {
   const decisions = new Map<EgressReason, number>();
-  const log = options.log ?? (() => {});
+  const log = options.log;
 
   function decided(request: DialRequest, decision: EgressDecision, addresses: readonly string[]): EgressDecision {
     decisions.set(decision.reason, (decisions.get(decision.reason) ?? 0) + 1);
     if (request.record) request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range };
-    log(decisionLine(request, decision, addresses), decision.allowed);
+    if (log?.wants(decision.allowed)) log.write(decisionLine(request, decision, addresses), decision.allowed);
     return decision;
   }
 

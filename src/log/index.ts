@@ -25,6 +25,9 @@ export function writerAt(log: ConsolaInstance, level: LogLevelName): (message: s
   return (message) => log[method](message);
 }
 
+/** Whether `log` writes messages at `level` (its own level is at least as verbose). */
+export const logsAt = (log: ConsolaInstance, level: LogLevelName): boolean => log.level >= LOG_LEVELS[level];
+
 /** The level one quieter than `level`: info → debug; trace stays trace. */
 export function quieter(level: LogLevelName): LogLevelName {
   const at = BY_LOUDNESS.indexOf(writerOf(level));

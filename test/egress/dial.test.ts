@@ -24,7 +24,7 @@ const rules = (list: string) => parseEgressList(list).rules;
 function plan(answers: Record<string, string[]>, policy: EgressPolicyOptions = {}) {
   const { resolver, asked } = resolverOf(answers);
   const lines: string[] = [];
-  const dialPlan = createDialPlan({ policy: () => createEgressPolicy(policy), resolver, log: (line) => lines.push(line) });
+  const dialPlan = createDialPlan({ policy: () => createEgressPolicy(policy), resolver, log: { wants: () => true, write: (line) => void lines.push(line) } });
   return { dialPlan, asked, lines };
 }
 
