@@ -212,8 +212,14 @@ describe("fail closed: an unavailable secret answers 503 and nothing reaches the
     expect((await get(proxy)).status).toBe(200);
     await rm(`${dir}/token`);
     await expectRefused(proxy, upstream, await untilStatus(proxy, 503));
-    for (let i = 0; i < 5; i++) await expectRefused(proxy, upstream);
     await proxy.waitForLog(new RegExp(`level=info msg="Removed secret file: ${dir}/token"`));
+    const refusal = new RegExp(`level=error.*Secret \\\\"${dir}/token\\\\" is missing`);
+    await proxy.waitForLog(refusal);
+    for (let i = 0; i < 5; i++) await expectRefused(proxy, upstream);
+    // The log is read from a pipe: a line on stderr after the five refusals proves any line they
+    // logged has been read too, before it is counted.
+    proxy.proc.kill("SIGUSR1");
+    await proxy.waitForLog(/SIGUSR1: reopening the access log/);
     const refusals = proxy.logs.filter((l) => l.includes("level=error") && l.includes(`Secret \\"${dir}/token\\" is missing`));
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toContain("-credentials-paths");
