@@ -7,7 +7,9 @@
  * - Deny wins over allow. Name rules match the host as the client named it (lower case, no
  *   trailing dot); IP and CIDR rules match each address, and a deny rule also matches the IPv4 an
  *   IPv6 address carries (NAT64, 6to4, ...), since that is where such an address leads.
- * - With an allow list, a destination on neither a name rule nor an address rule is denied.
+ * - With an allow list, a destination on neither a name rule nor an address rule is denied. An
+ *   empty list is no list (every public destination passes), unless `enforceAllowList` says the
+ *   list is in force even when empty: a role of ./roles.ts whose list is empty reaches nothing.
  * - The guard refuses every special-purpose address unless `allowPrivate` is set, or an IP or
  *   CIDR allow rule holds that very address: a name on the allow list does not open a private
  *   address, or allowing `api.example.com` would allow whatever its DNS says.
@@ -50,12 +52,18 @@ export interface EgressPolicyOptions {
   readonly deny?: readonly EgressRule[];
   /** `-egress-allow-private`: open every special-purpose range */
   readonly allowPrivate?: boolean;
+  /**
+   * The allow list is in force even when it is empty (then nothing passes): a role's list, where
+   * "no entries" means "may reach nothing", not "may reach everything".
+   */
+  readonly enforceAllowList?: boolean;
 }
 
 export interface EgressPolicy {
   /**
    * What the name alone decides, before any lookup: a refusal (deny rule, not on an allow list
-   * that has no address rules, a host no parser reads alike), or undefined when the addresses must
+   * that has no address rules, an enforced allow list with no rules at all, a host no parser
+   * reads alike), or undefined when the addresses must
    * be looked at. A denied name is never sent to a resolver.
    */
   screen(host: string, port: number): EgressDecision | undefined;
@@ -132,6 +140,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
   const allow = new RuleIndex(options.allow ?? []);
   const deny = new RuleIndex(options.deny ?? []);
   const allowPrivate = options.allowPrivate === true;
+  const enforced = allow.size > 0 || options.enforceAllowList === true;
   const words = new Uint32Array(4);
   const carried = new Uint32Array(1);
 
@@ -145,7 +154,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
     const denyRule = deny.matchAddress(family, words, port) ?? denyCarried(family, port);
     if (denyRule) return refused("deny-rule", { rule: denyRule.entry, address });
     const allowRule = allow.matchAddress(family, words, port);
-    if (allow.size > 0 && !allowedByName && !allowRule) return refused("not-in-allow-list", { address });
+    if (enforced && !allowedByName && !allowRule) return refused("not-in-allow-list", { address });
     const range = allowPrivate || allowRule ? undefined : classifyWords(family, words);
     if (range) return refused("private-address", { range, address });
     passedBy = allowRule ?? allowedByName;
@@ -172,7 +181,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
     if (denyName) return refused("deny-rule", { rule: denyName.entry });
     const allowedByName = name === undefined ? undefined : allow.matchName(name, port);
     // Without address rules to consult, an unlisted name is refused before looking at addresses.
-    if (allow.size > 0 && !allowedByName && !allow.hasNetworks) return refused("not-in-allow-list");
+    if (enforced && !allowedByName && !allow.hasNetworks) return refused("not-in-allow-list");
     return { allowedByName };
   }
 

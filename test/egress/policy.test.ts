@@ -10,12 +10,13 @@ interface Setup {
   readonly allow?: string;
   readonly deny?: string;
   readonly allowPrivate?: boolean;
+  readonly enforceAllowList?: boolean;
 }
 
-function policy({ allow = "", deny = "", allowPrivate }: Setup) {
+function policy({ allow = "", deny = "", allowPrivate, enforceAllowList }: Setup) {
   const lists = [parseEgressList(allow), parseEgressList(deny)];
   expect(lists.flatMap((list) => list.errors)).toEqual([]);
-  const options: EgressPolicyOptions = { allow: lists[0]!.rules, deny: lists[1]!.rules, allowPrivate };
+  const options: EgressPolicyOptions = { allow: lists[0]!.rules, deny: lists[1]!.rules, allowPrivate, enforceAllowList };
   return createEgressPolicy(options);
 }
 
@@ -73,6 +74,22 @@ describe("private-address guard", () => {
     ["a deny rule on an IPv4 also refuses the NAT64 form carrying it", { allowPrivate: true, deny: "169.254.169.254" }, "x", 80, ["64:ff9b::169.254.169.254"], { allowed: false, reason: "deny-rule", rule: "169.254.169.254" }],
     ["allowPrivate does not open what the allow list leaves out", { allowPrivate: true, allow: "a.internal" }, "b.internal", 80, ["10.0.0.1"], { allowed: false, reason: "not-in-allow-list" }],
   ])("%s", check);
+});
+
+describe("enforceAllowList: the allow list holds even when empty (a role's)", () => {
+  test.each<Row>([
+    ["empty and enforced: a public name is refused", { enforceAllowList: true }, "api.github.com", 443, [PUBLIC], { allowed: false, reason: "not-in-allow-list", dialable: [] }],
+    ["empty and enforced: a public IP is refused", { enforceAllowList: true }, PUBLIC, 443, [], { allowed: false, reason: "not-in-allow-list" }],
+    ["empty and enforced: allowPrivate opens nothing", { enforceAllowList: true, allowPrivate: true }, "x.internal", 80, ["10.0.0.1"], { allowed: false, reason: "not-in-allow-list" }],
+    ["empty, not enforced: today's default", { enforceAllowList: false }, "api.github.com", 443, [PUBLIC], { allowed: true, reason: "default" }],
+    ["with entries, enforcement changes nothing", { enforceAllowList: true, allow: "api.github.com" }, "api.github.com", 443, [PUBLIC], { allowed: true, reason: "allow-rule" }],
+    ["deny still comes first", { enforceAllowList: true, deny: "api.github.com" }, "api.github.com", 443, [PUBLIC], { allowed: false, reason: "deny-rule" }],
+  ])("%s", check);
+
+  test("screen() refuses an empty enforced list before any lookup; unenforced it leaves the name to the addresses", () => {
+    expect(policy({ enforceAllowList: true }).screen("api.github.com", 443)).toMatchObject({ allowed: false, reason: "not-in-allow-list" });
+    expect(policy({}).screen("api.github.com", 443)).toBeUndefined();
+  });
 });
 
 describe("mixed resolver answers: only what passes is dialable", () => {
