@@ -8,11 +8,11 @@
  *
  * A file's text is taken whole or not at all, the roles file's too. At start a bad line stops the
  * process; later a bad line keeps the file's previous rules (or roles), for a list that is half
- * applied would allow what the operator meant to deny. For the same reason an allow file with no entries is refused while no
- * flag allow rule exists: an empty allow list is no allow list (every public address passes),
- * the opposite of what an allow file is for, and also what a poll reads when it catches the file
- * between `>` truncating it and the write that follows. (Replace files by rename to be sure a poll
- * never sees a half-written one.)
+ * applied would allow what the operator meant to deny. For the same reason an allow file with no
+ * entries is refused while no flag allow rule exists: an empty allow list is no allow list (every
+ * public address passes), the opposite of what an allow file is for, and also what a poll reads
+ * when it catches the file between `>` truncating it and the write that follows. (Replace files
+ * by rename to be sure a poll never sees a half-written one.)
  */
 import type { ConsolaInstance } from "consola";
 import type { Clock } from "../util/clock.ts";
