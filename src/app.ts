@@ -33,6 +33,8 @@ import { sniListener } from "./sni/listener.ts";
 import { forwardListener } from "./tunnel/forward.ts";
 import type { InterceptOptions } from "./tunnel/intercept.ts";
 import { LeafCertificates, loadCa } from "./tls/ca.ts";
+import { ServingTls } from "./tls/serving.ts";
+import { httpsListener } from "./https/listener.ts";
 import { systemClock, type Clock } from "./util/clock.ts";
 
 export interface Sallyport {
@@ -66,8 +68,8 @@ export interface Sallyport {
 export class StartupError extends Error {}
 
 export async function startSallyport(config: Config, log: ConsolaInstance, clock: Clock = systemClock): Promise<Sallyport> {
-  refuseUnbuilt(config);
   const tls = await backendTls(config);
+  const serving = await openServingTls(config, log, clock);
   // Read before routes and listeners: a missing path stops the start (CredentialsPathError),
   // and the first request already finds its secrets.
   const secrets = await SecretStore.open({ paths: config.credentialsPaths, intervalMs: config.credentialsUpdateInterval, log, clock });
@@ -132,10 +134,13 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         dns: egress.resolver,
         secrets,
         openByListener: () => new Map(started.map((l) => [l.name, l.open])),
+        certificates: serving && (() => started.flatMap((l) => (l.name === "proxy" || l.name === "forward" ? [{ listener: l.name, notAfter: serving.notAfter }] : []))),
       })
     : undefined;
   // In start order; stop() drains them in the same order, the support listener (health) last.
-  const listeners: Listener[] = [proxyListener({ ...engine, ...parseListenAddress(config.address), table: addressBuiltins ? withFallback(table, addressBuiltins) : table })];
+  const proxyOptions = { ...engine, ...parseListenAddress(config.address), table: addressBuiltins ? withFallback(table, addressBuiltins) : table };
+  const handshakeTimeout = config.tlsHandshakeTimeout;
+  const listeners: Listener[] = [serving ? httpsListener({ ...proxyOptions, tls: serving, handshakeTimeout }) : proxyListener(proxyOptions)];
   if (forwardBuiltins) {
     listeners.push(
       forwardListener({
@@ -147,6 +152,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         auth: forwardAuth,
         dialTimeout: config.timeoutBackend,
         intercept,
+        tls: serving,
+        handshakeTimeout,
       }),
     );
   }
@@ -176,12 +183,14 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     for (const listener of started) await listener.stop(0);
     await accessLog?.close();
     metrics?.stop();
+    serving?.stop();
     throw e instanceof ListenError ? new StartupError(e.message, { cause: e }) : e;
   }
   routes.watch();
   secrets.start();
   egress.lists.start();
   forwardAuth?.start();
+  serving?.start();
 
   return {
     addresses,
@@ -206,6 +215,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       secrets.stop();
       egress.lists.stop();
       forwardAuth?.stop();
+      serving?.stop();
       for (const listener of started) {
         if ((await listener.stop(graceMs)) === "forced") log.warn(`${listener.name} listener: requests still in flight after ${graceMs} ms; their connections were closed`);
       }
@@ -235,15 +245,15 @@ async function openInterception(config: Config, clock: Clock): Promise<Intercept
 }
 
 /**
- * Flags whose door is not built yet. Refused at start rather than accepted and ignored: an
- * operator who asked for TLS on the listeners must not get plaintext.
+ * The certificate -address and the forward port serve (-tls-cert/-tls-key, and -tls-client-ca
+ * for -tls-client-auth), re-read on the -source-poll-timeout clock; a bad set stops the start.
  */
-function refuseUnbuilt(config: Config): void {
-  const unbuilt: [given: boolean, flag: string][] = [
-    [config.tlsCert !== "", "-tls-cert"],
-    [config.tlsClientAuth !== "none", "-tls-client-auth"],
-  ];
-  for (const [given, flag] of unbuilt) if (given) throw new StartupError(`${flag}: TLS on sallyport's own listeners is not built yet`);
+async function openServingTls(config: Config, log: ConsolaInstance, clock: Clock): Promise<ServingTls | undefined> {
+  if (!config.tlsCert) return undefined;
+  const options = { certFile: config.tlsCert, keyFile: config.tlsKey, clientCaFile: config.tlsClientCa || undefined, clientAuth: config.tlsClientAuth, pollMs: config.sourcePollTimeout, log, clock };
+  return ServingTls.open(options).catch((e: Error) => {
+    throw new StartupError(e.message, { cause: e });
+  });
 }
 
 /**
@@ -265,7 +275,7 @@ async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
     timeout: config.dnsTimeout,
     clock,
   });
-  const dialPlan = createDialPlan({ policy: () => lists.policy, resolver, log: egressLog(log, config.egressLogLevel) });
+  const dialPlan = createDialPlan({ policy: (client) => lists.policyFor(client), resolver, log: egressLog(log, config.egressLogLevel) });
   return { lists, resolver, dialPlan };
 }
 

@@ -1,6 +1,6 @@
 /** startSallyport in process: shutdown has a deadline even when a response never ends; egress decision lines by level. */
 import { describe, expect, test } from "bun:test";
-import { startSallyport } from "../src/app.ts";
+import { startSallyport, StartupError } from "../src/app.ts";
 import type { Config } from "../src/config/index.ts";
 import { parseEgressList } from "../src/egress/rules.ts";
 import { createLogger, type LogLevelName } from "../src/log/index.ts";
@@ -97,9 +97,10 @@ test("/readyz turns 503 when draining starts while /healthz stays 200; /metrics 
 });
 
 test.each([
-  [{ tlsCert: "/x.pem", tlsKey: "/x.key" }, "-tls-cert"],
-  [{ tlsClientAuth: "require" as const, tlsClientCa: "/ca.pem", tlsCert: "/x.pem", tlsKey: "/x.key" }, "-tls-cert"],
-])("a door not built yet is refused at start, never ignored: %o", async (over, flag) => {
+  [{ tlsCert: "/nonexistent/x.pem", tlsKey: "/nonexistent/x.key" }, "-tls-cert/-tls-key: cannot read /nonexistent/x.pem: ENOENT"],
+  [{ tlsClientAuth: "require" as const, tlsClientCa: "/nonexistent/ca.pem", tlsCert: "/nonexistent/x.pem", tlsKey: "/nonexistent/x.key" }, "-tls-cert/-tls-key: cannot read /nonexistent/x.pem: ENOENT"],
+])("TLS files that cannot be read stop the start, named: %o", async (over, message) => {
   const start = startSallyport({ ...DEFAULT_CONFIG, address: "127.0.0.1:0", supportListener: "", ...over }, createLogger("error", { write() {} }));
-  await expect(start).rejects.toThrow(`${flag}: TLS on sallyport's own listeners is not built yet`);
+  await expect(start).rejects.toThrow(message);
+  await expect(start).rejects.toBeInstanceOf(StartupError);
 });

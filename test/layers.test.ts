@@ -33,6 +33,8 @@ const RANK: Record<string, number> = {
   tunnel: 9,
   // the SNI port pipes through the tunnel's openTunnel, so it sits above it
   sni: 10,
+  // -address over TLS: a raw front relaying to the route engine of ../tunnel/engine.ts
+  https: 10,
   cli: 10,
   // src/*.ts: main.ts, app.ts, reexec.ts wire everything
   "": 11,

@@ -12,6 +12,7 @@ export function egressListsOptions(config: Config, rest: Pick<EgressListsOptions
     deny: config.egressDeny,
     allowFile: config.egressAllowFile || undefined,
     denyFile: config.egressDenyFile || undefined,
+    rolesFile: config.egressRolesFile || undefined,
     allowPrivate: config.egressAllowPrivate,
     pollMs: config.sourcePollTimeout,
     ...rest,

@@ -183,6 +183,8 @@ export const ConfigSchema = v.pipe(
     egressAllowFile: v.string(),
     /** file of deny entries, as egressAllowFile */
     egressDenyFile: v.string(),
+    /** file of per-client roles (src/egress/roles.ts) */
+    egressRolesFile: v.string(),
     /** let client-chosen destinations reach loopback, RFC 1918, link-local and other special-purpose addresses */
     egressAllowPrivate: v.boolean(),
     /** DNS servers for client-chosen names, normalised to `ip:port` / `[v6]:port`; empty: the system's */
@@ -226,6 +228,7 @@ export const ConfigSchema = v.pipe(
     /** CA bundle for client certificates */
     tlsClientCa: v.string(),
     tlsClientAuth: v.picklist(["none", "request", "require"], "must be none, request or require"),
+    tlsHandshakeTimeout: positiveMilliseconds,
     /** CONNECT interception: the CA pair (read by the app) and the hosts it applies to */
     interceptCaCert: v.string(),
     interceptCaKey: v.string(),
@@ -244,6 +247,15 @@ export const ConfigSchema = v.pipe(
   v.forward(
     v.partialCheck([["tlsClientAuth"], ["tlsClientCa"], ["tlsCert"]], ({ tlsClientAuth, tlsClientCa, tlsCert }) => tlsClientAuth === "none" || (tlsClientCa !== "" && tlsCert !== ""), "needs -tls-client-ca and -tls-cert"),
     ["tlsClientAuth"],
+  ),
+  v.forward(
+    v.partialCheck([["tlsClientAuth"], ["tlsClientCa"]], ({ tlsClientAuth, tlsClientCa }) => tlsClientCa === "" || tlsClientAuth !== "none", "does nothing without -tls-client-auth=request or require"),
+    ["tlsClientCa"],
+  ),
+  // Bun cannot layer a TLS server on a TLS socket: an intercepted tunnel inside a TLS forward port has no way to terminate.
+  v.forward(
+    v.partialCheck([["interceptHosts"], ["tlsCert"], ["forwardAddress"]], ({ interceptHosts, tlsCert, forwardAddress }) => interceptHosts.length === 0 || tlsCert === "" || forwardAddress === "", "cannot be used with -tls-cert on the forward port: TLS inside its TLS cannot be terminated (serve the forward port without -tls-cert, or drop -intercept-hosts)"),
+    ["interceptHosts"],
   ),
   v.forward(
     v.partialCheck([["interceptCaCert"], ["interceptCaKey"], ["interceptHosts"]], ({ interceptCaCert, interceptCaKey, interceptHosts }) => (interceptCaCert === "") === (interceptCaKey === "") && (interceptHosts.length === 0 || interceptCaCert !== ""), "-intercept-ca-cert and -intercept-ca-key go together, and -intercept-hosts needs them"),

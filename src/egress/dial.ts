@@ -13,17 +13,20 @@
 import { badRequest, ProxyError } from "../exchange/errors.ts";
 import type { EgressVerdict } from "../exchange/record.ts";
 import { parseNumericHost } from "../net/numeric-host.ts";
+import type { ClientIdentity } from "../tls/identity.ts";
 import type { NameResolver } from "./dns.ts";
-import type { EgressDecision, EgressPolicy, EgressReason } from "./policy.ts";
+import type { EgressDecision, EgressReason } from "./policy.ts";
+import type { ClientPolicy } from "./roles.ts";
 import { canonicalName } from "./rules.ts";
 
 export interface DialRequest {
   /** as the client named it, without the port; IPv6 without brackets */
   readonly host: string;
   readonly port: number;
-  /** the client's address and proxy user, for the decision's log line */
+  /** the client's address, proxy user and certificate identity: for the decision's log line, and the role that decides */
   readonly client: string;
   readonly user?: string | undefined;
+  readonly identity?: ClientIdentity | undefined;
   /** the exchange record, which keeps the decision */
   readonly record?: { egress: EgressVerdict | undefined };
 }
@@ -35,8 +38,8 @@ export interface Dial {
 }
 
 export interface DialPlanOptions {
-  /** the live policy: -egress-allow/-deny and their files, re-read on change */
-  readonly policy: () => EgressPolicy;
+  /** the live policy for this client (its role's, with -egress-roles-file): -egress-allow/-deny and their files, re-read on change */
+  readonly policy: (client: DialRequest) => ClientPolicy;
   readonly resolver: NameResolver;
   /** where the decision lines go; `allowed` lets the caller log denials louder */
   readonly log?: DecisionLog;
@@ -59,25 +62,25 @@ export function createDialPlan(options: DialPlanOptions): DialPlan {
   const decisions = new Map<EgressReason, number>();
   const log = options.log;
 
-  function decided(request: DialRequest, decision: EgressDecision, addresses: readonly string[]): EgressDecision {
+  function decided(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[]): EgressDecision {
     decisions.set(decision.reason, (decisions.get(decision.reason) ?? 0) + 1);
-    if (request.record) request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range };
-    if (log?.wants(decision.allowed)) log.write(decisionLine(request, decision, addresses), decision.allowed);
+    if (request.record) request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range, role };
+    if (log?.wants(decision.allowed)) log.write(decisionLine(request, role, decision, addresses), decision.allowed);
     return decision;
   }
 
   return {
     decisions,
     async dial(request) {
-      const policy = options.policy();
+      const { policy, role } = options.policy(request);
       const { host, port } = request;
       const screened = policy.screen(host, port);
-      if (screened) throw refusal(request, decided(request, screened, []));
+      if (screened) throw refusal(request, decided(request, role, screened, []));
       const read = parseNumericHost(host);
       // A numeric host is its own only address; only names go to the resolver.
       const addresses = read.kind === "ip" ? [read.address] : (await options.resolver.resolve(canonicalName(host))).addresses;
       // The policy read once, for both decisions: a reload in between must not mix two lists.
-      const decision = decided(request, policy.decide({ host, port, addresses }), addresses);
+      const decision = decided(request, role, policy.decide({ host, port, addresses }), addresses);
       if (!decision.allowed) throw refusal(request, decision);
       return { address: decision.address!, decision };
     },
@@ -103,11 +106,13 @@ function refusal(request: DialRequest, decision: EgressDecision): ProxyError {
 const denied = (why: string) => new ProxyError(403, "egress-denied", `Forbidden: ${why}`);
 
 /** One `key=value` line per decision; values without spaces, so a line splits on blanks. */
-function decisionLine(request: DialRequest, decision: EgressDecision, addresses: readonly string[]): string {
+function decisionLine(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[]): string {
   const fields = [
     `egress ${decision.allowed ? "allow" : "deny"}`,
     `client=${request.client}`,
     `user=${request.user === undefined ? "-" : JSON.stringify(request.user)}`,
+    ...(request.identity ? [`subject=${JSON.stringify(request.identity.subject)}`] : []),
+    ...(role === undefined ? [] : [`role=${JSON.stringify(role)}`]),
     `host=${JSON.stringify(request.host)}`,
     `port=${request.port}`,
     `addresses=${addresses.join(",") || "-"}`,

@@ -18,6 +18,7 @@ export type ErrorCause =
   | "egress-denied"
   | "proxy-auth-required"
   | "not-forwarded"
+  | "client-certificate"
   | "dial-failed"
   | "dial-timeout"
   | "dns-failed"
@@ -106,11 +107,14 @@ export const causeOf = (response: ResponseState): ErrorCause | undefined => (res
 /** A request the client got wrong: 400, never the backend's fault. */
 export const badRequest = (why: string, cause?: unknown): ProxyError => new ProxyError(400, "bad-request", `Bad Request: ${why}`, { cause });
 
+/** A client certificate a TLS listener refused (none where one is required, or one -tls-client-ca does not verify). */
+export const clientCertificateRefused = (why: string): ProxyError => new ProxyError(403, "client-certificate", `Forbidden: ${why}`);
+
 /** The client went away before the backend answered (nginx's 499); nobody reads this response. */
 export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
 
 /** Failures that are the client's doing: they never count against a backend's breaker. */
-const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded"]);
+const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded", "client-certificate"]);
 
 export const isClientFault = (err: unknown): boolean => err instanceof ProxyError && CLIENT_FAULTS.has(err.reason);
 

@@ -10,6 +10,7 @@
  * const stop = exchanges.subscribe((r) => console.log(r.status, r.cause, r.bytesOut));
  * ```
  */
+import type { ClientIdentity } from "../tls/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import type { ErrorCause } from "./errors.ts";
 
@@ -20,6 +21,8 @@ export interface EgressVerdict {
   /** the rule or special-purpose range that decided */
   readonly rule?: string | undefined;
   readonly range?: string | undefined;
+  /** the client's role in the egress roles file, when there is one */
+  readonly role?: string | undefined;
 }
 
 /**
@@ -51,6 +54,8 @@ export interface ExchangeRecord {
   readonly peer: string;
   /** the forward port's proxy user, once Proxy-Authorization was checked */
   user: string | undefined;
+  /** the client certificate's identity, on a TLS listener with -tls-client-auth */
+  identity: ClientIdentity | undefined;
   readonly method: string;
   /** the Host header as the client sent it */
   readonly host: string;
@@ -119,6 +124,7 @@ export class Exchanges {
       listener,
       peer,
       user: undefined,
+      identity: undefined,
       method,
       host,
       path,

@@ -10,6 +10,9 @@
  */
 import type { Serve, Server } from "bun";
 
+/** How a stop ended: everything finished within the grace, or what was left was cut. */
+export type StopState = "drained" | "forced";
+
 export interface Listener {
   /** for logs and errors, e.g. `proxy` */
   readonly name: string;
@@ -19,7 +22,7 @@ export interface Listener {
    * Stops accepting, lets in-flight work finish for at most `graceMs`, then closes what is left;
    * resolves to whether anything had to be closed.
    */
-  stop(graceMs: number): Promise<"drained" | "forced">;
+  stop(graceMs: number): Promise<StopState>;
   /**
    * What is open right now, for metrics: connections where the listener owns its sockets, else
    * (Bun.serve, which counts no connections) the requests in flight.

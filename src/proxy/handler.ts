@@ -22,6 +22,7 @@ import { withReadDeadline } from "./request-body.ts";
 import { requestDetails } from "../accesslog/index.ts";
 import type { DialPlan } from "../egress/dial.ts";
 import { isValidHost, peerAddress } from "../net/host-port.ts";
+import type { ClientIdentity } from "../tls/identity.ts";
 import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
 import { callUpstream, type UpstreamOptions } from "./upstream.ts";
@@ -32,15 +33,23 @@ export interface ProxyLog {
   warn(message: string): void;
 }
 
+/** Whose connection a relayed request came on: the client's address and, over mTLS, its certificate's identity. */
+export interface RelayedClient {
+  readonly peer: string;
+  readonly identity?: ClientIdentity | undefined;
+}
+
 /**
- * What the forward port's front tells its route engine (a handler behind it on a private
- * loopback listener) about each request it relays: whose it is, and the proxy user.
+ * What a raw-socket front (the forward port's, `-address` over TLS) tells the route engine it
+ * relays to — a handler behind it on a private loopback listener — about each request.
  */
 export interface RelayedFrom {
-  /** the client's address for the internal connection `req` came on; undefined: not relayed by the front */
-  peer(req: Request, server: Server<undefined>): string | undefined;
-  /** the proxy user from Proxy-Authorization, or undefined when the port has no -forward-auth-file; throws 407 */
-  authenticate(proxyAuthorization: string | null): Promise<string | undefined>;
+  /** the client of the internal connection `req` came on; undefined: not relayed by the front */
+  client(req: Request, server: Server<undefined>): RelayedClient | undefined;
+  /** the proxy user from Proxy-Authorization; throws 407. Unset: the port has no proxy users */
+  authenticate?(proxyAuthorization: string | null): Promise<string | undefined>;
+  /** the front rewrites heads and sets {@link RELAYED_SCHEME}; a blind relay passes the client's bytes, so the header is not believed */
+  readonly rewritesHeads?: boolean;
 }
 
 /** The internal header the front sets on a relayed absolute-form `https://` request; only read from the front. */
@@ -159,15 +168,16 @@ export function createHandler(options: ProxyOptions) {
     const host = req.headers.get("host") ?? "";
     const { path: rawPath, rawQuery } = splitTarget(req.url);
     const relayed = options.relayed;
-    const peer = relayed ? relayed.peer(req, server) : requestPeer(server, req);
-    const record = exchanges.begin(listener, peer ?? requestPeer(server, req), req.method, host, rawPath);
+    const client = relayed?.client(req, server);
+    const record = exchanges.begin(listener, client?.peer ?? requestPeer(server, req), req.method, host, rawPath);
+    record.identity = client?.identity;
     // Named values only, copied before the headers are stripped: nothing else can reach a log line.
     if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), options.recordQuery ? rawQuery : "", "HTTP/1.1");
     try {
       if (relayed) {
         // Someone on this machine who dialed the engine directly would skip the front's checks.
-        if (peer === undefined) throw new ProxyError(421, "not-forwarded", "Misdirected Request: send requests to the forward port");
-        record.user = await relayed.authenticate(req.headers.get("proxy-authorization"));
+        if (client === undefined) throw new ProxyError(421, "not-forwarded", "Misdirected Request: send requests to the listener's public port");
+        if (relayed.authenticate) record.user = await relayed.authenticate(req.headers.get("proxy-authorization"));
       }
       // Bun.serve closes a connection on which a request arrives pipelined behind one still being
       // answered, and drops both (COMPATIBILITY.md). Both are parsed in the same read, so waiting
@@ -191,8 +201,9 @@ export function createHandler(options: ProxyOptions) {
       const decodedPath = decodePathOrFail(rawPath);
       stripHopByHop(headers);
       headers.delete("host");
-      const scheme = relayed && headers.get(RELAYED_SCHEME) === "https" ? "https" : "http";
-      if (relayed) headers.delete(RELAYED_SCHEME);
+      const scheme = relayed?.rewritesHeads && headers.get(RELAYED_SCHEME) === "https" ? "https" : "http";
+      // Ours alone: never passed on, whoever sent it.
+      headers.delete(RELAYED_SCHEME);
       const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, scheme, rawPath, decodedPath };
       const limited = requestLimit.check(state);
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });

@@ -136,7 +136,7 @@ export function createPipeline(options: PipelineOptions) {
     const target = parseHostPort(origin.host, DEFAULT_PORT[origin.scheme]);
     if (typeof target === "string") throw new ProxyError(400, "no-dynamic-target", `Bad Request: invalid target host for the dynamic backend: ${target}`);
     const { record } = exchange;
-    const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, record });
+    const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, identity: record.identity, record });
     return send(origin, pass, exchange, { address, port: target.port, serverName: parseNumericHost(target.host).kind === "name" ? target.host : undefined });
   }
 

@@ -39,6 +39,7 @@ export interface ConnectOptions {
 /** Serves one CONNECT; `rest` is what the client sent after the head. Never rejects. */
 export async function serveConnect(client: Socket<ForwardClient>, head: RequestHead, rest: Uint8Array, options: ConnectOptions): Promise<void> {
   const record = options.exchanges.begin(options.listener, client.data.peer, "CONNECT", head.target, "", "tunnel");
+  record.identity = client.data.identity;
   record.details = requestDetails((name) => headerValue(head, name), "", head.version);
   // Nothing more is read until the tunnel is open: what arrives meanwhile waits in the kernel.
   client.pause();
@@ -50,7 +51,7 @@ export async function serveConnect(client: Socket<ForwardClient>, head: RequestH
     if (!options.connectPorts.has(target.port)) {
       throw new ProxyError(403, "connect-port-denied", `Forbidden: CONNECT to port ${target.port} is not allowed (-connect-ports ${[...options.connectPorts].join(",")})`);
     }
-    const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, record });
+    const { address } = await options.dialPlan.dial({ host: target.host, port: target.port, client: record.peer, user: record.user, identity: record.identity, record });
     record.destination = head.target.toLowerCase();
     if (client.data.gone) throw clientGone();
     if (options.intercept?.matches(target.host, target.port)) {

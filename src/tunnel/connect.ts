@@ -7,6 +7,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import { ProxyError } from "../exchange/errors.ts";
+import type { ClientIdentity } from "../tls/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import { Tunnel } from "./pipe.ts";
 
@@ -27,6 +28,8 @@ export interface TunnelClient {
 export interface ForwardClient extends TunnelClient {
   /** the client's address, no port */
   readonly peer: string;
+  /** its TLS client certificate's identity, on a TLS forward port with -tls-client-auth */
+  identity?: ClientIdentity | undefined;
   /** its TLS was terminated by us (./intercept.ts): this raw socket's data is ciphertext, ignored */
   intercepted?: boolean;
 }

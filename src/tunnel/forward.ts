@@ -18,16 +18,19 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { DialPlan } from "../egress/dial.ts";
-import { badRequest, ProxyError } from "../exchange/errors.ts";
+import { badRequest, clientCertificateRefused, ProxyError } from "../exchange/errors.ts";
 import type { Exchanges } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
 import { displayAddress, type Listener } from "../net/listener.ts";
-import { listenRaw, OpenSockets } from "../net/raw-listener.ts";
-import { proxyListener, type ProxyListenerOptions } from "../proxy/listener.ts";
+import { OpenSockets } from "../net/raw-listener.ts";
+import type { ProxyListenerOptions } from "../proxy/listener.ts";
+import { listenFront } from "../tls/listen.ts";
+import type { ServingTls } from "../tls/serving.ts";
 import type { Clock } from "../util/clock.ts";
 import { errorBytes } from "./answer.ts";
 import { clientSocketHandlers, openTunnel, type ForwardClient } from "./connect.ts";
 import { refuse, serveConnect } from "./connect-request.ts";
+import { RelayEngine } from "./engine.ts";
 import { RequestFramer } from "./framer.ts";
 import type { RequestHead } from "./head.ts";
 import { HeadReader, type HeadOutcome } from "./head-reader.ts";
@@ -49,6 +52,10 @@ export interface ForwardListenerOptions extends Omit<ProxyListenerOptions, "host
   readonly dialTimeout: number;
   /** -intercept-hosts with the CA's leaf certificates; unset: every CONNECT is a blind tunnel */
   readonly intercept?: InterceptOptions | undefined;
+  /** -tls-cert: the port speaks TLS (an `https://` proxy to its clients); plain when unset */
+  readonly tls?: ServingTls | undefined;
+  /** -tls-handshake-timeout, ms (with `tls`) */
+  readonly handshakeTimeout?: number | undefined;
   readonly exchanges: Exchanges;
   readonly clock: Clock;
 }
@@ -67,22 +74,13 @@ export interface ForwardListener extends Listener {
 
 export function forwardListener(options: ForwardListenerOptions): ForwardListener {
   const { clock, exchanges } = options;
-  /** relay socket local port → the client's address, for the engine */
-  const relayed = new Map<number, string>();
-  const engine = proxyListener({
+  const engine = new RelayEngine({
     ...options,
-    name: "forward-engine",
-    flag: "-forward-address (its internal engine)",
-    hostname: "127.0.0.1",
-    port: 0,
+    name: LISTENER,
+    flag: "-forward-address",
     listener: LISTENER,
-    relayed: {
-      peer: (req, server) => relayed.get(server.requestIP(req)?.port ?? -1),
-      authenticate: (header) => proxyUser(options.auth, header),
-    },
+    relayed: { authenticate: (header) => proxyUser(options.auth, header), rewritesHeads: true },
   });
-  let enginePort = 0;
-  let engineAddress: string | undefined;
   // Bun reports an upgraded socket's close on its TLS half only: the raw client is forgotten with it.
   const interception =
     options.intercept &&
@@ -151,36 +149,29 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
     });
     client.data.feed = (chunk) => framer.push(chunk);
     if (first) client.data.early.push(first);
-    let port = -1;
-    return openTunnel(client, { address: "127.0.0.1", port: enginePort }, {
-      clock,
-      timeout: 0,
-      onOpen: (upstream) => relayed.set((port = upstream.localPort), client.data.peer),
-      onClose: () => {
-        relayed.delete(port);
-        onClose?.();
-      },
-    });
+    return engine.connect(client, { peer: client.data.peer, identity: client.data.identity }, onClose);
   }
 
   return {
     name: LISTENER,
     get engineAddress() {
-      return engineAddress;
+      return engine.address;
     },
     get open() {
       return open.size;
     },
     async start() {
-      engineAddress = await engine.start();
-      enginePort = Number(engineAddress.slice(engineAddress.lastIndexOf(":") + 1));
-      try {
-        front = listenRaw<Connection>("-forward-address", options.hostname, options.port, {
-          open(client) {
-            const peer = peerAddress(client.remoteAddress);
-            client.data = { peer, early: [], reader: undefined };
+      front = await engine.startWith(() =>
+        listenFront<Connection>({ flag: "-forward-address", hostname: options.hostname, port: options.port, tls: options.tls, handshakeTimeout: options.handshakeTimeout, clock }, {
+          init: (client) => ({ peer: peerAddress(client.remoteAddress), early: [], reader: undefined }),
+          open(client, identity) {
+            client.data.identity = identity;
             client.data.reader = new HeadReader({ clock, timeout: options.headTimeout, done: (outcome) => onHead(client, outcome) });
             open.add(client);
+          },
+          refused(client, why) {
+            open.add(client);
+            refuse(client, exchanges.begin(LISTENER, client.data.peer, "", "", ""), clientCertificateRefused(why), exchanges);
           },
           data(client, chunk) {
             // An intercepted tunnel's ciphertext still comes here too (Bun); its TLS socket has the plaintext.
@@ -203,18 +194,13 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
             client.data.reader?.cancel();
             clientSocketHandlers.error!(client, err);
           },
-        });
-      } catch (e) {
-        await engine.stop(0);
-        throw e;
-      }
+        }),
+      );
       return displayAddress(options.hostname, front.port);
     },
     async stop(graceMs) {
       front?.stop();
-      // Relayed HTTP drains in the engine; tunnels get the same grace, then are cut.
-      const [state, forced] = await Promise.all([engine.stop(graceMs), open.drain(clock.sleep(graceMs))]);
-      return state === "forced" || forced ? "forced" : "drained";
+      return engine.drain(open, graceMs);
     },
   };
 }

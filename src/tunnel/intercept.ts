@@ -46,7 +46,7 @@ export function createInterception(options: InterceptOptions, relay: RelayTls): 
         // Not in bun-types, but what makes this side the TLS server (bun-notes §3).
         ...({ isServer: true } as object),
         tls: { cert: leaf.certPem, key: leaf.keyPem },
-        data: { peer: client.data.peer, early: [] },
+        data: { peer: client.data.peer, identity: client.data.identity, early: [] },
         socket: { ...clientSocketHandlers },
       });
       tls.pause();

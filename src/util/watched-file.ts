@@ -35,7 +35,14 @@ export interface WatchedFileOptions {
   readonly label?: string;
   /** the real clock by default; tests pass a fake one */
   readonly clock?: Clock;
+  /**
+   * Reads the text instead of reading `path` alone: for files that change together (a
+   * certificate and its key), read as one text so a poll never applies half of a rotation.
+   */
+  readonly read?: () => Promise<string>;
 }
+
+const readText = (options: WatchedFileOptions): Promise<string> => (options.read ? options.read() : readTextFile(options.path));
 
 export class WatchedFile {
   #text: string;
@@ -55,7 +62,7 @@ export class WatchedFile {
   /** Reads the file once; rejects with `<label> <path>: cannot read: <code>` when it cannot. */
   static async open(options: WatchedFileOptions): Promise<WatchedFile> {
     try {
-      return new WatchedFile(options, await readTextFile(options.path));
+      return new WatchedFile(options, await readText(options));
     } catch (e) {
       throw new Error(`${options.label ?? "file"} ${options.path}: cannot read: ${errorCode(e)}`);
     }
@@ -89,7 +96,7 @@ export class WatchedFile {
     const { path, log, label = "file" } = this.options;
     let text: string;
     try {
-      text = await readTextFile(path);
+      text = await readText(this.options);
     } catch (e) {
       const code = errorCode(e);
       if (this.#failing !== code) log.warn(`cannot read ${label} ${path}: ${code}; keeping its previous content`);

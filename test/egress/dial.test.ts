@@ -24,7 +24,7 @@ const rules = (list: string) => parseEgressList(list).rules;
 function plan(answers: Record<string, string[]>, policy: EgressPolicyOptions = {}) {
   const { resolver, asked } = resolverOf(answers);
   const lines: string[] = [];
-  const dialPlan = createDialPlan({ policy: () => createEgressPolicy(policy), resolver, log: { wants: () => true, write: (line) => void lines.push(line) } });
+  const dialPlan = createDialPlan({ policy: () => ({ policy: createEgressPolicy(policy), role: undefined }), resolver, log: { wants: () => true, write: (line) => void lines.push(line) } });
   return { dialPlan, asked, lines };
 }
 
@@ -100,7 +100,7 @@ describe("the dial plan", () => {
     const { resolver } = resolverOf({ "a.example": ["127.0.0.2"] });
     const policies = [createEgressPolicy({ allowPrivate: true }), createEgressPolicy({ deny: rules("127.0.0.2") })];
     let reads = 0;
-    const dialPlan = createDialPlan({ policy: () => policies[Math.min(reads++, 1)]!, resolver });
+    const dialPlan = createDialPlan({ policy: () => ({ policy: policies[Math.min(reads++, 1)]!, role: undefined }), resolver });
     expect((await dialPlan.dial(request("a.example"))).address).toBe("127.0.0.2");
     expect(reads).toBe(1);
   });

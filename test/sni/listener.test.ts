@@ -88,7 +88,7 @@ beforeAll(async () => {
   // Loopback is private: -egress-allow-private, with an allow list of names and one address denied.
   const policy = createEgressPolicy({ allow: parseEgressList("api.test,*.ok.test").rules, deny: parseEgressList("127.0.0.3").rules, allowPrivate: true });
   const resolver = createResolver({ servers: [dns.address], family: "v4", minTtl: 0, maxTtl: 0, timeout: 1000, clock: systemClock });
-  dialPlan = createDialPlan({ policy: () => policy, resolver });
+  dialPlan = createDialPlan({ policy: () => ({ policy, role: undefined }), resolver });
   sniPort = (await startSni({ upstreamPort: upstream.port })).port;
 }, 30_000);
 

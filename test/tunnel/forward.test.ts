@@ -68,7 +68,7 @@ beforeAll(async () => {
     upstream: { responseHeaderTimeout: 5_000 },
     headTimeout: 5_000,
     connectPorts: [echo.port, lateReplier.port],
-    dialPlan: createDialPlan({ policy: () => policy, resolver }),
+    dialPlan: createDialPlan({ policy: () => ({ policy, role: undefined }), resolver }),
     dialTimeout: 5_000,
     exchanges,
     clock: systemClock,

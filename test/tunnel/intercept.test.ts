@@ -59,7 +59,7 @@ beforeAll(async () => {
     upstream: { responseHeaderTimeout: 5_000, tls: { ca: [pki.ca] } },
     headTimeout: 5_000,
     connectPorts: [upstream.port!],
-    dialPlan: createDialPlan({ policy: () => policy, resolver }),
+    dialPlan: createDialPlan({ policy: () => ({ policy, role: undefined }), resolver }),
     dialTimeout: 5_000,
     exchanges: new Exchanges(systemClock),
     clock: systemClock,
