@@ -17,6 +17,9 @@
  * `deny-rule`, …). Request lines have exactly Skipper's fields, so a parser of Skipper's lines
  * reads them unchanged.
  *
+ * The user is the forward port's proxy user or, for a client of a TLS listener that presented a
+ * verified certificate, its subject (`CN=billing,O=Acme`).
+ *
  * In text, an empty value is `-`, and no value can end a line or a field early: quotes,
  * backslashes and control characters are escaped (`\"`, `\\`, `\x0a`), and spaces too outside
  * the quoted fields — except in the client, which is X-Forwarded-For's `a, b` list as Skipper
@@ -72,7 +75,8 @@ function entryOf(record: Readonly<ExchangeRecord>, startedAt: number, stripQuery
   const tunnel = record.kind === "tunnel";
   return {
     host: details.forwardedFor || record.peer,
-    "auth-user": record.user ?? "",
+    // As Apache's `SSLUserName SSL_CLIENT_S_DN`: a TLS client's subject where there is no proxy user.
+    "auth-user": record.user ?? record.identity?.subject ?? "",
     timestamp: formatDate(startedAt),
     method: record.method,
     uri: tunnel ? record.host : loggedUri(record.path, details.query, stripQuery),

@@ -92,6 +92,20 @@ test("no value can end a field or the line early: quotes, backslashes, controls 
   expect(parseText(line)).toMatchObject({ "auth-user": "bob smith", "user-agent": 'a"b\\c\nd', "flow-id": "f 1", audit: "x\ty" });
 });
 
+test("a TLS client's certificate subject is the user where there is no proxy user; a proxy user wins", async () => {
+  const identity = { subject: "CN=billing,O=Acme", commonName: "billing", sans: ["URI:spiffe://cluster.local/ns/pay/sa/billing"] };
+  const viaCertificate = await completed({ peer: "10.0.0.7", method: "GET", host: "h", path: "/" }, (r) => {
+    r.identity = identity;
+  });
+  expect(parseText(text(viaCertificate, STARTED_AT))["auth-user"]).toBe("CN=billing,O=Acme");
+  expect(parseJson(json(viaCertificate, STARTED_AT))["auth-user"]).toBe("CN=billing,O=Acme");
+  const both = await completed({ peer: "10.0.0.7", method: "GET", host: "h", path: "/" }, (r) => {
+    r.identity = identity;
+    r.user = "alice";
+  });
+  expect(parseText(text(both, STARTED_AT))["auth-user"]).toBe("alice");
+});
+
 describe("a CONNECT tunnel, one line when it closed", () => {
   const tunnel = completed({ listener: "forward", peer: "10.0.0.8", method: "CONNECT", host: "db.example.com:443", path: "", kind: "tunnel" }, (r) => {
     r.user = "carol";
