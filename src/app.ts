@@ -9,7 +9,7 @@ import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import type { Config } from "./config/index.ts";
-import { egressListsOptions, parseListenAddress } from "./config/index.ts";
+import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan, type DecisionLog } from "./egress/dial.ts";
 import { createDestinationMatcher } from "./egress/policy.ts";
@@ -249,9 +249,8 @@ async function openInterception(config: Config, clock: Clock): Promise<Intercept
  * for -tls-client-auth), re-read on the -source-poll-timeout clock; a bad set stops the start.
  */
 async function openServingTls(config: Config, log: ConsolaInstance, clock: Clock): Promise<ServingTls | undefined> {
-  if (!config.tlsCert) return undefined;
-  const options = { certFile: config.tlsCert, keyFile: config.tlsKey, clientCaFile: config.tlsClientCa || undefined, clientAuth: config.tlsClientAuth, pollMs: config.sourcePollTimeout, log, clock };
-  return ServingTls.open(options).catch((e: Error) => {
+  const options = servingTlsOptions(config, { log, clock });
+  return options && ServingTls.open(options).catch((e: Error) => {
     throw new StartupError(e.message, { cause: e });
   });
 }

@@ -5,17 +5,18 @@
  * `-inline-routes`) are parsed and built together as the proxy loads them, each problem as
  * `file:line:col: message` in file and line order: read and syntax errors, routes that cannot be
  * built, ids defined more than once (within a file or across files). The flags are validated as
- * serve validates them, and the files they name are read as the start reads them: egress lists,
- * the htpasswd file, `-credentials-paths`. Exit 1 on any problem, so it fits CI and pre-commit.
+ * serve validates them, and the files they name are read as the start reads them: egress lists
+ * and roles, the htpasswd file, `-credentials-paths`, the listeners' certificate and key. Exit 1 on any problem, so it fits CI and pre-commit.
  */
 import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { builtinRegistries } from "../routing/registries.ts";
-import { egressListsOptions, type Config } from "../config/index.ts";
+import { egressListsOptions, servingTlsOptions, type Config } from "../config/index.ts";
 import { EgressLists } from "../egress/lists.ts";
 import { createLogger } from "../log/index.ts";
 import { registerSecretPaths } from "../secrets/scan.ts";
+import { ServingTls } from "../tls/serving.ts";
 import { ForwardAuth } from "../tunnel/auth.ts";
 import { errorCode, readTextFile } from "../util/read-file.ts";
 import type { CheckRequest } from "./commands.ts";
@@ -66,6 +67,8 @@ async function fileProblems(config: Config): Promise<string[]> {
   await opening(EgressLists.open(egressListsOptions(config, { log: quiet })));
   if (config.forwardAuthFile) await opening(ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, log: quiet }));
   await opening(registerSecretPaths(config.credentialsPaths));
+  const tls = servingTlsOptions(config, { log: quiet });
+  if (tls) await opening(ServingTls.open(tls));
   return problems;
 }
 

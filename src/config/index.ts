@@ -7,3 +7,4 @@ export type { Config, ConfigIssue, ConfigResult, LogLevel } from "./schema.ts";
 export { parseListenAddress } from "./listen-address.ts";
 export type { ListenAddress } from "./listen-address.ts";
 export { egressListsOptions } from "./egress.ts";
+export { servingTlsOptions } from "./tls.ts";

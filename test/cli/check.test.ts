@@ -79,13 +79,24 @@ async function checkCommandLine(...argv: string[]): Promise<{ code: number; line
   return { code, lines: written.split("\n").filter(Boolean) };
 }
 
-/** A command line naming one problem of each kind of file: a route, inline routes, an egress line, an htpasswd line, a secrets path. */
+/** A command line naming one problem of each kind of file: a route, inline routes, an egress line, a role, an htpasswd line, a secrets path, a certificate. */
 async function badFiles() {
   const routes = await routesFile('r: * -> "http://127.0.0.1:1";\nbad: * -> nosuchfilter() -> <shunt>;');
   const allow = await routesFile("api.example.com\n300.1.2.3/8\n", "allow.txt");
+  const roles = await routesFile("[billing]\nallow nonsense entry\n[default]\n", "roles.txt");
   const htpasswd = await routesFile("alice:$apr1$abc$def\n", "htpasswd");
-  const argv = ["-inline-routes", 'i: Path("/x" -> <shunt>', "-routes-file", routes, "-egress-allow-file", allow, "-credentials-paths", "/nonexistent/sallyport-secrets", "-forward-auth-file", htpasswd];
-  return { argv, routes, allow, htpasswd };
+  const cert = await routesFile("not a certificate\n", "tls.crt");
+  const argv = [
+    "-inline-routes", 'i: Path("/x" -> <shunt>',
+    "-routes-file", routes,
+    "-egress-allow-file", allow,
+    "-egress-roles-file", roles,
+    "-credentials-paths", "/nonexistent/sallyport-secrets",
+    "-forward-auth-file", htpasswd,
+    "-tls-cert", cert,
+    "-tls-key", cert,
+  ];
+  return { argv, routes, allow, roles, htpasswd, cert };
 }
 
 describe("the whole command line", () => {
@@ -103,16 +114,18 @@ describe("the whole command line", () => {
   });
 
   test("with valid flags, the files they name are all read and every problem is listed", async () => {
-    const { argv, routes, allow, htpasswd } = await badFiles();
+    const { argv, routes, allow, roles, htpasswd, cert } = await badFiles();
     const { code, lines } = await checkCommandLine(...argv);
     expect(code).toBe(1);
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toStartWith(`${routes}:2:`);
     expect(lines[0]).toContain("nosuchfilter");
     expect(lines[1]).toStartWith("-inline-routes:1:");
     expect(lines[2]).toContain(`${allow}:2:`);
+    expect(lines[2]).toContain(`${roles}:2:`);
     expect(lines[3]).toContain(`${htpasswd}:1:`);
     expect(lines[4]).toContain("/nonexistent/sallyport-secrets");
+    expect(lines[5]).toBe(`-tls-cert/-tls-key: ${cert}: no PEM certificate`);
   });
 
   test("route files given as arguments are checked together with -routes-file", async () => {
