@@ -7,8 +7,9 @@
  * rather than perf_hooks' monitorEventLoopDelay, so it is one more timer the clock knows of (a
  * test moves it; stop() ends it), and the cost is one callback per interval.
  *
- * There are no TLS listeners yet. `certificates` is the hook: a listener that serves TLS passes
- * its certificate's notAfter and the expiry gauge appears, so an alert can fire before it lapses.
+ * `certificates` is the TLS listeners' (`-tls-cert`): each passes the notAfter of the certificate
+ * it serves now, read at every scrape so a rotation shows at once, and an alert can fire before
+ * it lapses. Without TLS listeners the gauge is absent.
  */
 import type { Clock } from "../util/clock.ts";
 import type { MetricRegistry } from "./registry.ts";
