@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola";
 import { BreakerRegistry } from "./circuit/registry.ts";
+import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
@@ -101,6 +102,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const addressBuiltins = config.egressSuffix ? builtins(false) : undefined;
   const forwardBuiltins = config.forwardAddress ? builtins(true) : undefined;
 
+  // One pool of backend connections for every listener.
+  const backends = new HttpClient();
   // What the proxy port and the forward port's engine share: they are one route engine.
   const engine = {
       defaultStatus: config.defaultHttpStatus,
@@ -108,7 +111,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       preserveHost: config.proxyPreserveHost,
       readTimeout: config.readTimeoutServer,
       idleTimeoutMs: config.idleTimeoutServer,
-      upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend, tls },
+      upstream: { responseHeaderTimeout: config.responseHeaderTimeoutBackend, tls, client: backends },
       breakers,
       requestLimit,
       retryStats: retries,
@@ -219,6 +222,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       for (const listener of started) {
         if ((await listener.stop(graceMs)) === "forced") log.warn(`${listener.name} listener: requests still in flight after ${graceMs} ms; their connections were closed`);
       }
+      backends.close();
       // After the listeners: exchanges that ended while draining are logged too.
       await accessLog?.close();
       metrics?.stop();

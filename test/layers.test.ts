@@ -19,6 +19,8 @@ const RANK: Record<string, number> = {
   secrets: 2,
   circuit: 3,
   tls: 3,
+  // our HTTP/1.1 client for backends
+  client: 3,
   exchange: 4,
   egress: 5,
   accesslog: 5,

@@ -19,8 +19,8 @@ const DIAL = new Set(["ECONNREFUSED", "ConnectionRefused", "FailedToOpenSocket",
 const RESET = new Set(["ECONNRESET", "ConnectionClosed", "EPIPE"]);
 /** The backend answered, but not with HTTP we can pass on. */
 const BAD_RESPONSE = new Set(["InvalidContentLength", "UnrequestedUpgrade", "Malformed_HTTP_Response", "InvalidHTTPResponse", "InvalidChunkedEncoding", "ResponseHeadersTooLarge"]);
-/** fetch refused to send what the client gave us (a port out of range, a bad header value). */
-const INVALID_REQUEST = new Set(["ERR_INVALID_URL", "ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_ARG_VALUE"]);
+/** What the client gave us cannot be sent (a port out of range, a bad header value). */
+const INVALID_REQUEST = new Set(["ERR_INVALID_URL", "ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_ARG_VALUE", "ERR_OUT_OF_RANGE"]);
 
 /** Maps what fetch threw (or aborted with) to a ProxyError that keeps it as its cause. */
 export function upstreamFailure(err: unknown, host: string): ProxyError {

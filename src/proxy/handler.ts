@@ -21,6 +21,7 @@ import { createPipeline, type PassResult } from "./pipeline.ts";
 import { withReadDeadline } from "./request-body.ts";
 import { requestDetails } from "../accesslog/index.ts";
 import type { DialPlan } from "../egress/dial.ts";
+import { HttpClient } from "../client/client.ts";
 import { isValidHost, peerAddress } from "../net/host-port.ts";
 import type { ClientIdentity } from "../tls/identity.ts";
 import { checkFraming } from "./request.ts";
@@ -64,7 +65,7 @@ export interface ProxyOptions {
   /** -proxy-preserve-host */
   readonly preserveHost: boolean;
   /** backend timeouts and TLS; the clock defaults to the handler's */
-  readonly upstream: Omit<UpstreamOptions, "clock"> & { readonly clock?: Clock };
+  readonly upstream: Omit<UpstreamOptions, "clock" | "client"> & { readonly clock?: Clock; readonly client?: HttpClient };
   /** ms a client has to send its whole request body (-read-timeout-server); 0 = no limit */
   readonly readTimeout?: number;
   /** seconds a client connection may stay idle (Bun.serve's idleTimeout); 0 = no limit */
@@ -104,7 +105,7 @@ export function createHandler(options: ProxyOptions) {
   const log = options.log ?? SILENT;
   const exchanges = options.exchanges ?? new Exchanges(clock);
   const requestLimit = options.requestLimit ?? UNLIMITED;
-  const upstream: UpstreamOptions = { clock, ...options.upstream };
+  const upstream: UpstreamOptions = { clock, ...options.upstream, client: options.upstream.client ?? new HttpClient() };
   const pipeline = createPipeline({
     defaultStatus: options.defaultStatus,
     maxLoopbacks,

@@ -12,6 +12,9 @@ export interface Origin {
   readonly host: string;
   /** host:port with the default port added: the key for breakers and metrics */
   readonly key: string;
+  /** the host alone, IPv6 without brackets, and the port (the default one when none is given): where to connect */
+  readonly hostname: string;
+  readonly port: number;
 }
 
 /**
@@ -31,5 +34,8 @@ export function parseOrigin(address: string): Origin {
 /** host is `name[:port]`, as in a URL authority (IPv6 in brackets). */
 export function originOf(scheme: "http" | "https", host: string): Origin {
   const lower = host.toLowerCase();
-  return { scheme, host: lower, key: hasPort(lower) ? lower : `${lower}:${DEFAULT_PORT[scheme]}` };
+  const key = hasPort(lower) ? lower : `${lower}:${DEFAULT_PORT[scheme]}`;
+  const colon = key.lastIndexOf(":");
+  const name = key.slice(0, colon);
+  return { scheme, host: lower, key, hostname: name.startsWith("[") ? name.slice(1, -1) : name, port: Number(key.slice(colon + 1)) };
 }

@@ -1,0 +1,466 @@
+/**
+ * @module
+ * Our HTTP/1.1 client for backends: `Bun.connect` sockets in a keep-alive pool per destination,
+ * on the event loop that serves the request. Bun's fetch runs every request through its HTTP
+ * client thread and back, and those two hand-overs cost a third of the proxy's CPU on a small
+ * request (bench/RESULTS.md); here a request is one write and a parse in place.
+ *
+ * - The request body streams from the client's ReadableStream with backpressure: a short write
+ *   waits for the socket to drain before the next read. It is sent with the Content-Length the
+ *   request has, or chunked when it has none.
+ * - The response body is handed on as it arrives, and the socket is paused while the reader has
+ *   enough queued; a body that arrived whole with the head comes back as bytes, which Bun.serve
+ *   sends with its Content-Length and no stream in JavaScript.
+ * - A connection goes back to the pool when its response has been read to the end and both sides
+ *   allow it; an idle one is closed by its own socket timer, or when the backend closes it.
+ * - A pooled connection that fails before any response byte (the backend closed it while idle)
+ *   is tried once more on a new connection, for requests without a body other than POST — what
+ *   Bun's fetch does, so retry() filters keep their meaning.
+ * - Failures carry the codes Bun's fetch uses (`ECONNREFUSED`, `ECONNRESET`, `InvalidHTTPResponse`,
+ *   `ERR_TLS_*` …), so ../proxy/errors.ts maps both alike; an abort ends everything with the
+ *   signal's reason.
+ */
+import type { Socket, SocketHandler } from "bun";
+import type { StreamEnd, StreamEndListener, WatchedStream } from "../util/stream.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { ClientError, headEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from "./response-head.ts";
+
+export interface ClientTls {
+  readonly ca?: string[] | undefined;
+  readonly rejectUnauthorized?: boolean | undefined;
+}
+
+export interface ClientRequest {
+  /** where to connect: an IP (a checked address) or a name */
+  readonly hostname: string;
+  readonly port: number;
+  /** TLS to the backend; `serverName` is SNI and the name the certificate is checked against */
+  readonly tls?: { readonly serverName: string; readonly options: ClientTls | undefined } | undefined;
+  readonly method: string;
+  /** the request target in origin form: `/path?query` */
+  readonly target: string;
+  /** the header fields to send, Host among them */
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly signal: AbortSignal;
+}
+
+export interface ClientResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  /** bytes when the whole body came with the head; a watched stream otherwise; null for none */
+  readonly body: Uint8Array | WatchedStream | null;
+}
+
+/** Seconds an idle pooled connection stays open. */
+const IDLE_SECONDS = 30;
+/** Response chunks queued for the reader before the socket is paused. */
+const QUEUED_CHUNKS = 8;
+/** Methods whose requests carry a body: without one they say Content-Length: 0, as fetch does. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
+
+export class HttpClient {
+  readonly #idle = new Map<string, Connection[]>();
+  readonly #tlsIds = new WeakMap<ClientTls, number>();
+  #nextTlsId = 1;
+
+  /** Sends `request`; resolves when the response head has arrived. */
+  request(request: ClientRequest): Promise<ClientResponse> {
+    if (request.signal.aborted) return Promise.reject(request.signal.reason);
+    const key = this.#keyOf(request);
+    const pooled = this.#take(key);
+    const exchange = new Exchange(request, this, key, pooled !== undefined);
+    if (pooled) exchange.start(pooled);
+    else exchange.dial();
+    return exchange.response;
+  }
+
+  /** Closes every idle connection (at shutdown). */
+  close(): void {
+    for (const list of this.#idle.values()) for (const connection of list.splice(0)) connection.socket?.end();
+  }
+
+  /** A connection whose exchange ended cleanly, for the next request to the same place. */
+  release(connection: Connection): void {
+    const list = this.#idle.get(connection.key);
+    if (list) list.push(connection);
+    else this.#idle.set(connection.key, [connection]);
+    connection.socket!.timeout(IDLE_SECONDS);
+  }
+
+  /** Forgets a connection that closed while idle. */
+  forget(connection: Connection): void {
+    const list = this.#idle.get(connection.key);
+    const at = list?.indexOf(connection) ?? -1;
+    if (at >= 0) list!.splice(at, 1);
+  }
+
+  #take(key: string): Connection | undefined {
+    const list = this.#idle.get(key);
+    for (let connection = list?.pop(); connection; connection = list!.pop()) {
+      if (!connection.closed) {
+        connection.socket!.timeout(0);
+        return connection;
+      }
+    }
+    return undefined;
+  }
+
+  /** Connections are shared by destination, SNI name and TLS settings (by identity: the config's one object). */
+  #keyOf({ hostname, port, tls }: ClientRequest): string {
+    if (!tls) return `${hostname}:${port}`;
+    let id = 0;
+    if (tls.options) {
+      id = this.#tlsIds.get(tls.options) ?? 0;
+      if (id === 0) this.#tlsIds.set(tls.options, (id = this.#nextTlsId++));
+    }
+    return `tls:${hostname}:${port}:${tls.serverName}:${id}`;
+  }
+}
+
+/** One socket to a backend; `exchange` is the request it is serving, if any. */
+class Connection {
+  socket: Socket<Connection> | undefined;
+  exchange: Exchange | undefined;
+  closed = false;
+  /** a TLS connection whose certificate must verify (not -insecure) */
+  verify = true;
+  /** what a write could not take yet, and who waits for it to drain */
+  #unsent: Uint8Array | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(readonly key: string) {}
+
+  /** Writes all of `bytes`, now or as the socket drains; resolves when the socket has taken them. */
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    const written = this.socket!.write(bytes);
+    if (written === bytes.length) return undefined;
+    this.#unsent = bytes.subarray(Math.max(0, written));
+    return new Promise<void>((resolve) => (this.#drained = resolve));
+  }
+
+  drain(): void {
+    const unsent = this.#unsent;
+    if (!unsent) return;
+    const written = this.socket!.write(unsent);
+    if (written < unsent.length) return void (this.#unsent = unsent.subarray(Math.max(0, written)));
+    this.#unsent = undefined;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.();
+  }
+}
+
+/** The socket handlers, shared by every connection; the connection is the socket's data. */
+const HANDLERS: SocketHandler<Connection> = {
+  data: (socket, bytes) => {
+    const exchange = socket.data.exchange;
+    // Bytes with no request in flight: the backend speaks out of turn, the connection is done.
+    if (exchange) exchange.received(bytes);
+    else socket.terminate();
+  },
+  drain: (socket) => socket.data.drain(),
+  end: (socket) => void socket.end(),
+  close: (socket, err) => closed(socket.data, err),
+  error: (socket, err) => closed(socket.data, err),
+  timeout: (socket) => socket.terminate(),
+  handshake: (socket, success, authorizationError) => {
+    if (success && (!authorizationError || !socket.data.verify)) return;
+    socket.data.exchange?.fail(authorizationError ?? new ClientError("ERR_TLS_HANDSHAKE", "TLS handshake failed"));
+    socket.terminate();
+  },
+};
+
+function closed(connection: Connection, err?: Error): void {
+  if (connection.closed) return;
+  connection.closed = true;
+  connection.exchange?.socketClosed(err);
+}
+
+/** One request and its response on a connection. */
+class Exchange {
+  readonly response: Promise<ClientResponse>;
+  #resolve!: (response: ClientResponse) => void;
+  #reject!: (err: unknown) => void;
+  #connection: Connection | undefined;
+  /** head bytes so far */
+  #pending: Uint8Array | undefined;
+  #head: ResponseHead | undefined;
+  #chunked: ChunkedDecoder | undefined;
+  /** body bytes still to come, for a Content-Length body */
+  #left = 0;
+  #body: BodyStream | undefined;
+  /** any byte of the response arrived */
+  #heard = false;
+  /** the request body has been sent whole */
+  #sent = false;
+  #over = false;
+  /** no stray bytes after the response: the connection may serve another request */
+  #reusable = true;
+  readonly #onAbort = () => this.fail(this.request.signal.reason);
+
+  constructor(
+    readonly request: ClientRequest,
+    readonly client: HttpClient,
+    readonly key: string,
+    readonly reused: boolean,
+  ) {
+    this.response = new Promise<ClientResponse>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    request.signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  dial(): void {
+    const connection = new Connection(this.key);
+    this.#connection = connection;
+    connection.exchange = this;
+    const { tls } = this.request;
+    connection.verify = tls?.options?.rejectUnauthorized !== false;
+    Bun.connect<Connection>({
+      hostname: this.request.hostname,
+      port: this.request.port,
+      data: connection,
+      socket: HANDLERS,
+      ...(tls ? { tls: { ...tls.options, serverName: tls.serverName } } : {}),
+    }).then(
+      (socket) => {
+        connection.socket = socket;
+        if (this.#over) return void socket.terminate();
+        this.#send(connection);
+      },
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  start(connection: Connection): void {
+    this.#connection = connection;
+    connection.exchange = this;
+    this.#send(connection);
+  }
+
+  #send(connection: Connection): void {
+    const { method, target, headers, body } = this.request;
+    let head = `${method} ${target} HTTP/1.1\r\n`;
+    for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+    const chunked = body !== null && !headers.has("content-length");
+    if (chunked) head += "transfer-encoding: chunked\r\n";
+    else if (body === null && BODY_METHODS.has(method) && !headers.has("content-length")) head += "content-length: 0\r\n";
+    const written = connection.write(Buffer.from(head + "\r\n", "latin1"));
+    if (body === null) {
+      this.#sent = true;
+      return;
+    }
+    void this.#pump(connection, body, chunked, written);
+  }
+
+  /** Streams the request body, waiting for each write to drain before reading on. */
+  async #pump(connection: Connection, body: ReadableStream<Uint8Array>, chunked: boolean, written: Promise<void> | undefined): Promise<void> {
+    const reader = body.getReader();
+    try {
+      await written;
+      for (;;) {
+        if (this.#over) return void reader.cancel().catch(() => {});
+        const { done, value } = await reader.read();
+        if (this.#over) return;
+        if (done) break;
+        if (!value || value.length === 0) continue;
+        if (chunked) {
+          await connection.write(Buffer.from(`${value.length.toString(16)}\r\n`, "latin1"));
+          await connection.write(value);
+          await connection.write(CRLF);
+        } else {
+          await connection.write(value);
+        }
+      }
+      if (chunked) await connection.write(LAST_CHUNK);
+      this.#sent = true;
+      if (this.#head && this.#finishedReading()) this.#done();
+    } catch (err) {
+      // The client's body failed (it left, or our read deadline cut it): nothing more can be sent.
+      this.fail(err);
+    }
+  }
+
+  /** Response bytes from the socket; only ours during this call. */
+  received(bytes: Uint8Array): void {
+    this.#heard = true;
+    try {
+      if (this.#head === undefined) return this.#headBytes(bytes);
+      this.#bodyBytes(bytes);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  #headBytes(bytes: Uint8Array): void {
+    const before = this.#pending?.length ?? 0;
+    const all = before === 0 ? bytes : concat(this.#pending!, bytes);
+    const end = headEnd(all, Math.max(0, before - 3));
+    if ((end < 0 ? all.length : end) > MAX_HEAD_BYTES) throw new ClientError("ResponseHeadersTooLarge", "response headers too large");
+    if (end < 0) return void (this.#pending = before === 0 ? bytes.slice() : all);
+    this.#pending = undefined;
+    const head = parseResponseHead(all, end, this.request.method);
+    if (head.status === 101) throw new ClientError("UnrequestedUpgrade", "the backend switched protocols unasked");
+    // 100 Continue, 103 Early Hints: the answer is still to come.
+    if (head.status < 200) return end < all.length ? this.#headBytes(all.subarray(end)) : undefined;
+    this.#head = head;
+    const rest = all.subarray(end);
+    const { framing } = head;
+    if (framing.kind === "none") return this.#answer(null, rest);
+    if (framing.kind === "length" && rest.length >= framing.length) return this.#answer(rest.slice(0, framing.length), rest.subarray(framing.length));
+    this.#body = new BodyStream(this);
+    if (framing.kind === "length") this.#left = framing.length;
+    if (framing.kind === "chunked") this.#chunked = new ChunkedDecoder();
+    this.#resolve({ status: head.status, headers: head.headers, body: this.#body });
+    if (rest.length > 0) this.#bodyBytes(rest);
+  }
+
+  /** A response whose body (if any) is all here: answered, and the exchange is over once the request is sent. */
+  #answer(body: Uint8Array | null, extra: Uint8Array): void {
+    const head = this.#head!;
+    this.#resolve({ status: head.status, headers: head.headers, body });
+    if (extra.length > 0) this.#reusable = false;
+    if (this.#sent) this.#done();
+  }
+
+  #bodyBytes(bytes: Uint8Array): void {
+    const body = this.#body!;
+    const framing = this.#head!.framing;
+    if (framing.kind === "close") return body.push(bytes.slice());
+    if (framing.kind === "length") {
+      const n = Math.min(this.#left, bytes.length);
+      this.#left -= n;
+      body.push(bytes.slice(0, n));
+      if (n < bytes.length) this.#reusable = false;
+    } else {
+      const used = this.#chunked!.push(bytes, (data) => body.push(data.slice()));
+      if (used < bytes.length) this.#reusable = false;
+    }
+    if (this.#finishedReading()) {
+      body.close();
+      if (this.#sent) this.#done();
+    }
+  }
+
+  #finishedReading(): boolean {
+    const framing = this.#head!.framing;
+    return framing.kind === "none" || (framing.kind === "length" ? this.#left === 0 : framing.kind === "chunked" ? this.#chunked!.done : false);
+  }
+
+  /** The socket closed; for a body that runs to the close, that is its end. */
+  socketClosed(err: Error | undefined): void {
+    if (this.#over) return;
+    if (this.#head?.framing.kind === "close" && !err) {
+      this.#body?.close();
+      this.#reusable = false;
+      return this.#done();
+    }
+    // A pooled connection the backend had closed: once more on a new one, if the request can be sent again.
+    if (this.reused && !this.#heard && this.request.body === null && this.request.method !== "POST") {
+      this.#over = true;
+      this.request.signal.removeEventListener("abort", this.#onAbort);
+      this.client.request(this.request).then(this.#resolve, this.#reject);
+      return;
+    }
+    this.fail(err && (err as { code?: unknown }).code ? err : new ClientError("ECONNRESET", "the backend closed the connection"));
+  }
+
+  /** Ends the exchange with `err`: the caller's promise or the body stream gets it, and the socket goes. */
+  fail(err: unknown): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.request.signal.removeEventListener("abort", this.#onAbort);
+    this.#reject(err);
+    this.#body?.error(err);
+    const connection = this.#connection;
+    if (connection) {
+      connection.exchange = undefined;
+      connection.socket?.terminate();
+    }
+  }
+
+  /** The response was read to its end and the request sent whole: the connection may serve again. */
+  #done(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.request.signal.removeEventListener("abort", this.#onAbort);
+    const connection = this.#connection!;
+    connection.exchange = undefined;
+    if (this.#reusable && this.#head!.keepAlive && !connection.closed) this.client.release(connection);
+    else connection.socket?.end();
+  }
+
+  pause(): void {
+    this.#connection?.socket?.pause();
+  }
+
+  resume(): void {
+    this.#connection?.socket?.resume();
+  }
+}
+
+/** A response body as the proxy watches it: bytes counted, its end told once. */
+class BodyStream implements WatchedStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  bytes = 0;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #ended: StreamEnd | undefined;
+  #listeners: StreamEndListener[] = [];
+
+  constructor(readonly exchange: Exchange) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.#controller = controller),
+        pull: () => exchange.resume(),
+        cancel: () => {
+          this.#end({ kind: "cancelled" });
+          exchange.fail(new ClientError("ECONNRESET", "the response body was cancelled"));
+        },
+      },
+      { highWaterMark: QUEUED_CHUNKS },
+    );
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.#ended || chunk.length === 0) return;
+    this.bytes += chunk.length;
+    this.#controller.enqueue(chunk);
+    if ((this.#controller.desiredSize ?? 1) <= 0) this.exchange.pause();
+  }
+
+  close(): void {
+    if (this.#end({ kind: "done" })) this.#controller.close();
+  }
+
+  error(err: unknown): void {
+    if (this.#end({ kind: "failed", error: err })) this.#controller.error(err);
+  }
+
+  onEnd(listener: StreamEndListener): void {
+    if (this.#ended) listener(this.#ended, this.bytes);
+    else this.#listeners.push(listener);
+  }
+
+  fail(error: unknown): void {
+    this.exchange.fail(error);
+  }
+
+  #end(how: StreamEnd): boolean {
+    if (this.#ended) return false;
+    this.#ended = how;
+    for (const listener of this.#listeners.splice(0)) listener(how, this.bytes);
+    return true;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const all = new Uint8Array(a.length + b.length);
+  all.set(a);
+  all.set(b, a.length);
+  return all;
+}
