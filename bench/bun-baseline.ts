@@ -12,6 +12,8 @@ if (!port || !upstream) throw new Error("usage: bun bench/bun-baseline.ts PORT U
 Bun.serve({
   hostname: "127.0.0.1",
   port,
+  // as sallyport's listener: bodies of any size (Bun.serve refuses more than 128 MiB by default)
+  maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   fetch(req) {
     const url = new URL(req.url);
     return fetch(upstream + url.pathname + url.search, {

@@ -2,7 +2,9 @@
  * Lookup cost of the route matcher for 10 vs 10,000 routes, in ns per lookup.
  * The index (host, then path tree) should keep the two close.
  *
- *   bun run bench/matcher.ts
+ *   bun run bench/matcher.ts [--quick]
+ *
+ * --quick: a tenth of the lookups (bench/run.ts's quick and smoke modes), noisier numbers.
  */
 import { builtinPredicateRegistry } from "../src/predicates/builtin.ts";
 import type { MatchRequest } from "../src/predicates/types.ts";
@@ -53,7 +55,7 @@ function nsPerLookup(matcher: Matcher<number>, requests: MatchRequest[], rounds:
   return elapsed / (rounds * requests.length);
 }
 
-const LOOKUPS = 2_000_000;
+const LOOKUPS = process.argv.includes("--quick") ? 200_000 : 2_000_000;
 // Lookups aimed at `targets` distinct routes spread over the table. With 10 targets both sizes
 // touch the same amount of memory, so the difference is the algorithm's; with 1,000 targets the
 // big table also pays for cache misses, which any index would.

@@ -1,179 +1,219 @@
 /**
  * @module
  * Turns one run into a Markdown section for bench/RESULTS.md: what was run (command, date,
- * machine, versions, setups), a table per load shape with ratios to direct, the CONNECT tunnel
- * downloads, and the exact commands.
+ * machine, versions, mode), per scenario what it measures and its tables (median round, spread,
+ * ratios), the setups, what a reader must know (errors, a machine that was not quiet), the exact
+ * client commands, and the issue's goals as a PASS/FAIL checklist at the end.
  */
-import { countEvents } from "./logs.ts";
-import type { Target } from "./servers.ts";
-import type { TunnelResult } from "./tunnel.ts";
-import type { WrkResult } from "./wrk.ts";
+import type { Goal } from "./goals.ts";
+import type { Mode } from "./modes.ts";
+import type { PlainTable, RowData, ScenarioResult, SeriesTable, Table } from "./results.ts";
+import { summarize } from "./logs.ts";
 
-/** One target under one load: a wrk run, or (with TunnelResult) curl downloads through a CONNECT tunnel. */
-export interface Measurement<R = WrkResult> {
-  readonly target: Pick<Target, "name" | "setup">;
-  readonly result?: R;
-  /** why there is no result */
-  readonly skipped?: string;
-  /** summed VmHWM of the proxy's process tree during this phase */
-  readonly peakRss?: { kib: number; processes: number };
-  /** CPU seconds the proxy's tree used during the measured run */
-  readonly cpuSeconds?: number;
-  /** CPU seconds used meanwhile by processes that are not part of the benchmark */
-  readonly otherCpuSeconds?: number;
-  /** command lines of the busiest of those */
-  readonly otherBusiest?: string[];
-  /** problems seen in this phase: wrong body afterwards, a server that died */
-  readonly problems: string[];
-  /** error/warning lines the servers logged during this phase */
-  readonly logLines: string[];
-}
-
-export interface Phase {
-  readonly title: string;
-  readonly wrkShape: string;
-  readonly seconds: number;
-  /** show MiB/s: the point of the large-body run */
-  readonly showThroughput: boolean;
-  readonly rows: Measurement[];
-}
-
-export interface RunInfo {
+/** One run, as results.json stores it and the Markdown shows it. */
+export interface RunData {
   readonly command: string;
-  readonly date: Date;
+  /** ISO 8601 */
+  readonly date: string;
+  readonly mode: Mode;
+  /** the scenarios asked for (--only), all when not given */
+  readonly only?: string[];
   readonly machine: { cpus: number; model: string; memGiB: string };
   readonly versions: Record<string, string>;
   readonly commit: string;
+  readonly binary: string;
   readonly upstream: string;
-  readonly load: string;
-  readonly phases: Phase[];
-  /** CONNECT tunnel downloads (direct and the forward proxies), if measured */
-  readonly tunnel?: { readonly title: string; readonly rows: Measurement<TunnelResult>[] };
-  readonly targets: Pick<Target, "name" | "setup">[];
-  readonly micro?: string;
+  readonly estimatedSeconds: number;
+  readonly elapsedSeconds: number;
+  readonly scenarios: ScenarioResult[];
+  readonly goals: Goal[];
   readonly notes: string[];
+  /** every error of the run: table rows, plain tables, scenario failures */
+  readonly errors: number;
 }
 
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
+const dash = (x: number | undefined, fmt: (n: number) => string) => (x === undefined ? "–" : fmt(x));
+const pct = (share: number | undefined) => dash(share, (s) => `${Math.round(s * 100)} %`);
+const minutes = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
 
-/** The last cell of a row: wrk's errors or the tunnel's failed downloads, the phase's problems and log lines. */
-function trouble(row: Measurement<unknown>, own: string): string {
-  return own + (row.problems.length ? ` ⚠ ${row.problems.join("; ")}` : "") + (row.logLines.length ? ` ⚠ ${countEvents(row.logLines)} errors logged` : "");
+/** Above this share of a core used by other processes during a measurement, the notes say so. */
+export const NOISY = 0.2;
+
+function head(cols: string[]): string[] {
+  return [`| ${cols.join(" | ")} |`, `|${cols.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function errors(r: WrkResult): string {
-  const s = r.socketErrors;
-  const parts = Object.entries(s)
-    .filter(([, n]) => n > 0)
-    .map(([k, n]) => `${k} ${n}`);
-  if (r.errorStatus) parts.push(`status≥400: ${r.errorStatus}`);
-  return parts.length ? `**${parts.join(", ")}**` : "0";
+/** The last cell: errors over all rounds, the first one in words; closes wrk miscounts, apart. */
+function errorsCell(row: RowData): string {
+  const closes = row.samples.reduce((n, s) => n + (s.unannouncedCloses ?? 0), 0);
+  const note = closes ? ` (${thousands(closes)} unannounced closes†)` : "";
+  if (!row.errors) return `0${note}`;
+  const first = row.samples.find((s) => s.errors)?.errorText[0] ?? "";
+  return `**${row.errors}${first ? `: ${first}` : ""}**${note}`;
 }
 
-function table(phase: Phase): string {
-  const base = phase.rows.find((r) => r.target.name === "direct")?.result;
-  const head = ["target", "req/s", "× direct", ...(phase.showThroughput ? ["MiB/s"] : []), "p50 ms", "p99 ms", "peak RSS MiB", "proxy CPU", "other CPU", "wrk errors"];
-  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
-  for (const row of phase.rows) {
-    const r = row.result;
-    if (!r) {
-      lines.push(`| ${row.target.name} | skipped: ${row.skipped ?? "?"} |${" |".repeat(head.length - 2)}`);
+function seriesMarkdown(t: SeriesTable): string {
+  const ratios = Object.keys(t.ratioTo);
+  const wrk = t.unit === "req/s";
+  const cols = ["contender", t.unit, ...ratios, ...(wrk ? ["p50 ms", "p99 ms", "p99.9 ms", "spread"] : ["each round MiB/s"]), "peak RSS MiB", "proxy CPU", "other CPU", "errors"];
+  const lines = head(cols);
+  for (const row of t.rows) {
+    const m = row.median;
+    if (!m) {
+      lines.push(`| ${row.name} | ${row.skipped ? `skipped: ${row.skipped}` : `no result: ${row.samples[0]?.errorText[0] ?? "?"}`} |${" |".repeat(cols.length - 2)}`);
       continue;
     }
-    const rss = row.peakRss ? `${f1(row.peakRss.kib / 1024)}${row.peakRss.processes > 1 ? ` (${row.peakRss.processes} procs)` : ""}` : "–";
-    const pct = (s: number | undefined) => (s === undefined ? "–" : `${Math.round((s / phase.seconds) * 100)} %`);
+    const rss = dash(row.peakRssMiB, (x) => `${f1(x)}${(m.rssProcesses ?? 1) > 1 ? ` (${m.rssProcesses} procs)` : ""}`);
     const cells = [
-      row.target.name,
-      thousands(r.rps),
-      base ? f2(r.rps / base.rps) : "–",
-      ...(phase.showThroughput ? [thousands(r.bytesPerSec / 1024 ** 2)] : []),
-      f2(r.p50Ms),
-      f2(r.p99Ms),
+      row.name,
+      thousands(m.rate!),
+      ...ratios.map((r) => dash(row.ratios[r], f2)),
+      ...(wrk ? [dash(m.p50Ms, f2), dash(m.p99Ms, f2), dash(m.p999Ms, f2), dash(row.spreadPct, (x) => `${Math.round(x)} %`)] : [row.rounds.map((x) => dash(x, thousands)).join(", ")]),
       rss,
-      pct(row.cpuSeconds),
-      pct(row.otherCpuSeconds),
-      trouble(row, errors(r)),
+      pct(m.cpuShare),
+      pct(m.otherCpuShare),
+      errorsCell(row),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }
 
-/** Median MiB/s of the downloads; CPU shares over the wall time of all of them. */
-function tunnelTable(rows: Measurement<TunnelResult>[]): string {
-  const rate = (row: Measurement<TunnelResult> | undefined) => (row?.result?.bytesPerSec.length ? median(row.result.bytesPerSec) : undefined);
-  const base = rate(rows.find((r) => r.target.name === "direct"));
-  const head = ["target", "MiB/s", "× direct", "each download MiB/s", "peak RSS MiB", "proxy CPU", "other CPU", "failed downloads"];
-  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
-  for (const row of rows) {
-    const r = row.result;
-    // only targets that ran have tunnel rows
-    if (!r) continue;
-    const mib = (b: number) => thousands(b / 1024 ** 2);
-    const pct = (s: number | undefined) => (s === undefined ? "–" : `${Math.round((s / r.seconds) * 100)} %`);
-    const own = rate(row);
-    const cells = [
-      row.target.name,
-      own === undefined ? "–" : mib(own),
-      own !== undefined && base ? f2(own / base) : "–",
-      r.bytesPerSec.map(mib).join(", ") || "–",
-      row.peakRss ? f1(row.peakRss.kib / 1024) : "–",
-      pct(row.cpuSeconds),
-      pct(row.otherCpuSeconds),
-      trouble(row, r.failures.length ? `**${r.failures.length}: ${r.failures[0]}**` : "0"),
-    ];
-    lines.push(`| ${cells.join(" | ")} |`);
-  }
-  return lines.join("\n");
+function plainMarkdown(t: PlainTable): string {
+  return [...head(t.head), ...t.cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
 }
 
-export function renderRun(run: RunInfo): string {
+function tableMarkdown(t: Table): string[] {
+  const out = [`#### ${t.title}`, ""];
+  if (t.kind === "plain" && t.intro) out.push(t.intro, "");
+  out.push(t.kind === "series" ? seriesMarkdown(t) : plainMarkdown(t), "");
+  return out;
+}
+
+/** Every client command of the run, once each. */
+function commands(run: RunData): string[] {
+  const seen = new Set<string>();
+  for (const s of run.scenarios) for (const t of s.tables) if (t.kind === "series") for (const r of t.rows) for (const x of r.samples) if (x.cmd) seen.add(x.cmd);
+  return [...seen];
+}
+
+function modeLine(m: Mode): string {
+  const shapes = m.routedShapes.map((s) => `${s.connections}c ${s.body === "1k" ? "1 KiB" : "64 KiB"}${s.close ? " Connection: close" : ""}`).join(", ");
+  return `\`${m.name}\`: ${m.rounds} round(s) × ${m.seconds} s per wrk measurement (scenario 3: ${m.featureRounds} round(s)), ${m.warmup ? `an unrecorded ${m.warmup} s warm-up before each contender's first measurement of a shape` : "no warm-up"}, wrk -t${m.threads}; routed shapes ${shapes}; streamed bodies ${m.bigBytes >= 2 ** 30 ? `${m.bigBytes / 2 ** 30} GiB` : `${m.bigBytes / 2 ** 20} MiB`}; route tables ${m.routeCounts.map(thousands).join(", ")}; ${m.startupRuns} start-ups each`;
+}
+
+export function renderRun(run: RunData): string {
   const out: string[] = [];
-  const date = run.date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  const date = run.date.replace("T", " ").replace(/\.\d+Z$/, " UTC");
   out.push(`## ${date}: \`${run.command}\``, "");
-  out.push(`- **Command:** \`${run.command}\` (from the repository root)`);
+  out.push(`- **Command:** \`${run.command}\` (from the repository root)${run.only ? `; scenarios: ${run.only.join(", ")} (--only)` : ""}`);
   out.push(`- **Machine:** ${run.machine.cpus} CPUs (nproc), ${run.machine.model}, ${run.machine.memGiB} GiB. wrk, the upstream and the proxy under test share these cores, so read the ratios rather than the absolute numbers.`);
   out.push(`- **Versions:** ${Object.entries(run.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
-  out.push(`- **sallyport source:** ${run.commit}`);
+  out.push(`- **sallyport source:** ${run.commit}; binary \`${run.binary}\``);
+  out.push(`- **Mode:** ${modeLine(run.mode)}. Took ${minutes(run.elapsedSeconds)} (estimated ${minutes(run.estimatedSeconds)}).`);
   out.push(`- **Upstream:** ${run.upstream}`);
-  out.push(`- **Load:** ${run.load}`);
-  out.push(`- **Columns:** latency percentiles from \`wrk --latency\`; peak RSS = VmHWM from /proc/PID/status, reset before each phase (\`echo 5 > /proc/PID/clear_refs\`), summed over the proxy's process tree (nginx: master + worker); proxy CPU = user+system CPU time of that tree during the run ÷ wall time (100 % = one core); other CPU = the same for all processes outside the benchmark (another job on the machine makes a run unreliable); wrk errors = socket errors plus responses with status ≥ 400.`);
+  out.push(`- **Method:** all contenders of a scenario run at the same time, idle but for the one measured; each round measures every shape on every contender, the contenders' order rotated by one per round. After each measurement one request through the contender is checked byte for byte.`);
+  out.push(`- **Columns:** the median round (by rate; of an even number of rounds the lower middle one) of each contender, its latency percentiles from wrk (\`bench/latency.lua\` prints them exactly, p99.9 included); ratios between median rounds; spread = (highest − lowest round) ÷ median; peak RSS = VmHWM from /proc/PID/status, reset before each measurement (\`echo 5 > /proc/PID/clear_refs\`), summed over the proxy's process tree (nginx: master + worker), the highest of all rounds; proxy CPU = user+system CPU time of that tree during the run ÷ wall time (100 % = one core); other CPU = the same for every process outside the measurement, idle contenders included (more than ${NOISY * 100} % makes the row unreliable); errors = over all rounds: wrk socket errors, responses with status ≥ 400, failed transfers, wrong bodies afterwards, and error or warning lines in the servers' logs.`);
   out.push("");
-  for (const phase of run.phases) {
-    out.push(`### ${phase.title} — \`${phase.wrkShape}\``, "", table(phase), "");
+  for (const s of run.scenarios) {
+    out.push(`### ${s.title}`, "", `Measures ${s.measures}`, "");
+    for (const f of s.failures ?? []) out.push(`**Failed:** ${f}`, "");
+    for (const t of s.tables) out.push(...tableMarkdown(t));
+    for (const b of s.blocks ?? []) out.push(`#### ${b.title}`, "", "```", b.text.trimEnd(), "```", "");
+    if (s.targets.length) {
+      out.push("<details><summary>setups</summary>", "");
+      for (const t of s.targets) out.push(`- **${t.name}**: ${t.setup}`);
+      out.push("", "</details>", "");
+    }
+    for (const n of s.notes) out.push(`- ${n}`);
+    if (s.notes.length) out.push("");
   }
-  if (run.tunnel) {
-    out.push(`### ${run.tunnel.title}`, "", "MiB/s = the median download, as curl measured it; proxy and other CPU over the wall time of all measured downloads; a download fails on a curl error, a status other than 200 or a short body.", "");
-    out.push(tunnelTable(run.tunnel.rows), "");
-  }
-  out.push("**Targets**", "");
-  for (const t of run.targets) out.push(`- **${t.name}**: ${t.setup}`);
-  out.push("");
   if (run.notes.length) {
-    out.push("**Notes from this run**", "");
+    out.push("### Notes from this run", "");
     for (const n of run.notes) out.push(`- ${n}`);
     out.push("");
   }
-  out.push("<details><summary>exact wrk and curl commands</summary>", "", "```");
-  for (const phase of run.phases) for (const row of phase.rows) if (row.result) out.push(row.result.cmd.map(shellQuote).join(" "));
-  for (const row of run.tunnel?.rows ?? []) if (row.result) out.push(row.result.cmd.map(shellQuote).join(" "));
-  out.push("```", "", "</details>", "");
-  if (run.micro) out.push("### micro: route matcher (`bench/matcher.ts`)", "", "```", run.micro.trimEnd(), "```", "");
+  const cmds = commands(run);
+  if (cmds.length) out.push("<details><summary>exact wrk and curl commands</summary>", "", "```", ...cmds, "```", "", "</details>", "");
+  out.push(...goalsMarkdown(run));
   return out.join("\n");
 }
 
-function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+export function goalsMarkdown(run: Pick<RunData, "goals" | "mode">): string[] {
+  const caveat = run.mode.name === "default" ? "" : ` (a --${run.mode.name} run: ${run.mode.name === "smoke" ? "tiny shapes and 1 MiB bodies, so these say nothing about the goals" : "short rounds, so read these as a hint"})`;
+  const out = [`### Goals (issue 11)${caveat}`, ""];
+  for (const g of run.goals) out.push(`- ${g.status === "PASS" ? "✅ PASS" : g.status === "FAIL" ? "❌ FAIL" : "➖ n/a"} — ${g.goal}: ${g.detail}`);
+  out.push("");
+  return out;
+}
+
+/** What a reader must know about the numbers: errors of any kind, and a machine that was not quiet. */
+export function findings(scenarios: readonly ScenarioResult[]): string[] {
+  const notes: string[] = [];
+  let clean = true;
+  let measured = 0;
+  const unannounced = new Set<string>();
+  const noisy: string[] = [];
+  const busiest = new Set<string>();
+  for (const s of scenarios) {
+    if (s.failures?.length) clean = false;
+    for (const t of s.tables) {
+      if (t.kind === "plain") {
+        if (t.errors) {
+          clean = false;
+          notes.push(`${s.title}, ${t.title}: ${t.errors} failed (see the table).`);
+        }
+        continue;
+      }
+      for (const row of t.rows) {
+        for (const x of row.samples) {
+          measured++;
+          if (x.unannouncedCloses) unannounced.add(row.name);
+          if (x.errors) {
+            clean = false;
+            const logs = x.logLines.length ? ` Logged: ${summarize(x.logLines)}` : "";
+            notes.push(`${s.title}, ${t.id}, ${row.name}, round ${x.round}: ${x.errorText.join("; ")}.${logs}`);
+          }
+          if ((x.otherCpuShare ?? 0) > NOISY) {
+            noisy.push(`${Math.round(x.otherCpuShare! * 100)} %`);
+            for (const b of x.otherBusiest ?? []) busiest.add(b);
+          }
+        }
+      }
+    }
+  }
+  if (unannounced.size) {
+    notes.push(
+      `† Unannounced closes (${[...unannounced].join(", ")}): the server closed connections after whole responses that did not carry \`Connection: close\` (seen with one raw request after the run showed read errors; RFC 9112 §9.6: a server that closes SHOULD say so). wrk decides on reuse from the response alone, so it writes the next request and counts a read error for each close; they are shown apart and not as errors, as every such response arrived whole. Read errors beyond one per response still count.`,
+    );
+  }
+  if (clean) notes.push("No wrk socket errors, no status ≥ 400, every body checked after each measurement was intact, every transfer complete, every reload and start-up served, and no error or warning lines in any server log.");
+  if (noisy.length) {
+    notes.push(
+      `**The machine was not quiet:** in ${noisy.length} of ${measured} measurements, processes outside the measurement used more than ${NOISY * 100} % of a core (${noisy.slice(0, 12).join(", ")}${noisy.length > 12 ? ", …" : ""}); busiest: ${[...busiest].slice(0, 4).map((b) => `\`${b}\``).join(", ")}. Those rows understate what the machine can do and their ratios are less reliable; rerun on an idle machine.`,
+    );
+  }
+  return notes;
+}
+
+/** Errors of the whole run, for the JSON and the exit summary. */
+export function errorCount(scenarios: readonly ScenarioResult[]): number {
+  let n = 0;
+  for (const s of scenarios) {
+    n += s.failures?.length ?? 0;
+    for (const t of s.tables) n += t.kind === "plain" ? t.errors : t.rows.reduce((a, r) => a + r.errors, 0);
+  }
+  return n;
 }
 
 export const RESULTS_HEADER = `# Benchmark results
 
-Written by \`bench/run.ts\` (\`npm run bench\`, or \`npm run bench -- --quick\`); each run appends a
-section below, newest last. All traffic is on 127.0.0.1. Compare runs by their "× direct" ratios:
-the machines are small and shared, and absolute numbers move by ±10 % between runs.
+Written by \`bench/run.ts\` (\`npm run bench\`, \`npm run bench -- --quick\`); each run appends a
+section below, newest last, and a JSON object to \`bench/results.json\`. All traffic is on
+127.0.0.1. Compare runs by their ratios: the machines are small and shared, and absolute numbers
+move by ±10 % between runs.
 
 `;

@@ -1,60 +1,72 @@
 /**
- * Side-by-side benchmark: wrk straight to an nginx upstream ("direct"), and through sallyport
- * (one catch-all route; 10,000 Host routes in two spellings), a bare Bun.serve+fetch proxy (the
- * floor for anything on Bun), nginx, haproxy and squid, one after the other, all on 127.0.0.1.
- * Then as an http_proxy client (absolute-form requests) through sallyport's forward port and
- * through squid as a forward proxy; for those two (and direct) also curl's 1 GiB downloads
- * through a CONNECT tunnel, as an https_proxy client would use them.
- * Results are appended to bench/RESULTS.md.
+ * The whole bench of issue 11 in one run, every contender of every scenario side by side, all on
+ * 127.0.0.1 against one nginx upstream:
  *
- *   bun run bench/run.ts [--quick] [--out FILE] [--keep] [--build] [--bin PATH]
+ *   1. routed   the routed hot path: direct, sallyport, the Bun.serve+fetch floor, nginx, haproxy,
+ *               squid; keep-alive at two concurrencies, 1 KiB and 64 KiB bodies, Connection: close
+ *   2. forward  absolute-form requests through sallyport's forward port, squid and tinyproxy, and
+ *               big downloads through their CONNECT tunnels (and direct)
+ *   3. features sallyport with access log, /metrics, a secret, a breaker and a rate limit vs without
+ *   4. streaming a big body down and up through the routed path: peak RSS
+ *   5. routes   route tables of 10 … 100,000 routes: req/s and reload time
+ *   6. startup  exec of the binary to the first proxied 200
+ *   micro       the in-process micro benchmarks (matcher, metrics)
  *
- * --quick  3 s per measurement instead of 10 s
+ * Results are appended to bench/RESULTS.md (Markdown, ending in the issue's goals as PASS/FAIL)
+ * and to bench/results.json (an array, one object per run with every measurement).
+ *
+ *   bun run bench/run.ts [--quick | --smoke] [--only routed,forward,…] [--out FILE] [--json FILE]
+ *                        [--keep] [--build] [--bin PATH]
+ *
+ * --quick  2 rounds × 3 s (minutes); default 3 rounds × 10 s (see the estimate printed at start)
+ * --smoke  1 round × 1 s, tiny shapes, 1 MiB bodies, routes up to 1,000: only proves it works (CI)
+ * --only   run these scenarios (ids above), in the usual order
  * --out    where to append the Markdown (default bench/RESULTS.md)
+ * --json   where to add the run's JSON (default bench/results.json)
  * --keep   keep the temp dir with the generated configs and server logs
  * --build  rebuild dist/sallyport first (otherwise it is built only when missing)
  * --bin    measure this sallyport binary instead of dist/sallyport
  *
- * Installs nginx, haproxy, squid and wrk with apt-get when missing. Stops by itself: every wait
- * is bounded, and all servers are killed by process group on the way out, including on errors
- * and Ctrl-C.
+ * Installs nginx, haproxy, squid, tinyproxy, curl and wrk with apt-get when missing. Stops by
+ * itself: every wait is bounded, and all servers are killed by process group on the way out,
+ * including on errors and Ctrl-C.
  */
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { countEvents, LogWatch, summarize } from "./logs.ts";
-import { ancestors, cpuSnapshot, killAllSync, otherCpu, processTree, resetPeakRss, stop, stopAll, treeCpuSeconds, treePeakRssKiB } from "./procs.ts";
-import { type Measurement, type Phase, renderRun, RESULTS_HEADER, type RunInfo } from "./report.ts";
-import * as servers from "./servers.ts";
-import { LARGE_PATH, LARGE_SIZE, probe, SMALL_BODY, SMALL_PATH, type Target, TUNNEL_PATH, TUNNEL_SIZE } from "./servers.ts";
+import { checkGoals } from "./goals.ts";
+import { MODES, type Mode, sizeLabel } from "./modes.ts";
+import { killAllSync, stopAll } from "./procs.ts";
+import { errorCount, findings, goalsMarkdown, renderRun, RESULTS_HEADER, type RunData } from "./report.ts";
+import type { ScenarioResult } from "./results.ts";
+import { features } from "./scenarios/features.ts";
+import { forward } from "./scenarios/forward.ts";
+import { micro } from "./scenarios/micro.ts";
+import { routed } from "./scenarios/routed.ts";
+import { routes } from "./scenarios/routes.ts";
+import { startup } from "./scenarios/startup.ts";
+import { streaming } from "./scenarios/streaming.ts";
+import type { Ctx, Scenario } from "./scenarios/types.ts";
+import { BIG_PATH, MEDIUM_PATH, SMALL_BODY, SMALL_PATH, startUpstream } from "./servers.ts";
 import { ensureBinary, ensureTools, gitDescribe, machine, versions } from "./tools.ts";
-import { runTunnel, type TunnelResult } from "./tunnel.ts";
-import { runWrk, type WrkRun } from "./wrk.ts";
 
 const ROOT = join(import.meta.dir, "..");
+const SCENARIOS: readonly Scenario[] = [routed, forward, features, streaming, routes, startup, micro];
 
 const { values: opts } = parseArgs({
   args: Bun.argv.slice(2),
   options: {
     quick: { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
+    only: { type: "string" },
     out: { type: "string" },
+    json: { type: "string" },
     keep: { type: "boolean", default: false },
     build: { type: "boolean", default: false },
     bin: { type: "string" },
   },
 });
-
-/** Load shapes. 50 connections for many small requests; 10 for 1 MiB bodies, where bytes/s is the point. */
-const SECONDS = opts.quick ? 3 : 10;
-const WARMUP = opts.quick ? 1 : 2;
-const SMALL = { threads: 2, connections: 50, seconds: SECONDS };
-const LARGE = { threads: 2, connections: 10, seconds: SECONDS };
-type Shape = typeof SMALL;
-/** CONNECT tunnel: this many 1 GiB downloads one after the other; the table shows their median. */
-const TUNNEL_DOWNLOADS = 3;
-/** Above this share of a core used by other processes during a measurement, the note says so. */
-const NOISY = 0.2;
 
 /** The run's temp dir, removed when the run is interrupted (kept on errors, for the logs). */
 let tempDir: string | undefined;
@@ -67,225 +79,101 @@ process.on("exit", killAllSync);
 process.on("SIGINT", () => cleanupAndExit(130, true));
 process.on("SIGTERM", () => cleanupAndExit(143, true));
 
+/** Tools, the upstream's start and the report, beyond what the scenarios estimate for themselves. */
+const FIXED_SECONDS = 5;
+
+function selected(): Scenario[] {
+  if (!opts.only) return [...SCENARIOS];
+  const ids = opts.only.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !SCENARIOS.some((s) => s.id === id));
+  if (unknown.length || !ids.length) throw new Error(`--only: unknown scenario ${unknown.join(", ") || "(none given)"}; known: ${SCENARIOS.map((s) => s.id).join(", ")}`);
+  return SCENARIOS.filter((s) => ids.includes(s.id));
+}
+
+/** The runs already in the JSON file; refused before measuring anything if it is not a JSON array. */
+function existingRuns(file: string): unknown[] {
+  if (!existsSync(file)) return [];
+  const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
+  if (!Array.isArray(parsed)) throw new Error(`${file} is not a JSON array of runs; move it away or pass --json`);
+  return parsed;
+}
+
+const minutes = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
+
 async function main(): Promise<void> {
+  if (opts.quick && opts.smoke) throw new Error("--quick and --smoke exclude each other");
+  const mode: Mode = MODES[opts.smoke ? "smoke" : opts.quick ? "quick" : "default"];
+  const scenarios = selected();
+  const out = resolve(opts.out ?? join(ROOT, "bench/RESULTS.md"));
+  const jsonFile = resolve(opts.json ?? join(ROOT, "bench/results.json"));
+  const previous = existingRuns(jsonFile);
+  const estimate = FIXED_SECONDS + scenarios.reduce((s, x) => s + x.estimateSeconds(mode), 0);
+  console.log(`bench, mode ${mode.name}: ${scenarios.map((s) => s.id).join(", ")}; expected to take about ${minutes(estimate)}`);
+
   const tools = await ensureTools();
   if (!tools.wrk || !tools.nginx) throw new Error("wrk and nginx are required (apt-get install wrk nginx)");
   const { bin, stale } = opts.bin ? { bin: resolve(opts.bin), stale: false } : await ensureBinary(ROOT, opts.build);
 
   // Whatever happens below, the run ends: a hung phase is cut off here (children killed on exit).
-  const limitMs = (opts.quick ? 10 : 30) * 60_000;
+  const limitSeconds = Math.max(300, 2.5 * estimate + 120);
   setTimeout(() => {
-    console.error(`benchmark exceeded ${limitMs / 60_000} min; killing everything`);
+    console.error(`benchmark exceeded ${minutes(limitSeconds)}; killing everything`);
     cleanupAndExit(2);
-  }, limitMs).unref();
+  }, limitSeconds * 1000).unref();
 
+  const started = performance.now();
   const dir = (tempDir = mkdtempSync(join(tmpdir(), "sallyport-bench-")));
-  // The servers that drop root (nginx workers, squid) must be able to enter it.
+  // The servers that drop root (nginx workers, squid, tinyproxy) must be able to enter it.
   chmodSync(dir, 0o755);
   let ok = false;
   try {
-    const notes: string[] = [];
-    if (stale) notes.push("dist/sallyport was older than src/ and was not rebuilt (pass --build): it may not be the source state named above.");
-    if (opts.bin) notes.push(`sallyport binary: \`${opts.bin}\` (--bin), not dist/sallyport.`);
-    const { phases, tunnel } = await measureAll(dir, tools, bin);
-    notes.push(...findings(phases, tunnel));
-    const report = renderRun({
+    const upstream = await startUpstream(dir, tools.nginx, mode.bigBytes);
+    const ctx: Ctx = { dir, tools, bin, mode, upstream, shared: [upstream], progress: (line) => console.log(line) };
+    const results: ScenarioResult[] = [];
+    for (const s of scenarios) {
+      const t0 = performance.now();
+      console.log(`\n== ${s.title} (about ${minutes(s.estimateSeconds(mode))})`);
+      results.push(await s.run(ctx).catch((e): ScenarioResult => {
+        console.error(`${s.id} failed: ${(e as Error).stack ?? e}`);
+        return { id: s.id, title: s.title, measures: "(the scenario failed)", tables: [], targets: [], notes: [], failures: [`${(e as Error).message.split("\n")[0]}`] };
+      }));
+      console.log(`   ${s.id} took ${minutes((performance.now() - t0) / 1000)}`);
+    }
+    await stopAll();
+    const notes = [
+      ...(stale ? ["dist/sallyport was older than src/ and was not rebuilt (pass --build): it may not be the source state named above."] : []),
+      ...findings(results),
+    ];
+    const run: RunData = {
       command: commandLine(),
-      date: new Date(),
+      date: new Date().toISOString(),
+      mode,
+      only: opts.only ? scenarios.map((s) => s.id) : undefined,
       machine: machine(),
       versions: await versions(tools, bin),
       commit: await gitDescribe(ROOT),
-      upstream: `nginx, \`worker_processes 1\`, \`${SMALL_PATH}\` answers a fixed ${SMALL_BODY.length}-byte body with \`return 200\`, \`${LARGE_PATH}\` is a 1 MiB file sent with sendfile (\`${TUNNEL_PATH}\`, for the tunnel downloads, a sparse 1 GiB file of zeros); keep-alive with \`keepalive_requests 1000000\`; no access log. nginx rather than a Bun.serve upstream: neutral, and the cheapest server at hand.`,
-      load: `wrk, ${SMALL.threads} threads, ${SECONDS} s per measurement; small bodies over ${SMALL.connections} keep-alive connections, 1 MiB bodies over ${LARGE.connections}. Before each target, an unrecorded ${WARMUP} s warm-up. Targets run one at a time; after each measurement one GET through the target is checked byte for byte. The forward proxies (\`http_proxy\` rows) get what an http_proxy client sends: wrk connects to the proxy and asks for the upstream's URL in absolute form (\`bench/absolute-form.lua\`), and the check after each measurement is an absolute-form GET through the proxy too.`,
-      phases,
-      tunnel,
-      targets: phases[0]!.rows.filter((r) => r.result).map((r) => r.target),
-      micro: await runMicro(),
+      binary: opts.bin ? `${opts.bin} (--bin)` : "dist/sallyport",
+      upstream: `nginx, \`worker_processes 1\`: \`${SMALL_PATH}\` answers a fixed ${SMALL_BODY.length}-byte body with \`return 200\`, \`${MEDIUM_PATH}\` is a 64 KiB file and \`${BIG_PATH}\` a sparse ${sizeLabel(mode.bigBytes)} file of zeros, both sent with sendfile; keep-alive with \`keepalive_requests 1000000\`; no access log. nginx rather than a Bun.serve upstream: neutral, and the cheapest server at hand. Uploads (scenario 4) go to a Bun.serve sink instead (see there).`,
+      estimatedSeconds: estimate,
+      elapsedSeconds: (performance.now() - started) / 1000,
+      scenarios: results,
+      goals: checkGoals(results, mode.name),
       notes,
-    });
-    const out = opts.out ?? join(ROOT, "bench/RESULTS.md");
+      errors: errorCount(results),
+    };
+    const report = renderRun(run);
     if (!existsSync(out)) appendFileSync(out, RESULTS_HEADER);
     appendFileSync(out, report + "\n");
-    console.log(`\n${report}\nappended to ${out}`);
+    writeFileSync(jsonFile, JSON.stringify([...previous, run], null, 1) + "\n");
+    console.log(`\n${goalsMarkdown(run).join("\n")}`);
+    for (const n of notes) console.log(`- ${n}`);
+    console.log(`\n${run.errors} errors; took ${minutes(run.elapsedSeconds)} (estimated ${minutes(estimate)}); appended to ${out} and ${jsonFile}`);
     ok = true;
   } finally {
     await stopAll();
     if (ok && !opts.keep) rmSync(dir, { recursive: true, force: true });
     else console.log(`configs and logs kept in ${dir}`);
   }
-}
-
-async function measureAll(dir: string, tools: Record<string, string>, bin: string): Promise<Pick<RunInfo, "phases" | "tunnel">> {
-  const upstream = await servers.startUpstream(dir, tools.nginx!);
-  const expectedLarge = readFileSync(join(dir, "upstream/www", LARGE_PATH.slice(1)));
-  const smallOk = async (t: Target) => {
-    const r = await probe(t, SMALL_PATH);
-    return r.status === 200 && new TextDecoder().decode(r.body) === SMALL_BODY;
-  };
-  const largeOk = async (t: Target) => {
-    const r = await probe(t, LARGE_PATH);
-    return r.status === 200 && r.body.length === LARGE_SIZE && Buffer.from(r.body).equals(expectedLarge);
-  };
-
-  const contenders: [string, (() => Promise<Target>) | string][] = [
-    ["direct", async () => servers.direct(upstream)],
-    ["sallyport", () => servers.startSallyport(dir, bin, upstream.port)],
-    ["sallyport, 10k Host routes `[.]`", () => servers.startSallyportManyRoutes(dir, bin, upstream.port, "[.]")],
-    ["sallyport, 10k Host routes `\\.`", () => servers.startSallyportManyRoutes(dir, bin, upstream.port, "\\.")],
-    ["sallyport forward port (http_proxy)", () => servers.startSallyportForward(dir, bin, upstream)],
-    ["Bun.serve+fetch floor", () => servers.startBunBaseline(dir, upstream.port)],
-    ["nginx", () => servers.startNginxProxy(dir, tools.nginx!, upstream.port)],
-    ["haproxy", tools.haproxy ? () => servers.startHaproxy(dir, tools.haproxy!, upstream.port) : "haproxy not installed"],
-    ["squid", tools.squid ? () => servers.startSquid(dir, tools.squid!, upstream.port) : "squid not installed"],
-    ["squid forward proxy (http_proxy)", tools.squid ? () => servers.startSquidForward(dir, tools.squid!, upstream) : "squid not installed"],
-  ];
-
-  const small: Measurement[] = [];
-  const large: Measurement[] = [];
-  const tunnel: Measurement<TunnelResult>[] = [];
-  // One contender at a time: the others would only take memory and risk stray CPU use.
-  for (const [name, startOrReason] of contenders) {
-    let target: Target;
-    try {
-      if (typeof startOrReason === "string") throw new Error(startOrReason);
-      console.log(`\n== ${name}`);
-      target = await startOrReason();
-    } catch (e) {
-      const reason = (e as Error).message.split("\n")[0]!.replace(/; log \S+:$/, "");
-      console.error(`${name}: skipped: ${(e as Error).message}`);
-      for (const list of [small, large]) list.push({ target: { name, setup: "" }, skipped: reason, problems: [], logLines: [] });
-      continue;
-    }
-    try {
-      const logDirs = [join(dir, "upstream"), ...(target.child ? [dirname(target.child.log)] : [])];
-      const warm = new LogWatch(logDirs);
-      await runWrk(tools.wrk!, load(target, { ...SMALL, seconds: WARMUP }, SMALL_PATH));
-      const warmLines = warm.newProblemLines();
-      const s = await measure(tools.wrk!, target, load(target, SMALL, SMALL_PATH), logDirs, () => smallOk(target));
-      // Lines logged during the warm-up are charged to the small-body row, which has the same shape.
-      small.push({ ...s, logLines: [...warmLines, ...s.logLines] });
-      large.push(await measure(tools.wrk!, target, load(target, LARGE, LARGE_PATH), logDirs, () => largeOk(target)));
-      // direct and the forward proxies: what an https_proxy client's tunnel carries
-      if (tools.curl && (!target.child || target.proxy)) tunnel.push(await measureTunnel(tools.curl, target, logDirs));
-    } finally {
-      if (target.child) await stop(target.child);
-    }
-  }
-  await stopAll();
-  return {
-    phases: [
-      { title: `Small responses (${SMALL_BODY.length}-byte body)`, wrkShape: `wrk -t${SMALL.threads} -c${SMALL.connections} -d${SMALL.seconds}s --latency`, seconds: SMALL.seconds, showThroughput: false, rows: small },
-      { title: "1 MiB responses", wrkShape: `wrk -t${LARGE.threads} -c${LARGE.connections} -d${LARGE.seconds}s --latency`, seconds: LARGE.seconds, showThroughput: true, rows: large },
-    ],
-    tunnel: tunnel.length
-      ? { title: `CONNECT tunnel — ${TUNNEL_DOWNLOADS} × \`curl -p -x PROXY ${TUNNEL_PATH}\` (1 GiB each, one after the other, after an unrecorded one; direct: the same curl without a proxy)`, rows: tunnel }
-      : undefined,
-  };
-}
-
-/** wrk's run of one path of a target in a load shape: straight to it, or through its forward proxy. */
-function load(target: Target, shape: Shape, path: string): WrkRun {
-  return { ...shape, url: target.url + path, host: target.host, proxy: target.proxy };
-}
-
-/** One measured wrk run, with the proxy's peak RSS, CPU time and new log problems over exactly that run. */
-async function measure(wrk: string, target: Target, run: WrkRun, logDirs: string[], bodyOk: () => Promise<boolean>): Promise<Measurement> {
-  console.log(`   ${run.url}${run.proxy ? ` via ${run.proxy}` : ""} (${run.seconds} s)`);
-  const m = await observe(target, logDirs, () => runWrk(wrk, run), async () =>
-    (await bodyOk().catch(() => false)) ? [] : [`GET ${new URL(run.url).pathname} after the run: wrong status or body`],
-  );
-  const r = m.result!;
-  console.log(`   ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms${m.peakRss ? `, peak RSS ${(m.peakRss.kib / 1024).toFixed(1)} MiB` : ""}, other processes ${Math.round(((m.otherCpuSeconds ?? 0) / run.seconds) * 100)} % CPU`);
-  return m;
-}
-
-/** The CONNECT tunnel downloads through a forward proxy (straight to the upstream for direct), measured like a wrk run. */
-async function measureTunnel(curl: string, target: Target, logDirs: string[]): Promise<Measurement<TunnelResult>> {
-  const url = target.url + TUNNEL_PATH;
-  console.log(`   CONNECT tunnel: ${TUNNEL_DOWNLOADS} × ${url}${target.proxy ? ` via ${target.proxy}` : ""}`);
-  // Unrecorded, like wrk's warm-up: the first download also reads the file into the page cache.
-  await runTunnel(curl, url, TUNNEL_SIZE, 1, target.proxy);
-  // status and size are checked per download by runTunnel; the body is the sparse file's zeros
-  const m = await observe(target, logDirs, () => runTunnel(curl, url, TUNNEL_SIZE, TUNNEL_DOWNLOADS, target.proxy), async () => []);
-  const r = m.result!;
-  console.log(`   ${r.bytesPerSec.map((b) => Math.round(b / 1024 ** 2)).join(", ")} MiB/s${r.failures.length ? `, failed: ${r.failures.join("; ")}` : ""}, other processes ${Math.round(((m.otherCpuSeconds ?? 0) / r.seconds) * 100)} % CPU`);
-  return m;
-}
-
-/**
- * Runs `run` and records what the proxy's process tree (peak RSS, CPU time) and the rest of the
- * machine did meanwhile, then `check`'s problems, and the error lines logged over exactly that span.
- */
-async function observe<R>(target: Target, logDirs: string[], run: () => Promise<R>, check: () => Promise<string[]>): Promise<Measurement<R>> {
-  const child = target.child;
-  const problems: string[] = [];
-  if (child && !resetPeakRss(child.pid)) problems.push("could not reset VmHWM: peak RSS covers the process lifetime");
-  const logs = new LogWatch(logDirs);
-  const cpu0 = child ? treeCpuSeconds(child.pid) : 0;
-  const machine0 = cpuSnapshot();
-  const result = await run();
-  const cpuSeconds = child ? treeCpuSeconds(child.pid) - cpu0 : undefined;
-  // Everything we started hangs below this process (wrk and curl have exited and are not in the
-  // snapshot); what started us (npm, a shell) is ours too.
-  const other = otherCpu(machine0, cpuSnapshot(), new Set([...processTree(process.pid), ...ancestors(process.pid)]));
-  const peakRss = child ? treePeakRssKiB(child.pid) : undefined;
-  problems.push(...(await check()));
-  if (child && (child.proc.exitCode !== null || child.proc.signalCode !== null)) problems.push("the server process died during the run");
-  return { target, result, peakRss, cpuSeconds, otherCpuSeconds: other.seconds, otherBusiest: other.busiest, problems, logLines: logs.newProblemLines() };
-}
-
-/** What a reader must know about the numbers: errors of any kind, and a machine that was not quiet. */
-function findings(phases: Phase[], tunnel: RunInfo["tunnel"]): string[] {
-  // Every measured row with where it is, its length in seconds, and what its tool reported as failed.
-  const rows: { where: string; row: Measurement<unknown>; seconds: number; failed?: string }[] = [];
-  for (const p of phases) {
-    for (const row of p.rows) {
-      const r = row.result;
-      const failed = r && (r.errorStatus || Object.values(r.socketErrors).some((n) => n > 0));
-      if (r) rows.push({ where: `${row.target.name}, ${p.title}`, row, seconds: p.seconds, failed: failed ? `wrk reported ${r.raw.split("\n").filter((l) => /errors|Non-2xx/.test(l)).map((l) => l.trim()).join("; ")}` : undefined });
-    }
-  }
-  for (const row of tunnel?.rows ?? []) {
-    const r = row.result;
-    if (r) rows.push({ where: `${row.target.name}, CONNECT tunnel`, row, seconds: r.seconds, failed: r.failures.length ? `failed downloads: ${r.failures.join("; ")}` : undefined });
-  }
-  const notes: string[] = [];
-  let clean = true;
-  const noisy: string[] = [];
-  const busiest = new Set<string>();
-  for (const { where, row, seconds, failed } of rows) {
-    for (const problem of [...(failed ? [failed] : []), ...row.problems]) {
-      clean = false;
-      notes.push(`${where}: ${problem}`);
-    }
-    if (row.logLines.length) {
-      clean = false;
-      notes.push(`${where}: ${countEvents(row.logLines)} errors/warnings in the server logs: ${summarize(row.logLines)}`);
-    }
-    const share = (row.otherCpuSeconds ?? 0) / seconds;
-    if (share > NOISY) {
-      noisy.push(`${Math.round(share * 100)} %`);
-      for (const b of row.otherBusiest ?? []) busiest.add(b);
-    }
-  }
-  if (clean) notes.push(`No wrk socket errors, no status ≥ 400, every body checked after each measurement was intact,${tunnel ? " every tunnel download complete with status 200," : ""} and no error or warning lines in any server log.`);
-  if (noisy.length) {
-    notes.push(
-      `**The machine was not quiet:** in ${noisy.length} of ${rows.length} measurements, processes outside the benchmark used more than ${NOISY * 100} % of a core (${noisy.join(", ")}); busiest: ${[...busiest].slice(0, 4).map((b) => `\`${b}\``).join(", ")}. Those rows understate what the machine can do and their ratios are less reliable; rerun on an idle machine.`,
-    );
-  }
-  return notes;
-}
-
-/** The route-matcher microbenchmark, if someone has written bench/matcher.ts; bounded like everything else. */
-async function runMicro(): Promise<string | undefined> {
-  const file = join(ROOT, "bench/matcher.ts");
-  if (!existsSync(file)) return undefined;
-  console.log("\n== micro: bench/matcher.ts");
-  const p = Bun.spawn([process.execPath, "run", file, ...(opts.quick ? ["--quick"] : [])], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 300_000, killSignal: "SIGKILL" });
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  return code === 0 ? out : `bench/matcher.ts exited ${code}\n${out}${err}`;
 }
 
 /** How this run was started, as a person would type it. */

@@ -1,27 +1,36 @@
 /**
  * @module
- * The servers under test, each generated into its own folder of the run's temp dir and started
- * as a foreground child on its own 127.0.0.1 port. Everything listens on loopback only.
+ * The servers under test other than sallyport (bench/sallyports.ts), and the upstream they all
+ * proxy to, each generated into its own folder of the run's temp dir and started as a foreground
+ * child on its own 127.0.0.1 port. Everything listens on loopback only.
  *
  * Fairness choices, the same for every proxy:
  * - one worker (nginx `worker_processes 1`, haproxy `nbthread 1`, squid `-N`, one sallyport
  *   process): the machine has 2 cores that wrk and the upstream also need, and per-worker
  *   numbers are what scales. Bun also runs fetch's HTTP client on a thread of its own.
- * - no access logs (sallyport has none), keep-alive to the client and to the upstream,
- *   no caching (squid would otherwise answer from its cache).
+ * - the routed path's work: every reverse proxy sets `Authorization: Bearer x` on the request,
+ *   as the sallyport route does (the Bun floor does nothing but proxy: it is the floor).
+ * - no access logs (sallyport's is off in the comparisons, `-access-log-disabled`; scenario 3
+ *   measures what it costs), keep-alive to the client and to the upstream, no caching (squid
+ *   would otherwise answer from its cache).
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { type Child, freePort, spawnServer, waitReady } from "./procs.ts";
 
-export const SMALL_PATH = "/small";
-export const SMALL_BODY = "hello, world\n";
-export const LARGE_PATH = "/1m";
-export const LARGE_SIZE = 1 << 20;
-/** for the CONNECT tunnel downloads: a sparse file (zeros, no disk), as fast to send as any other */
-export const TUNNEL_PATH = "/1g";
-export const TUNNEL_SIZE = 1 << 30;
+/** The 1 KiB body: plain letters and digits, so it sits in nginx's `return` string unescaped. */
+export const SMALL_PATH = "/1k";
+export const SMALL_BODY = "0123456789abcdef".repeat(64).slice(0, 1023) + "\n";
+export const MEDIUM_PATH = "/64k";
+export const MEDIUM_SIZE = 64 << 10;
+/** the streamed transfers' file: sparse (zeros, no disk), as fast to send as any other; its size is the mode's */
+export const BIG_PATH = "/big";
+/** the Host every routed request carries: the sallyport route matches it, the others ignore it */
+export const ROUTED_HOST = "bench";
+/** what every reverse proxy sets on the routed path */
+export const AUTH_VALUE = "Bearer x";
 
 export interface Target {
   readonly name: string;
@@ -33,14 +42,16 @@ export interface Target {
   readonly proxy?: string;
   /** Host header to send, when the target routes by it */
   readonly host?: string;
-  /** undefined for direct: nothing between wrk and the upstream */
+  /** undefined for direct: nothing between the client and the upstream */
   readonly child?: Child;
+  /** what to check after each measurement besides the body (e.g. that /metrics counted it) */
+  readonly check?: () => Promise<string[]>;
 }
 
-function dirFor(root: string, name: string): string {
+export function dirFor(root: string, name: string): string {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  // nginx workers and squid drop root for nobody/proxy and must still write here.
+  // nginx workers, squid and tinyproxy drop root for nobody/proxy and must still write here.
   chmodSync(dir, 0o777);
   return dir;
 }
@@ -49,23 +60,69 @@ function dirFor(root: string, name: string): string {
  * One GET with a fresh connection (a pooled one could belong to a server we already stopped).
  * Through a forward proxy, fetch sends the absolute-form request for the http: URL, as wrk does.
  */
-export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path: string): Promise<{ status: number; body: Uint8Array }> {
+export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path: string, timeoutMs = 5000): Promise<{ status: number; body: Uint8Array }> {
   const res = await fetch(target.url + path, {
     headers: target.host ? { host: target.host } : {},
     keepalive: false,
     // the target's forward proxy, never an HTTP_PROXY from the environment
     proxy: target.proxy ?? false,
-    signal: AbortSignal.timeout(5000),
+    signal: AbortSignal.timeout(timeoutMs),
   } as RequestInit);
   return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
 }
 
-async function start(name: string, cmd: string[], dir: string, target: Omit<Target, "child">, env?: Record<string, string>, readyMs?: number): Promise<Target> {
-  const child = spawnServer(name, cmd, join(dir, "server.log"), env);
-  await waitReady(child, async () => {
-    const r = await probe(target, SMALL_PATH);
-    return r.status === 200 && new TextDecoder().decode(r.body) === SMALL_BODY;
-  }, readyMs);
+/**
+ * Whether `target` closes the connection after a whole response to one GET of `path` (with
+ * `Connection: close` if `close`) without saying `Connection: close` in that response: one raw
+ * request, the response read to its Content-Length, then up to 2 s for the server's EOF. A server
+ * that keeps the connection open, or announces the close, answers false.
+ */
+export function closesUnannounced(target: Pick<Target, "url" | "host" | "proxy">, path: string, close: boolean): Promise<boolean> {
+  const via = new URL(target.proxy ?? target.url);
+  const url = new URL(target.url + path);
+  const head = `GET ${target.proxy ? url.href : url.pathname} HTTP/1.1\r\nHost: ${target.host ?? url.host}\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
+  return new Promise((resolve) => {
+    const socket = connect(Number(via.port), via.hostname);
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (v: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(false), 2000);
+    socket.on("connect", () => socket.write(head));
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.on("error", () => finish(false));
+    socket.on("end", () => {
+      const all = Buffer.concat(chunks);
+      const end = all.indexOf("\r\n\r\n");
+      if (end < 0) return finish(false);
+      const headers = all.subarray(0, end).toString("latin1");
+      const length = Number(/^content-length:\s*(\d+)/im.exec(headers)?.[1] ?? NaN);
+      finish(all.length - end - 4 === length && !/^connection:[^\r\n]*\bclose\b/im.test(headers));
+    });
+  });
+}
+
+/** Whether the 1 KiB body comes back intact through `target`. */
+export async function smallOk(target: Pick<Target, "url" | "host" | "proxy">): Promise<boolean> {
+  const r = await probe(target, SMALL_PATH);
+  return r.status === 200 && new TextDecoder().decode(r.body) === SMALL_BODY;
+}
+
+export interface StartOptions {
+  readonly env?: Record<string, string>;
+  readonly readyMs?: number;
+  /** readiness; default: the 1 KiB body through the target */
+  readonly ready?: (t: Omit<Target, "child">) => Promise<boolean>;
+}
+
+export async function start(name: string, cmd: string[], dir: string, target: Omit<Target, "child">, opts: StartOptions = {}): Promise<Target> {
+  const child = spawnServer(name, cmd, join(dir, "server.log"), opts.env);
+  await waitReady(child, () => (opts.ready ?? smallOk)(target), opts.readyMs);
   return { ...target, child };
 }
 
@@ -86,19 +143,28 @@ http {
   ${nginxCommon(dir)}`;
 }
 
+export interface Upstream extends Target {
+  readonly port: number;
+  readonly dir: string;
+  /** the 64 KiB file's bytes, to check bodies against */
+  readonly medium: Uint8Array;
+}
+
 /**
- * The upstream: nginx, one worker, a fixed small body from `return` (no disk) and a 1 MiB file
- * via sendfile. nginx rather than a Bun.serve so the upstream is neutral and as cheap as possible.
- * keepalive_requests is raised because nginx's default (1000) would close every client and proxy
- * connection after 1000 requests, which measures reconnects, not proxying.
+ * The upstream: nginx, one worker, the 1 KiB body from `return` (no disk), a 64 KiB file of
+ * random bytes and the sparse big file via sendfile. nginx rather than a Bun.serve so the
+ * upstream is neutral and as cheap as possible. keepalive_requests is raised because nginx's
+ * default (1000) would close every client and proxy connection after 1000 requests, which
+ * measures reconnects, not proxying.
  */
-export async function startUpstream(root: string, nginx: string): Promise<Target & { port: number }> {
+export async function startUpstream(root: string, nginx: string, bigBytes: number): Promise<Upstream> {
   const dir = dirFor(root, "upstream");
   const www = join(dir, "www");
   mkdirSync(www, { recursive: true });
-  writeFileSync(join(www, LARGE_PATH.slice(1)), randomBytes(LARGE_SIZE));
-  writeFileSync(join(www, TUNNEL_PATH.slice(1)), "");
-  truncateSync(join(www, TUNNEL_PATH.slice(1)), TUNNEL_SIZE);
+  const medium = randomBytes(MEDIUM_SIZE);
+  writeFileSync(join(www, MEDIUM_PATH.slice(1)), medium);
+  writeFileSync(join(www, BIG_PATH.slice(1)), "");
+  truncateSync(join(www, BIG_PATH.slice(1)), bigBytes);
   const port = freePort();
   writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
   sendfile on;
@@ -115,111 +181,56 @@ export async function startUpstream(root: string, nginx: string): Promise<Target
 `);
   const cmd = [nginx, "-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`];
   const t = await start("upstream nginx", cmd, dir, { name: "upstream", setup: "", url: `http://127.0.0.1:${port}` });
+  return { ...t, port, dir, medium };
+}
+
+export function direct(upstream: Target, host?: string): Target {
+  return { name: "direct", setup: "the client → upstream, no proxy", url: upstream.url, host };
+}
+
+/**
+ * The upload sink (bench/sink.ts): reads each body to the end and answers with its byte count.
+ * See that file for why it is not nginx.
+ */
+export async function startSink(root: string): Promise<Target & { port: number }> {
+  const dir = dirFor(root, "sink");
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const t = await start("upload sink", [process.execPath, join(import.meta.dir, "sink.ts"), String(port)], dir, { name: "upload sink", setup: "", url }, {
+    ready: async () => (await probe({ url }, "/sink")).status === 200,
+  });
   return { ...t, port };
 }
 
-export function direct(upstream: Target): Target {
-  return { name: "direct", setup: "wrk → upstream nginx, no proxy", url: upstream.url };
-}
-
-export async function startSallyport(root: string, bin: string, upstreamPort: number): Promise<Target> {
-  const dir = dirFor(root, "sallyport");
-  const port = freePort();
-  const route = `* -> "http://127.0.0.1:${upstreamPort}"`;
-  const cmd = [bin, "-address", `127.0.0.1:${port}`, "-support-listener", "", "-inline-routes", route];
-  return start("sallyport", cmd, dir, {
-    name: "sallyport",
-    setup: `\`dist/sallyport -address 127.0.0.1:${port} -support-listener "" -inline-routes '${route}'\``,
-    url: `http://127.0.0.1:${port}`,
-  });
-}
-
-/**
- * The forward port of a sallyport without routes: every request reaches the built-in fallback,
- * which forwards it to the destination the client asked for, under the egress policy.
- * `-egress-allow 127.0.0.1` opens the private-address guard for the loopback upstream, and
- * `-connect-ports` lets CONNECT tunnels reach its port (only 443 by default); -address (the
- * reverse-proxy port, unused here) gets a loopback port of its own rather than :9090.
- */
-export async function startSallyportForward(root: string, bin: string, upstream: Target): Promise<Target> {
-  const dir = dirFor(root, "sallyport-forward");
-  const upstreamPort = new URL(upstream.url).port;
-  const port = freePort();
-  const forward = otherFreePort(port);
-  const cmd = [bin, "-address", `127.0.0.1:${port}`, "-support-listener", "", "-forward-address", `127.0.0.1:${forward}`, "-egress-allow", "127.0.0.1", "-connect-ports", upstreamPort];
-  return start("sallyport forward port", cmd, dir, {
-    name: "sallyport forward port (http_proxy)",
-    setup: `\`dist/sallyport -address 127.0.0.1:${port} -support-listener "" -forward-address 127.0.0.1:${forward} -egress-allow 127.0.0.1 -connect-ports ${upstreamPort}\`, no routes (the built-in fallback forwards to the requested destination); wrk sends ${absoluteForm(upstream)} to the forward port`,
-    url: upstream.url,
-    proxy: `http://127.0.0.1:${forward}`,
-  });
-}
-
-/** The request line and Host header a forward proxy gets, for the setup texts. */
-function absoluteForm(upstream: Target): string {
-  return `\`GET ${upstream.url}/PATH HTTP/1.1\` with \`Host: ${new URL(upstream.url).host}\` (\`wrk -s bench/absolute-form.lua\`)`;
-}
-
-/** A free port other than `taken` (freePort releases its port at once, so two calls may agree). */
-function otherFreePort(taken: number): number {
-  for (;;) {
-    const port = freePort();
-    if (port !== taken) return port;
-  }
-}
-
-/**
- * 10,000 Host routes, and the request names the last one: the host index should make it as cheap
- * as the single catch-all route. `dot` is how the routes escape the dots of the name: `[.]` (the
- * spelling of the README and of Skipper's docs) or `\.`. The readiness probe also checks that an
- * unknown host gets 404, so a table that matched everything would not pass unnoticed.
- */
-export async function startSallyportManyRoutes(root: string, bin: string, upstreamPort: number, dot: "[.]" | "\\.", count = 10_000): Promise<Target> {
-  const tag = dot === "[.]" ? "brackets" : "backslash";
-  const dir = dirFor(root, `sallyport-routes-${tag}`);
-  const file = join(dir, "routes.eskip");
-  // In eskip's "…" strings a backslash is itself escaped.
-  const eskipDot = dot.replaceAll("\\", "\\\\");
-  const lines: string[] = [];
-  for (let i = 0; i < count; i++) lines.push(`r${i}: Host("^h${i}${eskipDot}example${eskipDot}com$") -> "http://127.0.0.1:${upstreamPort}";`);
-  writeFileSync(file, lines.join("\n") + "\n");
-  const port = freePort();
-  const host = `h${count - 1}.example.com`;
-  const cmd = [bin, "-address", `127.0.0.1:${port}`, "-support-listener", "", "-routes-file", file];
-  const t = await start(`sallyport (${count} routes, ${dot})`, cmd, dir, {
-    name: `sallyport, ${count / 1000}k Host routes \`${dot}\``,
-    setup: `\`dist/sallyport -address 127.0.0.1:${port} -support-listener "" -routes-file routes.eskip\`, ${count} lines \`${lines[0]!.replace(/^r0:/, "rN:").replace("h0", "hN")}\`, requests send \`Host: ${host}\` (the last route)`,
-    url: `http://127.0.0.1:${port}`,
-    host,
-  }, undefined, 60_000);
-  const miss = await probe({ url: t.url, host: "nope.example.com" }, SMALL_PATH);
-  if (miss.status !== 404) throw new Error(`sallyport with ${count} routes answered ${miss.status} for an unknown host, expected 404`);
-  return t;
-}
-
-/** bench/bun-baseline.ts under the bun running this script: the Bun.serve + fetch floor. */
-export async function startBunBaseline(root: string, upstreamPort: number): Promise<Target> {
-  const dir = dirFor(root, "bun-baseline");
+/** bench/bun-baseline.ts under the bun running this script, proxying to `upstreamUrl`: the Bun.serve + fetch floor. */
+export async function startBunBaseline(root: string, upstreamUrl: string, tag = ""): Promise<Target> {
+  const dir = dirFor(root, `bun-baseline${tag}`);
   const port = freePort();
   const script = join(import.meta.dir, "bun-baseline.ts");
-  // Same fetch concurrency cap as sallyport's main.ts sets for itself.
-  return start("bun baseline", [process.execPath, script, String(port), `http://127.0.0.1:${upstreamPort}`], dir, {
+  const target = {
     name: "Bun.serve+fetch floor",
     setup: "`bun bench/bun-baseline.ts`: Bun.serve whose handler only calls fetch with sallyport's fetch options and returns the response (no routing, headers or timers) — what any Bun proxy costs at least",
     url: `http://127.0.0.1:${port}`,
-  }, { BUN_CONFIG_MAX_HTTP_REQUESTS: "16384" });
+    host: ROUTED_HOST,
+  };
+  // Same fetch concurrency cap as sallyport sets for itself (src/reexec.ts).
+  const env = { BUN_CONFIG_MAX_HTTP_REQUESTS: "16384" };
+  // The upload floor proxies to the sink, which has no /1k: ready once it answers at all.
+  const ready = tag ? async () => (await probe(target, "/sink")).status === 200 : undefined;
+  return start("bun baseline", [process.execPath, script, String(port), upstreamUrl], dir, target, { env, ready });
 }
 
 export async function startNginxProxy(root: string, nginx: string, upstreamPort: number): Promise<Target> {
   const dir = dirFor(root, "nginx-proxy");
   const port = freePort();
   // proxy_max_temp_file_size 0: stream through memory buffers like the others, never spool to disk.
+  // keepalive 512: idle upstream connections kept, above the most client connections of any shape.
   writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   upstream up {
     server 127.0.0.1:${upstreamPort};
-    keepalive 64;
+    keepalive 512;
     keepalive_requests 1000000;
   }
   server {
@@ -228,6 +239,7 @@ export async function startNginxProxy(root: string, nginx: string, upstreamPort:
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Authorization "${AUTH_VALUE}";
       proxy_max_temp_file_size 0;
     }
   }
@@ -236,8 +248,9 @@ export async function startNginxProxy(root: string, nginx: string, upstreamPort:
   const cmd = [nginx, "-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`];
   return start("nginx proxy", cmd, dir, {
     name: "nginx",
-    setup: "nginx reverse proxy: `proxy_pass` to an `upstream` block with `keepalive 64`, HTTP/1.1 upstream, 1 worker, no access log",
+    setup: `nginx reverse proxy: \`proxy_pass\` to an \`upstream\` block with \`keepalive 512\`, HTTP/1.1 upstream, \`proxy_set_header Authorization "${AUTH_VALUE}"\`, 1 worker, no access log`,
     url: `http://127.0.0.1:${port}`,
+    host: ROUTED_HOST,
   });
 }
 
@@ -259,13 +272,15 @@ frontend fe
   bind 127.0.0.1:${port}
   default_backend be
 backend be
+  http-request set-header Authorization "${AUTH_VALUE}"
   server up 127.0.0.1:${upstreamPort}
 `);
   // -db: stay in the foreground.
   return start("haproxy", [haproxy, "-db", "-f", join(dir, "haproxy.cfg")], dir, {
     name: "haproxy",
-    setup: "haproxy `mode http`, 1 thread (`nbthread 1`), default keep-alive and connection reuse, no logging",
+    setup: `haproxy \`mode http\`, 1 thread (\`nbthread 1\`), default keep-alive and connection reuse, \`http-request set-header Authorization "${AUTH_VALUE}"\`, no logging`,
     url: `http://127.0.0.1:${port}`,
+    host: ROUTED_HOST,
   });
 }
 
@@ -279,11 +294,14 @@ export async function startSquid(root: string, squid: string, upstreamPort: numb
   const dir = dirFor(root, "squid");
   const port = freePort();
   writeSquidConf(dir, `http_port 127.0.0.1:${port} accel defaultsite=127.0.0.1:${upstreamPort} no-vhost
-cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest originserver name=upstream`);
+cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest originserver name=upstream
+request_header_access Authorization deny all
+request_header_add Authorization "${AUTH_VALUE}"`);
   return startSquidIn(squid, dir, {
     name: "squid",
-    setup: "squid reverse proxy (`http_port … accel`, `cache_peer … originserver`), `cache deny all`, one process (`-N`), no access log",
+    setup: `squid reverse proxy (\`http_port … accel\`, \`cache_peer … originserver\`), \`cache deny all\`, the client's Authorization replaced by \`${AUTH_VALUE}\` (\`request_header_access\` + \`request_header_add\`), one process (\`-N\`), no access log`,
     url: `http://127.0.0.1:${port}`,
+    host: ROUTED_HOST,
   });
 }
 
@@ -296,7 +314,7 @@ export async function startSquidForward(root: string, squid: string, upstream: T
   const port = freePort();
   writeSquidConf(dir, `http_port 127.0.0.1:${port}`);
   return startSquidIn(squid, dir, {
-    name: "squid forward proxy (http_proxy)",
+    name: "squid forward proxy",
     setup: `squid forward proxy (plain \`http_port 127.0.0.1:${port}\`, no accel, no cache_peer), \`http_access allow all\`, \`cache deny all\`, one process (\`-N\`), no access log, CONNECT to any port (no \`SSL_ports\` rule); wrk sends ${absoluteForm(upstream)}`,
     url: upstream.url,
     proxy: `http://127.0.0.1:${port}`,
@@ -324,4 +342,38 @@ max_filedescriptors 16384
 function startSquidIn(squid: string, dir: string, target: Omit<Target, "child">): Promise<Target> {
   // -N: no daemon and no worker kids; the foreground process serves.
   return start(target.name, [squid, "-N", "-f", join(dir, "squid.conf")], dir, target);
+}
+
+/**
+ * tinyproxy, the small C forward proxy: `-d` keeps it in the foreground; no ConnectPort lines, so
+ * CONNECT may reach any port; no Via header, like the others; it drops root for nobody when run
+ * as root. `LogLevel Critical`: at Error it logs every client that hangs up before sending a
+ * request, which wrk does with its spare connections at the end of each run; its failures to
+ * reach the upstream still reach wrk as 5xx. It closes each client connection after one response.
+ */
+export async function startTinyproxy(root: string, tinyproxy: string, upstream: Target): Promise<Target> {
+  const dir = dirFor(root, "tinyproxy");
+  const port = freePort();
+  const asRoot = process.getuid?.() === 0 ? "User nobody\nGroup nogroup\n" : "";
+  writeFileSync(join(dir, "tinyproxy.conf"), `${asRoot}Port ${port}
+Listen 127.0.0.1
+Timeout 600
+MaxClients 1024
+Allow 127.0.0.1
+DisableViaHeader Yes
+LogFile "${dir}/tinyproxy.log"
+LogLevel Critical
+PidFile "${dir}/tinyproxy.pid"
+`);
+  return start("tinyproxy", [tinyproxy, "-d", "-c", join(dir, "tinyproxy.conf")], dir, {
+    name: "tinyproxy",
+    setup: `tinyproxy (\`-d\`, \`Listen 127.0.0.1\`, \`MaxClients 1024\`, \`DisableViaHeader Yes\`, \`LogLevel Critical\`, no ConnectPort rule: CONNECT to any port); wrk sends ${absoluteForm(upstream)}`,
+    url: upstream.url,
+    proxy: `http://127.0.0.1:${port}`,
+  });
+}
+
+/** The request line and Host header a forward proxy gets, for the setup texts. */
+export function absoluteForm(upstream: Pick<Target, "url">): string {
+  return `\`GET ${upstream.url}/PATH HTTP/1.1\` with \`Host: ${new URL(upstream.url).host}\` (\`wrk -s bench/absolute-form.lua\`)`;
 }

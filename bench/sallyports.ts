@@ -1,0 +1,155 @@
+/**
+ * @module
+ * The sallyports under test: the routed hot path (plain, and with the features of scenario 3),
+ * the forward port, and route tables of many Host routes that can be rewritten for a reload.
+ * Each runs as the binary under test (`--bin`, else dist/sallyport) on loopback ports of its own;
+ * the setup texts say `sallyport` for whichever binary that is (the run's facts name it).
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "./procs.ts";
+import { absoluteForm, AUTH_VALUE, dirFor, probe, ROUTED_HOST, SMALL_PATH, start, type Target } from "./servers.ts";
+
+/** `-address` and, when wanted, a support listener on free loopback ports; never :9090 and :9911. */
+function ports(support: boolean): { port: number; support?: number; args: string[] } {
+  const port = freePort();
+  if (!support) return { port, args: ["-address", `127.0.0.1:${port}`, "-support-listener", ""] };
+  const s = otherFreePort([port]);
+  return { port, support: s, args: ["-address", `127.0.0.1:${port}`, "-support-listener", `127.0.0.1:${s}`] };
+}
+
+/** A free port other than `taken` (freePort releases its port at once, so two calls may agree). */
+export function otherFreePort(taken: number[]): number {
+  for (;;) {
+    const port = freePort();
+    if (!taken.includes(port)) return port;
+  }
+}
+
+/** The route of the routed path, as the issue names it. */
+export function routedRoute(upstreamPort: number, extraFilters = ""): string {
+  return `bench: Host("${ROUTED_HOST}") -> setRequestHeader("Authorization", "${AUTH_VALUE}")${extraFilters} -> "http://127.0.0.1:${upstreamPort}"`;
+}
+
+/** Shell-quoted for the setup texts, as a person would paste it. */
+const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * The routed hot path as the comparisons run it: the issue's route, no access log and no support
+ * listener (nginx and haproxy log nothing either; scenario 3 measures what those cost).
+ * `extraRoutes` are added after it (scenario 4's upload route).
+ */
+export async function startSallyportRouted(root: string, bin: string, upstreamPort: number, opts: { tag?: string; name?: string; extraRoutes?: string } = {}): Promise<Target> {
+  const dir = dirFor(root, `sallyport${opts.tag ?? ""}`);
+  const p = ports(false);
+  const routes = routedRoute(upstreamPort) + (opts.extraRoutes ? `; ${opts.extraRoutes}` : "");
+  const flags = [...p.args, "-access-log-disabled", "-inline-routes", routes];
+  return start("sallyport", [bin, ...flags], dir, {
+    name: opts.name ?? "sallyport",
+    setup: `\`sallyport ${flags.slice(0, -1).map((a) => (a === "" ? '""' : a)).join(" ")} ${q(routes)}\``,
+    url: `http://127.0.0.1:${p.port}`,
+    host: ROUTED_HOST,
+  });
+}
+
+/**
+ * Scenario 3's "on": the same route and flags plus everything a deployment turns on — the access
+ * log (to stderr, the default, which the bench sends to the server's log file), /metrics on a
+ * support listener, a secret injected by bearerinjector from a `-credentials-paths` file, a
+ * consecutiveBreaker and a clientRatelimit that never trips. After each measurement /metrics is
+ * read, so a run where the features were not really on cannot pass unnoticed.
+ */
+export async function startSallyportFeatures(root: string, bin: string, upstreamPort: number): Promise<Target> {
+  const dir = dirFor(root, "sallyport-features");
+  const secret = join(dir, "token");
+  writeFileSync(secret, "bench-secret-token\n");
+  const p = ports(true);
+  const route = routedRoute(upstreamPort, ` -> bearerinjector("${secret}") -> consecutiveBreaker(5) -> clientRatelimit(1000000, "1s")`);
+  const flags = [...p.args, "-credentials-paths", secret, "-inline-routes", route];
+  const supportUrl = `http://127.0.0.1:${p.support}`;
+  return start("sallyport (features on)", [bin, ...flags], dir, {
+    name: "sallyport, features on",
+    setup: `\`sallyport ${flags.slice(0, -1).join(" ").replace(secret, "TOKEN_FILE")} ${q(route.replace(secret, "TOKEN_FILE"))}\` (TOKEN_FILE: a file holding the token); access log on (stderr, combined format), /metrics on the support listener`,
+    url: `http://127.0.0.1:${p.port}`,
+    host: ROUTED_HOST,
+    check: () => metricsCounted(supportUrl),
+  });
+}
+
+/** /metrics answers and has counted requests of the bench route. */
+async function metricsCounted(supportUrl: string): Promise<string[]> {
+  const r = await probe({ url: supportUrl }, "/metrics").catch(() => undefined);
+  const text = r ? new TextDecoder().decode(r.body) : "";
+  return r?.status === 200 && /^sallyport_requests_total\{[^}]*route="bench"[^}]*\} [1-9]/m.test(text) ? [] : ["/metrics did not count the bench route's requests"];
+}
+
+/**
+ * The forward port of a sallyport without routes: every request reaches the built-in fallback,
+ * which forwards it to the destination the client asked for, under the egress policy.
+ * `-egress-allow 127.0.0.1` opens the private-address guard for the loopback upstream, and
+ * `-connect-ports` lets CONNECT tunnels reach its port (only 443 by default); -address (the
+ * reverse-proxy port, unused here) gets a loopback port of its own rather than :9090.
+ * The access log stays off as in the routed comparisons (squid and tinyproxy log nothing here).
+ */
+export async function startSallyportForward(root: string, bin: string, upstream: Target): Promise<Target> {
+  const dir = dirFor(root, "sallyport-forward");
+  const upstreamPort = new URL(upstream.url).port;
+  const p = ports(false);
+  const forward = otherFreePort([p.port]);
+  const flags = [...p.args, "-access-log-disabled", "-forward-address", `127.0.0.1:${forward}`, "-egress-allow", "127.0.0.1", "-connect-ports", upstreamPort];
+  return start("sallyport forward port", [bin, ...flags], dir, {
+    name: "sallyport forward port",
+    setup: `\`sallyport ${flags.map((a) => (a === "" ? '""' : a)).join(" ")}\`, no routes (the built-in fallback forwards to the requested destination); wrk sends ${absoluteForm(upstream)} to the forward port`,
+    url: upstream.url,
+    proxy: `http://127.0.0.1:${forward}`,
+  });
+}
+
+/** A sallyport serving a routes file that the bench rewrites to measure reloads. */
+export interface RouteTable extends Target {
+  readonly count: number;
+  readonly file: string;
+  /** rewrites the file with route r0 answering `host` instead, atomically (write + rename) */
+  rewrite(host: string): void;
+}
+
+/**
+ * `count` Host routes in a -routes-file, and requests name the last one: the host index should
+ * make it as cheap as a table of ten. `dot` is how the routes escape the dots of the name: `[.]`
+ * (the spelling of the README and of Skipper's docs) or `\.`. The readiness probe also checks
+ * that an unknown host gets 404, so a table that matched everything would not pass unnoticed.
+ * The file is not polled (-source-poll-timeout of an hour): reloads are asked for with SIGHUP,
+ * so they start at a known moment, and idle contenders do not re-read big files meanwhile.
+ */
+export async function startSallyportRouteTable(root: string, bin: string, upstreamPort: number, count: number, dot: "[.]" | "\\." = "[.]"): Promise<RouteTable> {
+  const tag = dot === "[.]" ? "" : "-backslash";
+  const dir = dirFor(root, `sallyport-routes-${count}${tag}`);
+  const file = join(dir, "routes.eskip");
+  // In eskip's "…" strings a backslash is itself escaped.
+  const eskipDot = dot.replaceAll("\\", "\\\\");
+  const line = (i: number, host = `h${i}${eskipDot}example${eskipDot}com`) => `r${i}: Host("^${host}$") -> "http://127.0.0.1:${upstreamPort}";`;
+  const text = (first?: string) => Array.from({ length: count }, (_, i) => line(i, i === 0 ? first : undefined)).join("\n") + "\n";
+  writeFileSync(file, text());
+  const p = ports(false);
+  const host = `h${count - 1}.example.com`;
+  const flags = [...p.args, "-access-log-disabled", "-source-poll-timeout", "3600000", "-routes-file", file];
+  const name = `${count.toLocaleString("en-US")} routes${dot === "[.]" ? "" : " `\\.`"}`;
+  const t = await start(`sallyport (${count} routes, ${dot})`, [bin, ...flags], dir, {
+    name,
+    setup: `\`sallyport ${flags.slice(0, -1).map((a) => (a === "" ? '""' : a)).join(" ")} routes.eskip\`, ${count} lines \`${line(0).replace(/^r0:/, "rN:").replace("h0", "hN")}\`, requests send \`Host: ${host}\` (the last route)`,
+    url: `http://127.0.0.1:${p.port}`,
+    host,
+  }, { readyMs: 180_000 });
+  const miss = await probe({ url: t.url, host: "nope.example.com" }, SMALL_PATH);
+  if (miss.status !== 404) throw new Error(`sallyport with ${count} routes answered ${miss.status} for an unknown host, expected 404`);
+  return {
+    ...t,
+    count,
+    file,
+    rewrite(newHost) {
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, text(newHost.replaceAll(".", eskipDot)));
+      renameSync(tmp, file);
+    },
+  };
+}
