@@ -17,8 +17,9 @@
  *   is tried once more on a new connection, for requests without a body other than POST — what
  *   Bun's fetch does, so retry() filters keep their meaning.
  * - Failures carry the codes Bun's fetch uses (`ECONNREFUSED`, `ECONNRESET`, `InvalidHTTPResponse`,
- *   `ERR_TLS_*` …), so ../proxy/errors.ts maps both alike; an abort ends everything with the
- *   signal's reason.
+ *   `ERR_TLS_*` …), so ../proxy/errors.ts maps both alike; {@link ClientCall.abort} ends
+ *   everything with its reason (a call takes no AbortSignal: the proxy's timers and the client
+ *   leaving call it directly, with no controller and listeners per request).
  */
 import type { Socket, SocketHandler } from "bun";
 import type { StreamEnd, StreamEndListener, WatchedStream } from "../util/stream.ts";
@@ -42,7 +43,14 @@ export interface ClientRequest {
   /** the header fields to send, Host among them */
   readonly headers: Headers;
   readonly body: ReadableStream<Uint8Array> | null;
-  readonly signal: AbortSignal;
+}
+
+/** A request under way. */
+export interface ClientCall {
+  /** resolves when the response head has arrived */
+  readonly response: Promise<ClientResponse>;
+  /** Ends the call with `reason`: the response promise, or once answered the body stream, fails with it; the socket is closed. */
+  abort(reason: unknown): void;
 }
 
 export interface ClientResponse {
@@ -67,15 +75,21 @@ export class HttpClient {
   readonly #tlsIds = new WeakMap<ClientTls, number>();
   #nextTlsId = 1;
 
-  /** Sends `request`; resolves when the response head has arrived. */
-  request(request: ClientRequest): Promise<ClientResponse> {
-    if (request.signal.aborted) return Promise.reject(request.signal.reason);
+  /** Sends `request`. */
+  request(request: ClientRequest): ClientCall {
+    const call = new Call();
+    this.send(call, request);
+    return call;
+  }
+
+  /** Sends `request` for `call`, on a pooled connection if there is one. */
+  send(call: Call, request: ClientRequest): void {
     const key = this.#keyOf(request);
     const pooled = this.#take(key);
-    const exchange = new Exchange(request, this, key, pooled !== undefined);
+    const exchange = new Exchange(request, this, call, key, pooled !== undefined);
+    call.exchange = exchange;
     if (pooled) exchange.start(pooled);
     else exchange.dial();
-    return exchange.response;
   }
 
   /** Closes every idle connection (at shutdown). */
@@ -180,11 +194,27 @@ function closed(connection: Connection, err?: Error): void {
   connection.exchange?.socketClosed(err);
 }
 
+/** A call's promise, and the exchange serving it (a second one when a pooled connection had gone). */
+class Call implements ClientCall {
+  readonly response: Promise<ClientResponse>;
+  resolve!: (response: ClientResponse) => void;
+  reject!: (err: unknown) => void;
+  exchange: Exchange | undefined;
+
+  constructor() {
+    this.response = new Promise<ClientResponse>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  abort(reason: unknown): void {
+    this.exchange?.fail(reason);
+  }
+}
+
 /** One request and its response on a connection. */
 class Exchange {
-  readonly response: Promise<ClientResponse>;
-  #resolve!: (response: ClientResponse) => void;
-  #reject!: (err: unknown) => void;
   #connection: Connection | undefined;
   /** head bytes so far */
   #pending: Uint8Array | undefined;
@@ -200,20 +230,14 @@ class Exchange {
   #over = false;
   /** no stray bytes after the response: the connection may serve another request */
   #reusable = true;
-  readonly #onAbort = () => this.fail(this.request.signal.reason);
 
   constructor(
     readonly request: ClientRequest,
     readonly client: HttpClient,
+    readonly call: Call,
     readonly key: string,
     readonly reused: boolean,
-  ) {
-    this.response = new Promise<ClientResponse>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    request.signal.addEventListener("abort", this.#onAbort, { once: true });
-  }
+  ) {}
 
   dial(): void {
     const connection = new Connection(this.key);
@@ -221,13 +245,20 @@ class Exchange {
     connection.exchange = this;
     const { tls } = this.request;
     connection.verify = tls?.options?.rejectUnauthorized !== false;
-    Bun.connect<Connection>({
-      hostname: this.request.hostname,
-      port: this.request.port,
-      data: connection,
-      socket: HANDLERS,
-      ...(tls ? { tls: { ...tls.options, serverName: tls.serverName } } : {}),
-    }).then(
+    let connecting: Promise<Socket<Connection>>;
+    try {
+      connecting = Bun.connect<Connection>({
+        hostname: this.request.hostname,
+        port: this.request.port,
+        data: connection,
+        socket: HANDLERS,
+        ...(tls ? { tls: { ...tls.options, serverName: tls.serverName } } : {}),
+      });
+    } catch (err) {
+      // A port out of range, say: thrown at once, not as a rejection.
+      return this.fail(err);
+    }
+    connecting.then(
       (socket) => {
         connection.socket = socket;
         if (this.#over) return void socket.terminate();
@@ -316,14 +347,14 @@ class Exchange {
     this.#body = new BodyStream(this);
     if (framing.kind === "length") this.#left = framing.length;
     if (framing.kind === "chunked") this.#chunked = new ChunkedDecoder();
-    this.#resolve({ status: head.status, headers: head.headers, body: this.#body });
+    this.call.resolve({ status: head.status, headers: head.headers, body: this.#body });
     if (rest.length > 0) this.#bodyBytes(rest);
   }
 
   /** A response whose body (if any) is all here: answered, and the exchange is over once the request is sent. */
   #answer(body: Uint8Array | null, extra: Uint8Array): void {
     const head = this.#head!;
-    this.#resolve({ status: head.status, headers: head.headers, body });
+    this.call.resolve({ status: head.status, headers: head.headers, body });
     if (extra.length > 0) this.#reusable = false;
     if (this.#sent) this.#done();
   }
@@ -363,9 +394,7 @@ class Exchange {
     // A pooled connection the backend had closed: once more on a new one, if the request can be sent again.
     if (this.reused && !this.#heard && this.request.body === null && this.request.method !== "POST") {
       this.#over = true;
-      this.request.signal.removeEventListener("abort", this.#onAbort);
-      this.client.request(this.request).then(this.#resolve, this.#reject);
-      return;
+      return this.client.send(this.call, this.request);
     }
     this.fail(err && (err as { code?: unknown }).code ? err : new ClientError("ECONNRESET", "the backend closed the connection"));
   }
@@ -374,8 +403,7 @@ class Exchange {
   fail(err: unknown): void {
     if (this.#over) return;
     this.#over = true;
-    this.request.signal.removeEventListener("abort", this.#onAbort);
-    this.#reject(err);
+    this.call.reject(err);
     this.#body?.error(err);
     const connection = this.#connection;
     if (connection) {
@@ -388,7 +416,6 @@ class Exchange {
   #done(): void {
     if (this.#over) return;
     this.#over = true;
-    this.request.signal.removeEventListener("abort", this.#onAbort);
     const connection = this.#connection!;
     connection.exchange = undefined;
     if (this.#reusable && this.#head!.keepAlive && !connection.closed) this.client.release(connection);

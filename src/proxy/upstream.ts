@@ -7,7 +7,7 @@
 import type { RequestState, ResponseState } from "../exchange/state.ts";
 import type { Origin } from "../routing/origin.ts";
 import type { Clock } from "../util/clock.ts";
-import type { ClientRequest, ClientResponse, HttpClient } from "../client/client.ts";
+import type { ClientCall, ClientRequest, ClientResponse, HttpClient } from "../client/client.ts";
 import { takeBody, type WatchedStream } from "../util/stream.ts";
 import { encodePath } from "../util/url-path.ts";
 import { clientGone, type ProxyError } from "../exchange/errors.ts";
@@ -71,16 +71,21 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
   // The backend is asked for the name, never the IP dialed (a filter's Host still wins).
   else if (!headers.has("host")) headers.set("host", origin.host);
 
-  // One controller for our timeouts and the client leaving (cheaper than AbortSignal.any).
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort(call.clientSignal.reason);
+  const pending = call.body === null ? options.client.request(clientRequest(call, options)) : fetchCall(call, options);
+  // Our timeouts and the client leaving end the call with why; the first reason is the one kept.
+  let aborted: unknown;
+  const abort = (reason: unknown) => {
+    aborted ??= reason;
+    pending.abort(reason);
+  };
+  const onClientGone = () => abort(call.clientSignal.reason);
   call.clientSignal.addEventListener("abort", onClientGone, { once: true });
   const { clock } = options;
-  const headerTimer = options.responseHeaderTimeout > 0 ? clock.setTimeout(() => abort.abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout) : undefined;
+  const headerTimer = options.responseHeaderTimeout > 0 ? clock.setTimeout(() => abort(new UpstreamTimeout("response-header-timeout")), options.responseHeaderTimeout) : undefined;
   // The backendTimeout deadline also covers the body: when it fires mid-stream the body is cut off.
-  const deadlineTimer = deadline === undefined ? undefined : clock.setTimeout(() => abort.abort(new UpstreamTimeout("backend-timeout")), deadline);
+  const deadlineTimer = deadline === undefined ? undefined : clock.setTimeout(() => abort(new UpstreamTimeout("backend-timeout")), deadline);
   try {
-    const res = call.body === null ? await options.client.request(clientRequest(call, options, abort.signal)) : await viaFetch(call, options, abort.signal);
+    const res = await pending.response;
     // Bun's Response refuses statuses outside 200–599 (1xx were read past).
     if (res.status < 200 || res.status > 599) {
       if (res.body && !(res.body instanceof Uint8Array)) res.body.fail(invalidStatus(res.status, origin.host));
@@ -99,7 +104,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
     if (call.clientSignal.aborted) throw clientGone();
     const ours = call.bodyFailure?.();
     if (ours) throw ours;
-    throw upstreamFailure(abort.signal.aborted ? abort.signal.reason : err, origin.host);
+    throw upstreamFailure(aborted ?? err, origin.host);
   } finally {
     headerTimer?.cancel();
     // After the headers, only a client leaving mid-body matters, and Bun cancels the body itself.
@@ -108,7 +113,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
 }
 
 /** The request as our client sends it: to the checked address (or the origin), SNI and the certificate check by name. */
-function clientRequest(call: UpstreamCall, options: UpstreamOptions, signal: AbortSignal): ClientRequest {
+function clientRequest(call: UpstreamCall, options: UpstreamOptions): ClientRequest {
   const { origin, dial, state } = call;
   return {
     hostname: dial ? dial.address : origin.hostname,
@@ -118,7 +123,6 @@ function clientRequest(call: UpstreamCall, options: UpstreamOptions, signal: Abo
     target: `${wirePath(state)}${state.rawQuery ? "?" + state.rawQuery : ""}`,
     headers: state.headers,
     body: null,
-    signal,
   };
 }
 
@@ -127,6 +131,11 @@ function clientRequest(call: UpstreamCall, options: UpstreamOptions, signal: Abo
  * natively; through our client every chunk would be a JavaScript object, and a 100 MB upload
  * peaked at 92–104 MB of RSS where fetch keeps it at 84 MB (bench/RESULTS.md).
  */
+function fetchCall(call: UpstreamCall, options: UpstreamOptions): ClientCall {
+  const controller = new AbortController();
+  return { response: viaFetch(call, options, controller.signal), abort: (reason) => controller.abort(reason) };
+}
+
 async function viaFetch(call: UpstreamCall, options: UpstreamOptions, signal: AbortSignal): Promise<ClientResponse> {
   const { origin, dial, state } = call;
   const url = `${origin.scheme}://${dial ? authorityOf(dial) : origin.host}${wirePath(state)}${state.rawQuery ? "?" + state.rawQuery : ""}`;

@@ -45,9 +45,8 @@ function raw(answer: (socket: Socket<{ n: number }>, text: string) => void): Raw
 const client = new HttpClient();
 afterAll(() => client.close());
 
-function request(port: number, extra: Partial<ClientRequest> = {}): Promise<ClientResponse> {
-  return client.request({ hostname: "127.0.0.1", port, method: "GET", target: "/x", headers: new Headers({ host: "backend.test" }), body: null, signal: new AbortController().signal, ...extra });
-}
+const call = (port: number, extra: Partial<ClientRequest> = {}) => client.request({ hostname: "127.0.0.1", port, method: "GET", target: "/x", headers: new Headers({ host: "backend.test" }), body: null, ...extra });
+const request = (port: number, extra: Partial<ClientRequest> = {}): Promise<ClientResponse> => call(port, extra).response;
 
 async function text(res: ClientResponse): Promise<string> {
   if (res.body === null) return "";
@@ -234,11 +233,10 @@ describe("aborts and backpressure", () => {
   test("an abort before the head: rejected with the reason, the socket closed", async () => {
     let closed = false;
     const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, close: () => void (closed = true) } });
-    const abort = new AbortController();
-    const pending = request(listener.port, { signal: abort.signal });
+    const pending = call(listener.port);
     await Bun.sleep(20);
-    abort.abort(new Error("deadline"));
-    expect(await pending.catch((e: Error) => e.message)).toBe("deadline");
+    pending.abort(new Error("deadline"));
+    expect(await pending.response.catch((e: Error) => e.message)).toBe("deadline");
     await Bun.sleep(20);
     expect(closed).toBe(true);
     listener.stop(true);
@@ -303,4 +301,22 @@ test("a port nobody listens on: ECONNREFUSED", async () => {
   const port = listener.port;
   listener.stop(true);
   expect(await request(port).catch((e: { code?: string }) => e.code)).toBe("ECONNREFUSED");
+});
+
+test("an abort mid-body fails the body stream with the reason; an abort after the end changes nothing", async () => {
+  const server = raw((s, t) => {
+    if (t.includes("/whole")) return void s.write(OK("done"));
+    s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart");
+  });
+  const streaming = call(server.port, { target: "/slow" });
+  const res = await streaming.response;
+  streaming.abort(new Error("backend timeout"));
+  expect(await new Response((res.body as WatchedStream).stream).text().catch((e: Error) => e.message)).toBe("backend timeout");
+  const whole = call(server.port, { target: "/whole" });
+  expect(await text(await whole.response)).toBe("done");
+  whole.abort(new Error("too late"));
+  // The connection went back to the pool and still serves.
+  expect(await text(await request(server.port, { target: "/whole" }))).toBe("done");
+  expect(server.connections).toBe(2);
+  server.stop();
 });
