@@ -92,6 +92,13 @@ export class HttpClient {
     else exchange.dial();
   }
 
+  /** idle pooled connections, over all destinations */
+  get idle(): number {
+    let n = 0;
+    for (const list of this.#idle.values()) n += list.length;
+    return n;
+  }
+
   /** Closes every idle connection (at shutdown). */
   close(): void {
     for (const list of this.#idle.values()) for (const connection of list.splice(0)) connection.socket?.end();
@@ -109,7 +116,10 @@ export class HttpClient {
   forget(connection: Connection): void {
     const list = this.#idle.get(connection.key);
     const at = list?.indexOf(connection) ?? -1;
-    if (at >= 0) list!.splice(at, 1);
+    if (at < 0) return;
+    list!.splice(at, 1);
+    // A destination no longer used leaves nothing behind.
+    if (list!.length === 0) this.#idle.delete(connection.key);
   }
 
   #take(key: string): Connection | undefined {
@@ -146,7 +156,10 @@ class Connection {
   #unsent: Uint8Array | undefined;
   #drained: (() => void) | undefined;
 
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    readonly pool: HttpClient,
+  ) {}
 
   /** Writes all of `bytes`, now or as the socket drains; resolves when the socket has taken them. */
   write(bytes: Uint8Array): Promise<void> | undefined {
@@ -191,7 +204,8 @@ const HANDLERS: SocketHandler<Connection> = {
 function closed(connection: Connection, err?: Error): void {
   if (connection.closed) return;
   connection.closed = true;
-  connection.exchange?.socketClosed(err);
+  if (connection.exchange) connection.exchange.socketClosed(err);
+  else connection.pool.forget(connection);
 }
 
 /** A call's promise, and the exchange serving it (a second one when a pooled connection had gone). */
@@ -240,7 +254,7 @@ class Exchange {
   ) {}
 
   dial(): void {
-    const connection = new Connection(this.key);
+    const connection = new Connection(this.key, this.client);
     this.#connection = connection;
     connection.exchange = this;
     const { tls } = this.request;

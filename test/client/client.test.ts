@@ -320,3 +320,20 @@ test("an abort mid-body fails the body stream with the reason; an abort after th
   expect(server.connections).toBe(2);
   server.stop();
 });
+
+test("idle connections the backend closes leave the pool", async () => {
+  const sockets: Socket<{ n: number }>[] = [];
+  const server = raw((s) => {
+    sockets.push(s);
+    s.write(OK("ok"));
+  });
+  const own = new HttpClient();
+  const send = () => own.request({ hostname: "127.0.0.1", port: server.port, method: "GET", target: "/", headers: new Headers({ host: "h" }), body: null }).response.then(text);
+  await Promise.all([send(), send(), send()]);
+  expect(own.idle).toBe(3);
+  for (const s of sockets) s.end();
+  for (let i = 0; i < 100 && own.idle > 0; i++) await Bun.sleep(5);
+  expect(own.idle).toBe(0);
+  own.close();
+  server.stop();
+});
