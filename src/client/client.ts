@@ -21,9 +21,11 @@
  *   everything with its reason (a call takes no AbortSignal: the proxy's timers and the client
  *   leaving call it directly, with no controller and listeners per request).
  */
-import type { Socket, SocketHandler } from "bun";
-import type { StreamEnd, StreamEndListener, WatchedStream } from "../util/stream.ts";
+import type { Socket } from "bun";
+import type { WatchedStream } from "../util/stream.ts";
+import { BodyStream, type BodySource } from "./body-stream.ts";
 import { ChunkedDecoder } from "./chunked.ts";
+import { Connection, HANDLERS, type ConnectionUser } from "./connection.ts";
 import { ClientError, headEnd, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from "./response-head.ts";
 
 export interface ClientTls {
@@ -62,8 +64,6 @@ export interface ClientResponse {
 
 /** Seconds an idle pooled connection stays open. */
 const IDLE_SECONDS = 30;
-/** Response chunks queued for the reader before the socket is paused. */
-const QUEUED_CHUNKS = 8;
 /** Methods whose requests carry a body: without one they say Content-Length: 0, as fetch does. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -145,69 +145,6 @@ export class HttpClient {
   }
 }
 
-/** One socket to a backend; `exchange` is the request it is serving, if any. */
-class Connection {
-  socket: Socket<Connection> | undefined;
-  exchange: Exchange | undefined;
-  closed = false;
-  /** a TLS connection whose certificate must verify (not -insecure) */
-  verify = true;
-  /** what a write could not take yet, and who waits for it to drain */
-  #unsent: Uint8Array | undefined;
-  #drained: (() => void) | undefined;
-
-  constructor(
-    readonly key: string,
-    readonly pool: HttpClient,
-  ) {}
-
-  /** Writes all of `bytes`, now or as the socket drains; resolves when the socket has taken them. */
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    const written = this.socket!.write(bytes);
-    if (written === bytes.length) return undefined;
-    this.#unsent = bytes.subarray(Math.max(0, written));
-    return new Promise<void>((resolve) => (this.#drained = resolve));
-  }
-
-  drain(): void {
-    const unsent = this.#unsent;
-    if (!unsent) return;
-    const written = this.socket!.write(unsent);
-    if (written < unsent.length) return void (this.#unsent = unsent.subarray(Math.max(0, written)));
-    this.#unsent = undefined;
-    const drained = this.#drained;
-    this.#drained = undefined;
-    drained?.();
-  }
-}
-
-/** The socket handlers, shared by every connection; the connection is the socket's data. */
-const HANDLERS: SocketHandler<Connection> = {
-  data: (socket, bytes) => {
-    const exchange = socket.data.exchange;
-    // Bytes with no request in flight: the backend speaks out of turn, the connection is done.
-    if (exchange) exchange.received(bytes);
-    else socket.terminate();
-  },
-  drain: (socket) => socket.data.drain(),
-  end: (socket) => void socket.end(),
-  close: (socket, err) => closed(socket.data, err),
-  error: (socket, err) => closed(socket.data, err),
-  timeout: (socket) => socket.terminate(),
-  handshake: (socket, success, authorizationError) => {
-    if (success && (!authorizationError || !socket.data.verify)) return;
-    socket.data.exchange?.fail(authorizationError ?? new ClientError("ERR_TLS_HANDSHAKE", "TLS handshake failed"));
-    socket.terminate();
-  },
-};
-
-function closed(connection: Connection, err?: Error): void {
-  if (connection.closed) return;
-  connection.closed = true;
-  if (connection.exchange) connection.exchange.socketClosed(err);
-  else connection.pool.forget(connection);
-}
-
 /** A call's promise, and the exchange serving it (a second one when a pooled connection had gone). */
 class Call implements ClientCall {
   readonly response: Promise<ClientResponse>;
@@ -228,7 +165,7 @@ class Call implements ClientCall {
 }
 
 /** One request and its response on a connection. */
-class Exchange {
+class Exchange implements ConnectionUser, BodySource {
   #connection: Connection | undefined;
   /** head bytes so far */
   #pending: Uint8Array | undefined;
@@ -442,60 +379,6 @@ class Exchange {
 
   resume(): void {
     this.#connection?.socket?.resume();
-  }
-}
-
-/** A response body as the proxy watches it: bytes counted, its end told once. */
-class BodyStream implements WatchedStream {
-  readonly stream: ReadableStream<Uint8Array>;
-  bytes = 0;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #ended: StreamEnd | undefined;
-  #listeners: StreamEndListener[] = [];
-
-  constructor(readonly exchange: Exchange) {
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => void (this.#controller = controller),
-        pull: () => exchange.resume(),
-        cancel: () => {
-          this.#end({ kind: "cancelled" });
-          exchange.fail(new ClientError("ECONNRESET", "the response body was cancelled"));
-        },
-      },
-      { highWaterMark: QUEUED_CHUNKS },
-    );
-  }
-
-  push(chunk: Uint8Array): void {
-    if (this.#ended || chunk.length === 0) return;
-    this.bytes += chunk.length;
-    this.#controller.enqueue(chunk);
-    if ((this.#controller.desiredSize ?? 1) <= 0) this.exchange.pause();
-  }
-
-  close(): void {
-    if (this.#end({ kind: "done" })) this.#controller.close();
-  }
-
-  error(err: unknown): void {
-    if (this.#end({ kind: "failed", error: err })) this.#controller.error(err);
-  }
-
-  onEnd(listener: StreamEndListener): void {
-    if (this.#ended) listener(this.#ended, this.bytes);
-    else this.#listeners.push(listener);
-  }
-
-  fail(error: unknown): void {
-    this.exchange.fail(error);
-  }
-
-  #end(how: StreamEnd): boolean {
-    if (this.#ended) return false;
-    this.#ended = how;
-    for (const listener of this.#listeners.splice(0)) listener(how, this.bytes);
-    return true;
   }
 }
 

@@ -203,8 +203,8 @@ export function createHandler(options: ProxyOptions) {
       stripHopByHop(headers);
       headers.delete("host");
       const scheme = relayed?.rewritesHeads && headers.get(RELAYED_SCHEME) === "https" ? "https" : "http";
-      // Ours alone: never passed on, whoever sent it.
-      headers.delete(RELAYED_SCHEME);
+      // Ours alone: never passed on from a front, whoever put it there.
+      if (relayed) headers.delete(RELAYED_SCHEME);
       const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, scheme, rawPath, decodedPath };
       const limited = requestLimit.check(state);
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });

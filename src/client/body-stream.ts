@@ -1,0 +1,73 @@
+/**
+ * @module
+ * A response body as the proxy watches it: the chunks an exchange pushes, queued for the reader
+ * up to a few and the socket paused beyond that, bytes counted, its end told once — read to the
+ * end, cancelled by the reader (the exchange fails, the socket goes), or failed.
+ */
+import type { StreamEnd, StreamEndListener, WatchedStream } from "../util/stream.ts";
+import { ClientError } from "./response-head.ts";
+
+/** Response chunks queued for the reader before the socket is paused. */
+const QUEUED_CHUNKS = 8;
+
+/** What the stream asks of the exchange that feeds it. */
+export interface BodySource {
+  pause(): void;
+  resume(): void;
+  fail(err: unknown): void;
+}
+
+/** A response body as the proxy watches it: bytes counted, its end told once. */
+export class BodyStream implements WatchedStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  bytes = 0;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #ended: StreamEnd | undefined;
+  #listeners: StreamEndListener[] = [];
+
+  constructor(readonly exchange: BodySource) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.#controller = controller),
+        pull: () => exchange.resume(),
+        cancel: () => {
+          this.#end({ kind: "cancelled" });
+          exchange.fail(new ClientError("ECONNRESET", "the response body was cancelled"));
+        },
+      },
+      { highWaterMark: QUEUED_CHUNKS },
+    );
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.#ended || chunk.length === 0) return;
+    this.bytes += chunk.length;
+    this.#controller.enqueue(chunk);
+    if ((this.#controller.desiredSize ?? 1) <= 0) this.exchange.pause();
+  }
+
+  close(): void {
+    if (this.#end({ kind: "done" })) this.#controller.close();
+  }
+
+  error(err: unknown): void {
+    if (this.#end({ kind: "failed", error: err })) this.#controller.error(err);
+  }
+
+  onEnd(listener: StreamEndListener): void {
+    if (this.#ended) listener(this.#ended, this.bytes);
+    else this.#listeners.push(listener);
+  }
+
+  fail(error: unknown): void {
+    this.exchange.fail(error);
+  }
+
+  #end(how: StreamEnd): boolean {
+    if (this.#ended) return false;
+    this.#ended = how;
+    for (const listener of this.#listeners.splice(0)) listener(how, this.bytes);
+    return true;
+  }
+}
+
