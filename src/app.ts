@@ -19,7 +19,7 @@ import { createResolver } from "./egress/dns.ts";
 import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
 import { logsAt, quieter, writerAt, type LogLevelName } from "./log/index.ts";
-import { supportListener } from "./metrics/support.ts";
+import { SUPPORT_LISTENER, supportListener } from "./metrics/support.ts";
 import { ListenError, type Listener } from "./net/listener.ts";
 import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
@@ -140,7 +140,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         certificates: serving && (() => started.flatMap((l) => (l.name === "proxy" || l.name === "forward" ? [{ listener: l.name, notAfter: serving.notAfter }] : []))),
       })
     : undefined;
-  // In start order; stop() drains them in the same order, the support listener (health) last.
+  // In start order: the support listener (health) last, so /readyz answers only once the rest is bound.
   const proxyOptions = { ...engine, ...parseListenAddress(config.address), table: addressBuiltins ? withFallback(table, addressBuiltins) : table };
   const handshakeTimeout = config.tlsHandshakeTimeout;
   const listeners: Listener[] = [serving ? httpsListener({ ...proxyOptions, tls: serving, handshakeTimeout }) : proxyListener(proxyOptions)];
@@ -219,9 +219,15 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       egress.lists.stop();
       forwardAuth?.stop();
       serving?.stop();
-      for (const listener of started) {
+      // Every way in stops accepting at once and drains in parallel, so -shutdown-timeout bounds
+      // the whole drain; the support listener goes last, answering /healthz and a 503 /readyz
+      // while the others drain.
+      const drain = async (listener: Listener) => {
         if ((await listener.stop(graceMs)) === "forced") log.warn(`${listener.name} listener: requests still in flight after ${graceMs} ms; their connections were closed`);
-      }
+      };
+      const support = started.filter((listener) => listener.name === SUPPORT_LISTENER);
+      await Promise.all(started.filter((listener) => listener.name !== SUPPORT_LISTENER).map(drain));
+      await Promise.all(support.map(drain));
       backends.close();
       // After the listeners: exchanges that ended while draining are logged too.
       await accessLog?.close();

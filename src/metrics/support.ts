@@ -48,6 +48,9 @@ export function createSupportHandler(options: SupportOptions) {
   };
 }
 
+/** The support listener's name in logs and metrics; the app drains it after the others. */
+export const SUPPORT_LISTENER = "support";
+
 export interface SupportListenerOptions extends SupportOptions {
   readonly hostname: string;
   readonly port: number;
@@ -59,7 +62,7 @@ export interface SupportListenerOptions extends SupportOptions {
 
 export function supportListener(options: SupportListenerOptions): Listener {
   return serveListener({
-    name: "support",
+    name: SUPPORT_LISTENER,
     flag: "-support-listener",
     hostname: options.hostname,
     port: options.port,
