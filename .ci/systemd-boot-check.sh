@@ -6,7 +6,8 @@
 #
 #   bash .ci/systemd-boot-check.sh /path/to/sallyport      # as root; ends with "systemd boot check — N ok, N failed"
 #
-# Not part of .ci/run: it needs root, unshare and overlayfs, and it boots an init system.
+# .ci/run runs it after the build (it needs root, unshare and overlayfs; exit 2 when they are
+# missing, which CI reports as skipped).
 # Nothing of the host is touched: systemd sees an overlay of / whose writes and deletions land
 # in a tmpfs, every unit that sysinit/basic would start (udev, sysctl, tmpfiles, timesyncd,
 # ...) is masked but journald, the network namespace has only loopback, and the cgroups it
