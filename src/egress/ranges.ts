@@ -17,6 +17,8 @@ export type SpecialRange =
   | "cloud-metadata"
   | "link-local"
   | "ietf-protocol"
+  | "as112"
+  | "amt"
   | "documentation"
   | "benchmarking"
   | "multicast"
@@ -49,6 +51,9 @@ export const IPV4_SPECIAL: Table = [
   ["169.254.169.254/32", "cloud-metadata"], // AWS, GCP, Azure, OpenStack instance metadata
   ["169.254.0.0/16", "link-local"], // RFC 3927
   ["192.0.0.0/24", "ietf-protocol"], // RFC 6890 §2.2.2
+  ["192.31.196.0/24", "as112"], // RFC 7535 AS112-v4
+  ["192.52.193.0/24", "amt"], // RFC 7450 Automatic Multicast Tunneling
+  ["192.175.48.0/24", "as112"], // RFC 7534 AS112 direct delegation
   ["192.0.2.0/24", "documentation"], // RFC 5737 TEST-NET-1
   ["198.51.100.0/24", "documentation"], // RFC 5737 TEST-NET-2
   ["203.0.113.0/24", "documentation"], // RFC 5737 TEST-NET-3
@@ -70,13 +75,19 @@ export const IPV6_SPECIAL: Table = [
   ["64:ff9b::/96", "nat64"], // RFC 6052 well-known prefix
   ["64:ff9b:1::/48", "nat64"], // RFC 8215 local-use prefix
   ["100::/64", "discard-only"], // RFC 6666
-  ["2001::/32", "teredo"], // RFC 4380
+  ["2001::/32", "teredo"], // RFC 4380 (inside 2001::/23, named by the IPv4 it carries)
   ["2001:2::/48", "benchmarking"], // RFC 5180
+  ["2001:3::/32", "amt"], // RFC 7450 Automatic Multicast Tunneling
+  ["2001:4:112::/48", "as112"], // RFC 7535 AS112-v6
   ["2001:10::/28", "orchid"], // RFC 4843, deprecated
   ["2001:20::/28", "orchid"], // RFC 7343 ORCHIDv2
+  // RFC 2928, RFC 6890 §2.2.3: the rest of the IETF protocol assignments block — the PCP, TURN
+  // and DNS-SD anycast addresses 2001:1::1–3, Drone Remote ID 2001:30::/28, and what is unassigned.
+  ["2001::/23", "ietf-protocol"],
   ["2001:db8::/32", "documentation"], // RFC 3849
   ["3fff::/20", "documentation"], // RFC 9637
   ["2002::/16", "6to4"], // RFC 3056
+  ["2620:4f:8000::/48", "as112"], // RFC 7534 AS112 direct delegation
   ["fd00:ec2::254/128", "cloud-metadata"], // AWS instance metadata over IPv6 (inside the ULA)
   ["fc00::/7", "unique-local"], // RFC 4193
   ["fe80::/10", "link-local"], // RFC 4291 §2.5.6
@@ -136,7 +147,6 @@ function classifyIPv6(words: IpWords): SpecialRange | undefined {
   const range = IPV6_SPECIAL[index]![1];
   const carried = embeddedIPv4(range, words);
   return (carried >= 0 ? classifyIPv4(carried) : undefined) ?? range;
-  return range;
 }
 
 /**

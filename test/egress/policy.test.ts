@@ -76,6 +76,29 @@ describe("private-address guard", () => {
   ])("%s", check);
 });
 
+describe("the IETF protocol assignments 2001::/23, AS112 and AMT", () => {
+  const TEREDO_10_0_0_1 = "2001:0:4136:e378:8000:63bf:f5ff:fffe";
+  test.each<Row>([
+    ["PCP anycast 2001:1::1 is refused as an IETF protocol assignment", {}, "x.example", 443, ["2001:1::1"], { allowed: false, reason: "private-address", range: "ietf-protocol" }],
+    ["Drone Remote ID 2001:30::/28 too", {}, "x.example", 443, ["2001:30::1"], { allowed: false, range: "ietf-protocol" }],
+    ["an unassigned part of 2001::/23 too", {}, "x.example", 443, ["2001:1fe::1"], { allowed: false, range: "ietf-protocol" }],
+    ["AMT 2001:3::/32 is named", {}, "x.example", 443, ["2001:3::1"], { allowed: false, range: "amt" }],
+    ["AS112-v6 2001:4:112::/48 is named", {}, "x.example", 53, ["2001:4:112::1"], { allowed: false, range: "as112" }],
+    ["AS112 direct delegation 2620:4f:8000::/48", {}, "x.example", 53, ["2620:4f:8000::1"], { allowed: false, range: "as112" }],
+    ["AS112-v4 192.31.196.0/24", {}, "x.example", 53, ["192.31.196.1"], { allowed: false, range: "as112" }],
+    ["AS112 direct delegation 192.175.48.0/24", {}, "x.example", 53, ["192.175.48.6"], { allowed: false, range: "as112" }],
+    ["AMT 192.52.193.0/24", {}, "x.example", 443, ["192.52.193.1"], { allowed: false, range: "amt" }],
+    ["Teredo inside 2001::/23 is still named by the IPv4 it carries", {}, "x.example", 443, [TEREDO_10_0_0_1], { allowed: false, range: "private" }],
+    ["Teredo of a public IPv4 is refused as Teredo", {}, "x.example", 443, ["2001:0:4136:e378:8000:63bf:f7f7:f7f7"], { allowed: false, range: "teredo" }],
+    ["a deny rule on an IPv4 refuses the Teredo form carrying it", { allowPrivate: true, deny: "10.0.0.1" }, "x.example", 443, [TEREDO_10_0_0_1], { allowed: false, reason: "deny-rule", rule: "10.0.0.1" }],
+    ["an allowed IP in 2001::/23 opens exactly that address", { allow: "2001:1::1" }, "x.example", 443, ["2001:1::1"], { allowed: true, reason: "allow-rule", rule: "2001:1::1", dialable: ["2001:1::1"] }],
+    ["... and not its neighbour", { allow: "2001:1::1,x.example" }, "x.example", 443, ["2001:1::2"], { allowed: false, reason: "private-address", range: "ietf-protocol" }],
+    ["an allowed CIDR opens its AS112 network", { allow: "192.31.196.0/24" }, "x.example", 53, ["192.31.196.1"], { allowed: true, rule: "192.31.196.0/24" }],
+    ["... and not the other AS112 network", { allow: "192.31.196.0/24,x.example" }, "x.example", 53, ["192.175.48.1"], { allowed: false, range: "as112" }],
+    ["allowPrivate opens them all", { allowPrivate: true }, "x.example", 443, ["2001:1::1", "2001:30::1", "2001:3::1", "2620:4f:8000::1", "192.52.193.1"], { allowed: true, reason: "default", dialable: ["2001:1::1", "2001:30::1", "2001:3::1", "2620:4f:8000::1", "192.52.193.1"] }],
+  ])("%s", check);
+});
+
 describe("enforceAllowList: the allow list holds even when empty (a role's)", () => {
   test.each<Row>([
     ["empty and enforced: a public name is refused", { enforceAllowList: true }, "api.github.com", 443, [PUBLIC], { allowed: false, reason: "not-in-allow-list", dialable: [] }],

@@ -40,6 +40,18 @@ describe("IPv4 ranges: inside, and the neighbour just outside", () => {
     ["192.0.0.255", "ietf-protocol"],
     ["191.255.255.255", undefined],
     ["192.0.1.0", undefined],
+    ["192.31.196.0", "as112"],
+    ["192.31.196.255", "as112"],
+    ["192.31.195.255", undefined],
+    ["192.31.197.0", undefined],
+    ["192.52.193.0", "amt"],
+    ["192.52.193.255", "amt"],
+    ["192.52.192.255", undefined],
+    ["192.52.194.0", undefined],
+    ["192.175.48.0", "as112"],
+    ["192.175.48.255", "as112"],
+    ["192.175.47.255", undefined],
+    ["192.175.49.0", undefined],
     ["192.0.2.1", "documentation"],
     ["192.0.3.0", undefined],
     ["198.51.100.255", "documentation"],
@@ -77,16 +89,34 @@ describe("IPv6 ranges: inside, and the neighbour just outside", () => {
     ["2001::", "broadcast"], // Teredo client ~0 = 255.255.255.255
     ["2001:0:ffff:ffff:ffff:ffff:ffff:ffff", "this-network"], // Teredo client ~0xffffffff = 0.0.0.0
     ["2001:0:ffff::f7f7:f7f7", "teredo"], // client 8.8.8.8
-    ["2001:1::", undefined],
+    // The rest of the IETF protocol assignments 2001::/23 is refused as such, all of it.
+    ["2001:1::", "ietf-protocol"],
+    ["2001:1::1", "ietf-protocol"], // PCP anycast
+    ["2001:1::2", "ietf-protocol"], // TURN anycast
+    ["2001:1::3", "ietf-protocol"], // DNS-SD SRP anycast
     ["2001:2::1", "benchmarking"],
     ["2001:2:0:ffff::", "benchmarking"],
-    ["2001:2:1::", undefined],
+    ["2001:2:1::", "ietf-protocol"],
+    ["2001:3::", "amt"],
+    ["2001:3:ffff:ffff::", "amt"],
+    ["2001:4::", "ietf-protocol"],
+    ["2001:4:112::1", "as112"],
+    ["2001:4:112:ffff::", "as112"],
+    ["2001:4:111:ffff::", "ietf-protocol"],
+    ["2001:4:113::", "ietf-protocol"],
     ["2001:10::1", "orchid"],
     ["2001:1f:ffff::", "orchid"],
-    ["2001:f::", undefined],
+    ["2001:f::", "ietf-protocol"],
     ["2001:20::1", "orchid"],
     ["2001:2f:ffff::", "orchid"],
-    ["2001:30::", undefined],
+    ["2001:30::", "ietf-protocol"], // Drone Remote ID
+    ["2001:3f:ffff::", "ietf-protocol"],
+    ["2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", "ietf-protocol"],
+    ["2001:200::", undefined],
+    ["2620:4f:8000::", "as112"],
+    ["2620:4f:8000:ffff:ffff:ffff:ffff:ffff", "as112"],
+    ["2620:4f:7fff:ffff:ffff:ffff:ffff:ffff", undefined],
+    ["2620:4f:8001::", undefined],
     ["2001:db8::1", "documentation"],
     ["2001:db8:ffff::", "documentation"],
     ["2001:db9::", undefined],
@@ -147,7 +177,7 @@ describe("IPv6 forms that carry an IPv4 address are classified by it", () => {
     "2001:4860:4860::8888", // Google DNS
     "2606:4700:4700::1111", // Cloudflare DNS
     "2003::7f00:1", // next to 6to4, with a loopback-looking tail
-    "2001:1::7f00:1", // next to Teredo
+    "2001:200::7f00:1", // just past the IETF protocol assignments 2001::/23 that hold Teredo
   ])("negative control %p is global unicast", (address) => {
     expect(classify(address)).toBeUndefined();
   });
@@ -159,8 +189,11 @@ describe("IPv6 forms that carry an IPv4 address are classified by it", () => {
 });
 
 describe("tables", () => {
+  /** A row whose network address is a more specific row's is probed at an address only it holds. */
+  const PROBE: Record<string, string> = { "2001::/23": "2001:1::" };
+
   test.each([...IPV4_SPECIAL, ...IPV6_SPECIAL])("%p (%p) classifies its own network address as itself or a carried IPv4", (cidr, name) => {
-    const address = cidr.slice(0, cidr.indexOf("/"));
+    const address = PROBE[cidr] ?? cidr.slice(0, cidr.indexOf("/"));
     const found = classify(address);
     expect(found).toBeDefined();
     // A network address that carries an IPv4 may name the carried range instead.
