@@ -56,7 +56,11 @@ export async function serveConnect(client: Socket<ForwardClient>, head: RequestH
     if (client.data.gone) throw clientGone();
     if (options.intercept?.matches(target.host, target.port)) {
       // The requests inside get records of their own; this one is the tunnel's.
-      await options.intercept.intercept(client, target, client.data.early.splice(0), () => options.exchanges.complete(record));
+      await options.intercept.intercept(client, target, client.data.early.splice(0), (bytes) => {
+        record.bytesIn = bytes.bytesIn;
+        record.bytesOut = bytes.bytesOut;
+        options.exchanges.complete(record);
+      });
       record.status = 200;
       return;
     }

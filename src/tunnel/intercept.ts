@@ -27,10 +27,25 @@ export interface InterceptOptions {
 /** Relays an intercepted tunnel's TLS socket (over the `raw` client socket) to the engine; `onClose` when it is over. */
 export type RelayTls = (raw: Socket<ForwardClient>, tls: Socket<ForwardClient>, authority: Authority, onClose: () => void) => Promise<unknown>;
 
+/**
+ * What an intercepted tunnel carried, for its access-log line and `sallyport_tunnel_bytes_total`:
+ * the decrypted application bytes on the client's TLS socket, not the raw TLS bytes. A blind
+ * tunnel counts the bytes on the client's raw socket, but here Bun's TLS layer writes the
+ * ciphertext to that socket natively (its `bytesWritten` stays at the 200's length), so raw
+ * bytes could be counted one way only; the plaintext is counted both ways instead: `bytesIn`
+ * what the client sent inside TLS (request heads as sent, before the rewrite), `bytesOut` what
+ * it was sent back (answers, or the 400 of a request the relay refused). The TLS handshake and
+ * record overhead are in neither.
+ */
+export interface TunnelBytes {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
 export interface Interception {
   matches(host: string, port: number): boolean;
   /** Answers 200 and terminates the client's TLS; resolves once the relay is open, rejects before the 200 is sent. */
-  intercept(client: Socket<ForwardClient>, authority: Authority, early: readonly Uint8Array[], onClose: () => void): Promise<void>;
+  intercept(client: Socket<ForwardClient>, authority: Authority, early: readonly Uint8Array[], onClose: (bytes: TunnelBytes) => void): Promise<void>;
 }
 
 export function createInterception(options: InterceptOptions, relay: RelayTls): Interception {
@@ -39,18 +54,26 @@ export function createInterception(options: InterceptOptions, relay: RelayTls): 
     async intercept(client, authority, early, onClose) {
       if (early.some((chunk) => chunk.length > 0)) throw badRequest("an intercepted CONNECT must wait for the 200 before its TLS handshake");
       const leaf = await options.leafFor(authority.host);
-      if (client.data.gone) return onClose();
+      if (client.data.gone) return onClose({ bytesIn: 0, bytesOut: 0 });
       client.write(ESTABLISHED);
       client.data.intercepted = true;
+      let bytesIn = 0;
       const [, tls] = client.upgradeTLS<ForwardClient>({
         // Not in bun-types, but what makes this side the TLS server (bun-notes §3).
         ...({ isServer: true } as object),
         tls: { cert: leaf.certPem, key: leaf.keyPem },
         data: { peer: client.data.peer, identity: client.data.identity, early: [] },
-        socket: { ...clientSocketHandlers },
+        socket: {
+          ...clientSocketHandlers,
+          data(socket, chunk) {
+            bytesIn += chunk.length;
+            clientSocketHandlers.data!(socket, chunk);
+          },
+        },
       });
       tls.pause();
-      await relay(client, tls, authority, onClose);
+      // The relay's tunnel writes the engine's answers to `tls`: its down flow counts them.
+      await relay(client, tls, authority, () => onClose({ bytesIn, bytesOut: tls.data.tunnel?.down.bytes ?? 0 }));
       tls.resume();
       client.resume();
     },

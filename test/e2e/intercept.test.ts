@@ -20,6 +20,9 @@ let upstream: ReturnType<typeof Bun.serve>;
 let proxy: RunningProxy;
 let caKey: string;
 const seen: { path: string; authorization: string | null }[] = [];
+/** The body sizes of the byte-count test: what curl uploads, what the upstream answers. */
+const UP_BODY = 3000;
+const DOWN_BODY = 5000;
 
 beforeAll(async () => {
   await ensureBinary();
@@ -36,7 +39,9 @@ beforeAll(async () => {
     port: 0,
     tls: { key: leaf.key, cert: leaf.cert },
     fetch(req) {
-      seen.push({ path: new URL(req.url).pathname, authorization: req.headers.get("authorization") });
+      const path = new URL(req.url).pathname;
+      seen.push({ path, authorization: req.headers.get("authorization") });
+      if (path === "/bytes") return req.arrayBuffer().then(() => new Response("d".repeat(DOWN_BODY)));
       return new Response("upstream over tls");
     },
   });
@@ -82,6 +87,30 @@ describe("an intercepted CONNECT", () => {
     const r = await run(["python3", "-c", script], { REQUESTS_CA_BUNDLE: join(dir, "ca", "ca.crt") });
     expect(r.stdout.trim()).toBe("200 upstream over tls");
     expect(seen.at(-1)).toEqual({ path: "/python", authorization: "Bearer intercepted-token" });
+  });
+
+  test("the tunnel's access-log line counts the bytes each way: the decrypted requests and answers inside it", async () => {
+    await writeFile(join(dir, "upload"), "u".repeat(UP_BODY));
+    const from = proxy.logs.length;
+    const r = await run(["curl", "-sS", "--noproxy", "", "-x", proxy.forwardUrl!, "--cacert", join(dir, "ca", "ca.crt"), "--data-binary", `@${join(dir, "upload")}`, "-o", "/dev/null", "-w", "%{http_code} %{size_download}", `https://api.test:${upstream.port}/bytes`]);
+    expect([r.code, r.stdout]).toEqual([0, `200 ${DOWN_BODY}`]);
+    // The tunnel's line is written when curl closes the connection.
+    let line: string | undefined;
+    for (let i = 0; i < 200 && line === undefined; i++) {
+      line = proxy.logs.slice(from).find((l) => l.includes(`"CONNECT api.test:${upstream.port} HTTP/1.1" 200 `));
+      if (line === undefined) await Bun.sleep(20);
+    }
+    // combined + duration, requested host, flow id, audit; then the tunnel's: bytes sent up, destination, egress reason
+    const m = /" 200 (\d+) "[^"]*" "[^"]*" \d+ \S+ \S+ \S+ (\d+) (\S+) (\S+)$/.exec(line ?? "");
+    expect(m, `no access-log line for the tunnel in:\n${proxy.logs.slice(from).join("\n")}`).not.toBeNull();
+    const [down, up] = [Number(m![1]), Number(m![2])];
+    expect([m![3], m![4]]).toEqual([`api.test:${upstream.port}`, "allow-rule"]);
+    // Up: curl's request head and the upload; down: the answer's head and body. Plaintext, so
+    // neither holds the TLS handshake (the leaf certificate alone is over 400 bytes).
+    expect(up).toBeGreaterThan(UP_BODY + "POST /bytes HTTP/1.1\r\n\r\n".length);
+    expect(up).toBeLessThan(UP_BODY + 400);
+    expect(down).toBeGreaterThan(DOWN_BODY + "HTTP/1.1 200 OK\r\n\r\n".length);
+    expect(down).toBeLessThan(DOWN_BODY + 400);
   });
 
   test("a client that does not trust the CA fails cleanly; nothing reaches the upstream", async () => {

@@ -11,7 +11,7 @@ import { createResolver } from "../../src/egress/dns.ts";
 import { createDestinationMatcher, createEgressPolicy } from "../../src/egress/policy.ts";
 import { parseEgressList } from "../../src/egress/rules.ts";
 import { parse } from "../../src/eskip/parser.ts";
-import { Exchanges } from "../../src/exchange/record.ts";
+import { Exchanges, type ExchangeRecord } from "../../src/exchange/record.ts";
 import { buildTable } from "../../src/routing/build.ts";
 import { buildFallbackTable, withFallback } from "../../src/routing/fallback.ts";
 import { builtinRegistries } from "../../src/routing/registries.ts";
@@ -27,6 +27,10 @@ let upstream: ReturnType<typeof Bun.serve>;
 let forward: ForwardListener;
 let proxyUrl: string;
 const seen: { host: string | null; authorization: string | null; path: string }[] = [];
+const exchanges = new Exchanges(systemClock);
+/** The tunnels' records, as they complete. */
+const tunnels: ExchangeRecord[] = [];
+exchanges.subscribe((r) => void (r.kind === "tunnel" && tunnels.push(r)));
 
 beforeAll(async () => {
   pki = await makeTestPki();
@@ -61,7 +65,7 @@ beforeAll(async () => {
     connectPorts: [upstream.port!],
     dialPlan: createDialPlan({ policy: () => ({ policy, role: undefined }), resolver }),
     dialTimeout: 5_000,
-    exchanges: new Exchanges(systemClock),
+    exchanges,
     clock: systemClock,
     log: { error() {}, warn() {} },
     intercept: {
@@ -101,6 +105,21 @@ describe("an intercepted host", () => {
     const r = await curl(["--cacert", pki.caFile, `https://api.test:${upstream.port}/one`, `https://api.test:${upstream.port}/two`]);
     expect(r.code).toBe(0);
     expect(seen.slice(before).map((s) => [s.path, s.authorization])).toEqual([["/one", "Bearer injected"], ["/two", "Bearer injected"]]);
+  });
+
+  test("the tunnel's record counts the plaintext each way: the request curl sent inside it, the answer it got", async () => {
+    const before = tunnels.length;
+    const r = await curl(["--cacert", pki.caFile, "--data-binary", "x".repeat(2000), `https://api.test:${upstream.port}/counted`]);
+    expect([r.code, r.stdout]).toEqual([0, "from upstream"]);
+    for (let i = 0; i < 100 && tunnels.length === before; i++) await Bun.sleep(10);
+    const [tunnel] = tunnels.slice(before);
+    expect(tunnel?.host).toBe(`api.test:${upstream.port}`);
+    // Curl's head and its 2000-byte body up; the answer's head and "from upstream" down. No TLS
+    // handshake in either: the leaf certificate alone would add hundreds of bytes down.
+    expect(tunnel!.bytesIn).toBeGreaterThan(2000 + "POST /counted HTTP/1.1\r\n\r\n".length);
+    expect(tunnel!.bytesIn).toBeLessThan(2000 + 300);
+    expect(tunnel!.bytesOut).toBeGreaterThan("HTTP/1.1 200 OK\r\n\r\nfrom upstream".length);
+    expect(tunnel!.bytesOut).toBeLessThan(300);
   });
 
   test("a client that does not trust our CA fails cleanly, and nothing reaches the upstream", async () => {
