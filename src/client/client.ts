@@ -268,7 +268,7 @@ class Exchange implements ConnectionUser, BodySource {
     }
   }
 
-  /** Response bytes from the socket; only ours during this call. */
+  /** Response bytes from the socket: a buffer of their own each time (Bun copies every read), ours to keep. */
   received(bytes: Uint8Array): void {
     this.#heard = true;
     try {
@@ -284,7 +284,7 @@ class Exchange implements ConnectionUser, BodySource {
     const all = before === 0 ? bytes : concat(this.#pending!, bytes);
     const end = headEnd(all, Math.max(0, before - 3));
     if ((end < 0 ? all.length : end) > MAX_HEAD_BYTES) throw new ClientError("ResponseHeadersTooLarge", "response headers too large");
-    if (end < 0) return void (this.#pending = before === 0 ? bytes.slice() : all);
+    if (end < 0) return void (this.#pending = all);
     this.#pending = undefined;
     const head = parseResponseHead(all, end, this.request.method);
     if (head.status === 101) throw new ClientError("UnrequestedUpgrade", "the backend switched protocols unasked");
@@ -313,14 +313,14 @@ class Exchange implements ConnectionUser, BodySource {
   #bodyBytes(bytes: Uint8Array): void {
     const body = this.#body!;
     const framing = this.#head!.framing;
-    if (framing.kind === "close") return body.push(bytes.slice());
+    if (framing.kind === "close") return body.push(bytes);
     if (framing.kind === "length") {
       const n = Math.min(this.#left, bytes.length);
       this.#left -= n;
-      body.push(bytes.slice(0, n));
+      body.push(n === bytes.length ? bytes : bytes.subarray(0, n));
       if (n < bytes.length) this.#reusable = false;
     } else {
-      const used = this.#chunked!.push(bytes, (data) => body.push(data.slice()));
+      const used = this.#chunked!.push(bytes, (data) => body.push(data));
       if (used < bytes.length) this.#reusable = false;
     }
     if (this.#finishedReading()) {
