@@ -53,6 +53,14 @@ export interface OpenOptions {
 }
 
 /**
+ * How every tunnel dials its upstream: `Bun.connect`, read from this object at each dial. Only a
+ * test replaces it, with a tripwire that fails if a refused destination is ever dialed
+ * (test/egress/refused-before-dial.test.ts); an object here rather than an option, so CONNECT, SNI
+ * and the relay engine need not pass it along; a dial costs one property read more, no allocation.
+ */
+export const tunnelConnector: { connect: typeof Bun.connect } = { connect: Bun.connect };
+
+/**
  * Dials `target` and, once it is open, ties it to `client` in a {@link Tunnel}. Rejects with a
  * ProxyError — 502 `dial-failed`, 504 `dial-timeout` — before anything was sent to the client, so
  * the caller can still answer the CONNECT with an HTTP error.
@@ -74,7 +82,7 @@ export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, opt
           pendingSocket?.then((s) => s.terminate(), () => {});
         }, options.timeout)
       : undefined;
-  const pendingSocket: Promise<Socket<undefined>> | undefined = Bun.connect({
+  const pendingSocket: Promise<Socket<undefined>> | undefined = tunnelConnector.connect({
     hostname: target.address,
     port: target.port,
     allowHalfOpen: true,
