@@ -1,7 +1,9 @@
 /**
  * Issue 8 end to end: the forward port (`-forward-address`) with the clients that use it as
- * `http_proxy` and `https_proxy` — curl `-x` (absolute-form, kept-alive, CONNECT, `-p`), wget,
- * python3 requests and Bun fetch — against the compiled binary.
+ * `http_proxy` and `https_proxy` — curl `-x` (absolute-form, kept-alive, CONNECT, `-p`, from
+ * another loopback address), wget, python3 requests, Bun fetch and Node's fetch with undici's
+ * ProxyAgent — against the compiled binary, and the routes that apply there (a header set by a
+ * route, a bearerinjector secret from `-credentials-paths`).
  *
  * "Public" destinations are loopback addresses the egress policy names explicitly: the upstreams
  * listen on 127.0.0.2 and 127.0.0.3, the proxy runs with `-egress-allow 127.0.0.2,127.0.0.3`, and
@@ -11,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -322,6 +324,22 @@ describe("curl -x, no routes: the built-in fallback sends each request where it 
     expect(api.seen.slice(apiBefore).map((s) => [s.url, s.headers["host"]])).toEqual([[`http://api.test:${api.port}/x`, `api.test:${api.port}`]]);
     expect(other.seen.slice(otherBefore).map((s) => [s.url, s.headers["host"]])).toEqual([[`http://other.test:${other.port}/y`, `other.test:${other.port}`]]);
   });
+  test("a client on 127.0.0.9 is named 127.0.0.9: X-Forwarded-For, the decision lines and the access log lines, http and CONNECT", async () => {
+    const plain = await curlVia(["--interface", "127.0.0.9", "-x", proxy.forwardUrl!, apiUrl("/from-nine")]);
+    expect(plain.status).toBe(200);
+    const seenPlain = seenIn(plain.body);
+    expect(seenPlain.name).toBe("api");
+    expect(seenPlain.headers["x-forwarded-for"]).toBe("127.0.0.9");
+    await proxy.waitForLog(new RegExp(`egress allow client=127\\.0\\.0\\.9 user=- host=\\\\?"api\\.test\\\\?" port=${api.port} `));
+    await proxy.waitForLog(/^127\.0\.0\.9 - - \[[^\]]+\] "GET \/from-nine HTTP\/1\.1" 200 /);
+
+    const tunneled = await curlVia(["--interface", "127.0.0.9", "-x", proxy.forwardUrl!, "--cacert", pki.caFile, apiTlsUrl("/from-nine")]);
+    expect(tunneled.code).toBe(0);
+    expect(tunneled.blocks.map((b) => b.status)).toEqual([200, 200]);
+    expect(seenIn(tunneled.body).name).toBe("api-tls");
+    await proxy.waitForLog(new RegExp(`egress allow client=127\\.0\\.0\\.9 user=- host=\\\\?"api\\.test\\\\?" port=${apiTls.port} `));
+    await proxy.waitForLog(new RegExp(`^127\\.0\\.0\\.9 - - \\[[^\\]]+\\] "CONNECT api\\.test:${apiTls.port} HTTP/1\\.1" 200 `));
+  });
 });
 
 describe("-forward-auth-file: curl --proxy-user", () => {
@@ -466,6 +484,110 @@ print(r.text)`;
   });
 });
 
+/** undici from node_modules, for a node child process (it has no node_modules of its own to search). */
+const UNDICI = Bun.resolveSync("undici", import.meta.dir);
+
+/** What {@link NODE_FETCH} prints: the answer's status, x-upstream header and body. */
+interface NodeAnswer {
+  status: number;
+  upstream: string | null;
+  body: string;
+}
+
+/**
+ * Node's own global fetch with an undici ProxyAgent as its dispatcher: a POST with a header and a
+ * body. argv: undici's path, the proxy, the URL, the agent's options as JSON; `ca` there names a
+ * file, read into `requestTls.ca`.
+ */
+const NODE_FETCH = `
+const [undici, proxy, url, optionsJson] = process.argv.slice(1);
+const { ProxyAgent } = require(undici);
+const { readFileSync } = require("node:fs");
+(async () => {
+  const { ca, ...options } = JSON.parse(optionsJson);
+  const dispatcher = new ProxyAgent({ uri: proxy, ...options, ...(ca ? { requestTls: { ca: readFileSync(ca, "utf8") } } : {}) });
+  try {
+    const res = await fetch(url, { dispatcher, method: "POST", headers: { "x-from": "node", "content-type": "text/plain" }, body: "hello from node" });
+    console.log(JSON.stringify({ status: res.status, upstream: res.headers.get("x-upstream"), body: await res.text() }));
+  } finally {
+    await dispatcher.close();
+  }
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});`;
+
+async function nodeFetch(proxyUrl: string, url: string, options: { proxyTunnel?: boolean; ca?: string } = {}): Promise<NodeAnswer> {
+  return JSON.parse(await runOk(["node", "-e", NODE_FETCH, UNDICI, proxyUrl, url, JSON.stringify(options)])) as NodeAnswer;
+}
+
+const NODE_BODY = "hello from node";
+
+describe("Node fetch with undici's ProxyAgent", () => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startProxy(forwardArgs());
+  });
+  afterAll(() => proxy?.stop());
+
+  const expectPost = (seen: Seen) => {
+    expect(seen.method).toBe("POST");
+    expect(seen.headers["x-from"]).toBe("node");
+    expect(seen.headers["user-agent"]).toBe("node");
+    expect(seen.bodyLength).toBe(NODE_BODY.length);
+    expect(seen.bodySha256).toBe(createHash("sha256").update(NODE_BODY).digest("hex"));
+  };
+
+  test("http with proxyTunnel: false: an absolute-form POST, relayed (X-Forwarded-For), header and body intact", async () => {
+    const before = api.seen.length;
+    const res = await nodeFetch(proxy.forwardUrl!, apiUrl("/from-node?n=1"), { proxyTunnel: false });
+    expect(res.status).toBe(200);
+    expect(res.upstream).toBe("api");
+    const seen = seenIn(res.body);
+    expect(seen.name).toBe("api");
+    expect(seen.url).toBe(`http://api.test:${api.port}/from-node?n=1`);
+    expect(seen.headers["host"]).toBe(`api.test:${api.port}`);
+    expectPost(seen);
+    // Relayed by the route engine, not tunneled.
+    expect(seen.headers["x-forwarded-for"]).toBe("127.0.0.1");
+    expect(api.seen.length).toBe(before + 1);
+  });
+
+  test("http with undici's default (proxyTunnel: true): the same POST through a CONNECT tunnel", async () => {
+    const res = await nodeFetch(proxy.forwardUrl!, apiUrl("/from-node-tunneled"));
+    expect(res.status).toBe(200);
+    const seen = seenIn(res.body);
+    expect(seen.name).toBe("api");
+    expect(seen.url).toBe(`http://api.test:${api.port}/from-node-tunneled`);
+    expectPost(seen);
+    // Tunneled: the proxy did not touch the request.
+    expect(seen.headers["x-forwarded-for"]).toBeUndefined();
+    await proxy.waitForLog(new RegExp(`"CONNECT api\\.test:${api.port} HTTP/1\\.1" 200 `));
+  });
+
+  test("https: CONNECT to api.test's TLS port, the certificate checked against the test CA (requestTls.ca)", async () => {
+    const before = apiTls.seen.length;
+    const res = await nodeFetch(proxy.forwardUrl!, apiTlsUrl("/from-node?tls=1"), { ca: pki.caFile });
+    expect(res.status).toBe(200);
+    expect(res.upstream).toBe("api-tls");
+    const seen = seenIn(res.body);
+    expect(seen.name).toBe("api-tls");
+    expect(seen.url).toBe(`https://api.test:${apiTls.port}/from-node?tls=1`);
+    expectPost(seen);
+    expect(seen.headers["x-forwarded-for"]).toBeUndefined();
+    expect(apiTls.seen.length).toBe(before + 1);
+    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"api\\.test\\\\?" port=${apiTls.port} .*dial=127\\.0\\.0\\.2`));
+  });
+
+  test("https without the test CA: Node refuses the certificate, nothing is served", async () => {
+    const before = apiTls.seen.length;
+    const res = await run(["node", "-e", NODE_FETCH, UNDICI, proxy.forwardUrl!, apiTlsUrl("/untrusted"), "{}"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/self[- ]signed|unable to (get|verify)|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED/i);
+    expect(apiTls.seen.length).toBe(before);
+  });
+});
+
 describe("configured routes come first on the forward port", () => {
   let proxy: RunningProxy;
   const ROUTE = `gh: Host("^api[.]test(:[0-9]+)?$") -> setRequestHeader("Authorization", "Bearer from-route") -> <dynamic>`;
@@ -502,5 +624,44 @@ describe("configured routes come first on the forward port", () => {
     expect(text.slice(route)).toMatch(/^gh: Host\("\^api\[\.\]test\(:\[0-9\]\+\)\?\$"\)\s*->\s*setRequestHeader\("Authorization", "Bearer from-route"\)\s*->\s*<dynamic>;/);
     expect(banner).toBeGreaterThan(route);
     expect(fallback).toBeGreaterThan(banner);
+  });
+});
+
+describe("bearerinjector on the forward port: a secret from -credentials-paths for api.test only", () => {
+  let proxy: RunningProxy;
+  let tokenFile: string;
+  const token = `fwd-${crypto.randomUUID()}`;
+  beforeAll(async () => {
+    const secrets = join(dir, "secrets");
+    await mkdir(secrets);
+    tokenFile = join(secrets, "api-token");
+    await writeFile(tokenFile, `${token}\n`);
+    // The Host predicate sees the raw Host header, port included.
+    const route = `api: Host("^api[.]test(:[0-9]+)?$") -> bearerinjector("${tokenFile}") -> <dynamic>`;
+    proxy = await startProxy(forwardArgs("-inline-routes", route, "-credentials-paths", secrets));
+  });
+  afterAll(() => proxy?.stop());
+
+  test("curl -x to api.test: the upstream gets Authorization: Bearer <the file's token>; other.test through the same port gets no Authorization; the token is in no log line", async () => {
+    const toApi = await curlVia(["-x", proxy.forwardUrl!, apiUrl("/injected")]);
+    expect(toApi.status).toBe(200);
+    const seenApi = seenIn(toApi.body);
+    expect(seenApi.name).toBe("api");
+    expect(seenApi.url).toBe(`http://api.test:${api.port}/injected`);
+    expect(seenApi.headers["authorization"]).toBe(`Bearer ${token}`);
+
+    const toOther = await curlVia(["-x", proxy.forwardUrl!, otherUrl("/not-injected")]);
+    expect(toOther.status).toBe(200);
+    const seenOther = seenIn(toOther.body);
+    expect(seenOther.name).toBe("other");
+    expect(seenOther.headers["authorization"]).toBeUndefined();
+
+    // Both went through the egress policy: the route's <dynamic> and the fallback alike.
+    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"api\\.test\\\\?" port=${api.port} .*dial=127\\.0\\.0\\.2`));
+    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"other\\.test\\\\?" port=${other.port} .*dial=127\\.0\\.0\\.3`));
+    // Access log lines for both are written by now (each is one line on completion).
+    await proxy.waitForLog(/"GET \/injected HTTP\/1\.1" 200 /);
+    await proxy.waitForLog(/"GET \/not-injected HTTP\/1\.1" 200 /);
+    expect(proxy.logs.join("\n")).not.toContain(token);
   });
 });
