@@ -2,8 +2,9 @@
  * CONNECT tunnels on the forward port, end to end against the compiled binary, with raw TCP
  * clients and upstreams on 127.0.0.1: 1 GiB each way to a slow reader with the proxy's memory
  * bounded (backpressure), half-close both ways, 1,000 tunnels at once, a client that vanishes,
- * the refusals before the 200 (403, 502, 400, 431, 408), early bytes, no CONNECT behind a relayed
- * request, and SIGTERM with a tunnel open.
+ * an upstream that resets or closes after the 200, the refusals before the 200 (403, 502, 400,
+ * 431, 408), early bytes, no CONNECT behind a relayed request, `-timeout-backend` on a dial that
+ * never completes (504), and SIGTERM with a tunnel open.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
@@ -708,6 +709,103 @@ describe("a client that vanishes mid-tunnel", () => {
   }, 15_000);
 });
 
+describe("an upstream that fails mid-tunnel, after the 200", () => {
+  let proxy: RunningProxy;
+  let upstream: Upstream;
+  let baseline: number;
+
+  beforeAll(async () => {
+    // Echoes, FINs back on FIN, and on "stream" writes without end until the connection is gone;
+    // each test resets it (Bun's terminate(): an RST) when it chooses.
+    upstream = rawUpstream((peer) => {
+      peer.onFin = () => peer.socket.shutdown();
+      peer.onBytes = (chunk) => {
+        if (Buffer.from(chunk).toString() !== "stream") return peer.send(chunk.slice());
+        const source = new PatternSource(Number.MAX_SAFE_INTEGER, () => {});
+        peer.onDrain = () => source.pump(peer.socket);
+        source.pump(peer.socket);
+      };
+    });
+    proxy = await tunnelProxy([upstream.port]);
+    const before = openFds(proxy.proc.pid);
+    // One tunnel opened and closed first, so whatever the first one sets up once is in the baseline.
+    const warm = await openTunnel(proxy.forwardPort!, upstream.port, "warm");
+    await warm.untilText("warm");
+    warm.socket.shutdown();
+    await warm.untilClosed();
+    await upstream.peers[0]!.untilClosed();
+    await eventually(() => openFds(proxy.proc.pid) <= before, 2000);
+    baseline = openFds(proxy.proc.pid);
+  });
+  afterAll(async () => {
+    await proxy?.[Symbol.asyncDispose]();
+    upstream?.stop();
+  });
+
+  test("reset while idle (RST): the client's connection is closed, not ended with a FIN, and the proxy's fds return to the baseline", async () => {
+    const peersBefore = upstream.peers.length;
+    const client = await openTunnel(proxy.forwardPort!, upstream.port, "ping");
+    await client.untilText(ESTABLISHED + "ping");
+    const far = upstream.peers[peersBefore]!;
+    expect(openFds(proxy.proc.pid)).toBeGreaterThanOrEqual(baseline + 2);
+    far.socket.terminate();
+    await client.untilClosed();
+    expect(client.ended).toBe(false); // reset by the proxy, not a clean end passed on
+    expect(afterEstablished(client)).toBe("ping");
+    expect(await eventually(() => openFds(proxy.proc.pid) <= baseline, 5000)).toBe(true);
+    expect(upstream.open).toBe(0);
+  }, 15_000);
+
+  test("closed by the upstream (its last bytes and FIN, then gone): the client gets both; its next bytes find the upstream gone, and the proxy closes the client and frees both sockets", async () => {
+    const peersBefore = upstream.peers.length;
+    const client = await openTunnel(proxy.forwardPort!, upstream.port, "ping");
+    await client.untilText(ESTABLISHED + "ping");
+    const far = upstream.peers[peersBefore]!;
+    // Bun's end() writes, sends FIN and closes the socket: the kernel resets whatever comes after.
+    far.socket.end("bye");
+    await far.untilClosed();
+    await client.untilEnded();
+    expect(afterEstablished(client)).toBe("pingbye");
+    client.send("anyone there?");
+    await client.untilClosed();
+    expect(await eventually(() => openFds(proxy.proc.pid) <= baseline, 5000)).toBe(true);
+    expect(upstream.open).toBe(0);
+  }, 15_000);
+
+  test("reset in the middle of a download: the client's connection is closed and the proxy's fds return to the baseline", async () => {
+    const peersBefore = upstream.peers.length;
+    const client = await openTunnel(proxy.forwardPort!, upstream.port, "stream");
+    await client.until(() => client.received > 8 * MiB, "8 MiB of the download");
+    expect(openFds(proxy.proc.pid)).toBeGreaterThanOrEqual(baseline + 2);
+    upstream.peers[peersBefore]!.socket.terminate();
+    await client.untilClosed();
+    expect(await eventually(() => openFds(proxy.proc.pid) <= baseline, 5000)).toBe(true);
+    expect(upstream.open).toBe(0);
+  }, 15_000);
+
+  test("reset in the middle of an upload: the client's connection is closed and the proxy's fds return to the baseline", async () => {
+    const peersBefore = upstream.peers.length;
+    const client = await openTunnel(proxy.forwardPort!, upstream.port, "ping");
+    await client.untilText(ESTABLISHED + "ping");
+    const far = upstream.peers[peersBefore]!;
+    // From here the upstream takes the upload in and answers nothing.
+    far.onBytes = () => {};
+    const source = new PatternSource(Number.MAX_SAFE_INTEGER, () => {});
+    client.onDrain = () => source.pump(client.socket);
+    try {
+      source.pump(client.socket);
+      await far.until(() => far.received > 8 * MiB, "8 MiB of the upload");
+      expect(openFds(proxy.proc.pid)).toBeGreaterThanOrEqual(baseline + 2);
+      far.socket.terminate();
+      await client.untilClosed();
+    } finally {
+      client.socket.terminate();
+    }
+    expect(await eventually(() => openFds(proxy.proc.pid) <= baseline, 5000)).toBe(true);
+    expect(upstream.open).toBe(0);
+  }, 15_000);
+});
+
 /** An HTTP answer the front wrote: status, headers (lower-case names), body. */
 interface Answer {
   status: number;
@@ -881,6 +979,76 @@ describe("before the 200", () => {
   // oven-sh/bun PRs #38128, #43273); the relay hands the engine the GET and the FIN together.
   test.todo("a CONNECT pipelined behind a relayed GET: the GET is answered before the connection closes");
 });
+
+/**
+ * A loopback listener whose connects never complete, in a python3 child: it listens with a
+ * backlog of 0 and never accepts, then connects to itself until a connect does not complete
+ * within 300 ms. With the accept queue full, Linux drops every further SYN (the client only
+ * retransmits it), so a dial to the port stays pending. Prints the port; exits when its stdin
+ * closes.
+ */
+const NEVER_ACCEPTS = `
+import socket, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(0)
+port = listener.getsockname()[1]
+queued = []
+while True:
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect(("127.0.0.1", port))
+    except socket.timeout:
+        probe.close()
+        break
+    queued.append(probe)
+    if len(queued) > 64:
+        sys.exit("the accept queue never filled")
+print(port, flush=True)
+sys.stdin.read()
+`;
+
+/** Starts {@link NEVER_ACCEPTS}; resolves with its port once the queue is full. */
+async function neverAccepting(): Promise<{ port: number; stop(): Promise<void> }> {
+  const proc = Bun.spawn(["python3", "-c", NEVER_ACCEPTS], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const stop = async () => {
+    proc.stdin.end();
+    await proc.exited;
+  };
+  let out = "";
+  const decoder = new TextDecoder();
+  for await (const bytes of proc.stdout) {
+    out += decoder.decode(bytes, { stream: true });
+    if (out.includes("\n")) break;
+  }
+  const port = Number(out.trim());
+  if (!Number.isInteger(port) || port <= 0) {
+    await stop();
+    throw new Error(`the never-accepting listener did not start: ${JSON.stringify(out)} ${await new Response(proc.stderr).text()}`);
+  }
+  return { port, stop };
+}
+
+test("-timeout-backend bounds the CONNECT dial: a destination whose connect never completes is 504 dial-timeout once the flag's 500 ms have passed", async () => {
+  const hold = await neverAccepting();
+  try {
+    await using proxy = await tunnelProxy([hold.port], "-timeout-backend", "500ms");
+    const started = performance.now();
+    const answer = await refused(proxy.forwardPort!, connectHead(hold.port) + "early bytes");
+    const waited = performance.now() - started;
+    expect(answer.status).toBe(504);
+    expect(answer.headers["x-sallyport-error"]).toBe("dial-timeout");
+    expect(answer.headers.connection).toBe("close");
+    expect(answer.body).toContain(`${HOST}:${hold.port}`);
+    expect(answer.raw).not.toContain("Connection Established");
+    // Not before the flag's 500 ms, nor much after (the default, 60 s, would not answer within the test).
+    expect(waited).toBeGreaterThanOrEqual(450);
+    expect(waited).toBeLessThan(1500);
+  } finally {
+    await hold.stop();
+  }
+}, 15_000);
 
 test("SIGTERM with a tunnel open: the forward port stops accepting, the tunnel keeps working until it ends, then the process exits 0", async () => {
   const upstream = rawUpstream();
