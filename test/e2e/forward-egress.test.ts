@@ -398,6 +398,13 @@ describe("-egress-allow named.test,127.0.0.2 (an IP rule opens exactly that addr
     dns.answer("named.test", { A: ["127.0.0.1"] });
     dns.answer("stranger.test", { A: ["127.0.0.2"] });
     dns.answer("far.test", { A: ["127.0.0.3"] });
+    // Single-label names, and what a search list would make of them: only the former may be asked.
+    dns.answer("intranet", { A: ["127.0.0.2"] });
+    dns.nxdomain("nosuch");
+    for (const suffix of ["test", "corp.test", "localdomain"]) {
+      dns.answer(`intranet.${suffix}`, { A: ["127.0.0.3"] });
+      dns.answer(`nosuch.${suffix}`, { A: ["127.0.0.2"] });
+    }
     proxy = await startProxy([
       "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", String(P),
@@ -459,6 +466,28 @@ describe("-egress-allow named.test,127.0.0.2 (an IP rule opens exactly that addr
     expect(res.headers["x-upstream"]).toBe("public");
     expect(decision.fields).toMatchObject({ addresses: "127.0.0.2,::1", dial: "127.0.0.2" });
     expect(queriesFor("anydual.test").sort()).toEqual(["anydual.test A", "anydual.test AAAA"]);
+    expectBystandersUntouched();
+  });
+
+  test("no search domains: the single-label `intranet` is asked as written and served; `nosuch` is 502 dns-failed, no other name tried in its place", async () => {
+    /** the distinct queries for `label` and any name under it (`label.…`) */
+    const asked = (label: string) => [...new Set(dns.queries.filter((q) => q.startsWith(`${label} `) || q.startsWith(`${label}.`)))].sort();
+    const before = world.publicRequests.length;
+    const plain = await oneDecision(proxy, () => viaProxy(proxy, `http://intranet:${P}/`));
+    expect(plain.res.status).toBe(200);
+    expect(JSON.parse(plain.res.body)).toEqual({ upstream: "public", host: `intranet:${P}` });
+    const tunnel = await oneDecision(proxy, () => connect(proxy, `intranet:${P}`, true));
+    expect(tunnel.res.status).toBe(200);
+    expect(parseReply(tunnel.res.rest).headers["x-upstream"]).toBe("public");
+    for (const { decision } of [plain, tunnel]) expect(decision.fields).toMatchObject({ host: "intranet", addresses: "127.0.0.2", dial: "127.0.0.2" });
+    expect(world.publicRequests.length).toBe(before + 2);
+    expect(asked("intranet")).toEqual(["intranet A", "intranet AAAA"]);
+
+    const missing = await viaProxy(proxy, `http://nosuch:${P}/`);
+    expect(missing.status).toBe(502);
+    expect(missing.headers["x-sallyport-error"]).toBe("dns-failed");
+    expect(asked("nosuch")).toEqual(["nosuch A", "nosuch AAAA"]);
+    expect(world.publicRequests.length).toBe(before + 2);
     expectBystandersUntouched();
   });
 

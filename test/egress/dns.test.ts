@@ -1,6 +1,7 @@
 /**
  * The DNS cache against a DNS server of our own on 127.0.0.1 (test/support/dns.ts): families,
- * TTLs clamped and honoured on the fake clock, shared lookups, NXDOMAIN, timeouts, rebinding.
+ * TTLs clamped and honoured on the fake clock, shared lookups, NXDOMAIN, timeouts, rebinding, and
+ * single-label names asked as written (no search domains).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createResolver, type LookupFamily } from "../../src/egress/dns.ts";
@@ -103,6 +104,34 @@ describe("failures", () => {
     const before = server.queries.length;
     expect(await resolver().r.resolve(host).catch((e) => e)).toBeInstanceOf(TypeError);
     expect(server.queries.length).toBe(before);
+  });
+});
+
+describe("no search domains", () => {
+  // Answers for the names a search list would make of `api` and `intranet`: asking them would show.
+  beforeAll(() => {
+    server.answer("api", { A: ["127.0.0.2"], AAAA: ["::1"] });
+    for (const suffix of ["test", "corp.test", "localdomain"]) {
+      server.answer(`api.${suffix}`, { A: ["127.0.0.7"] });
+      server.answer(`intranet.${suffix}`, { A: ["127.0.0.7"] });
+    }
+    server.nxdomain("intranet");
+  });
+
+  /** The queries since `before` for `label` and any name that starts with it (`label.…`), sorted. */
+  const about = (label: string, before: number) => server.queries.slice(before).filter((q) => q.startsWith(`${label} `) || q.startsWith(`${label}.`)).sort();
+
+  test("a single-label name is asked exactly as written: `api` is one A and one AAAA query for `api`, nothing else", async () => {
+    const before = server.queries.length;
+    expect((await resolver().r.resolve("api")).addresses).toEqual(["127.0.0.2", "::1"]);
+    expect(about("api", before)).toEqual(["api A", "api AAAA"]);
+  });
+
+  test("a single-label name that does not exist is 502 dns-failed, and no other name is tried in its place", async () => {
+    const before = server.queries.length;
+    const err = await resolver().r.resolve("intranet").catch((e) => e);
+    expect([err.status, err.reason]).toEqual([502, "dns-failed"]);
+    expect(about("intranet", before)).toEqual(["intranet A", "intranet AAAA"]);
   });
 });
 
