@@ -1,12 +1,14 @@
 /**
  * Operations against the compiled binary: the access log (a line per request and per tunnel,
- * no secrets or queries, SIGUSR1 reopens the file after logrotate renamed it).
+ * no secrets or queries, SIGUSR1 reopens the file after logrotate renamed it; none at all with
+ * -access-log-disabled), the application log as logrus JSON, the output check every end-to-end
+ * proxy gets when it stops (test/support/binary.ts), SIGTERM's drain.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { rememberSecret, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 
 let upstream: ReturnType<typeof Bun.serve>;
@@ -78,6 +80,94 @@ describe("the access log", () => {
     }
     expect(after.some((line) => line.includes('"GET /after-rotation HTTP/1.1" 200'))).toBe(true);
     expect((await readFile(`${accessLog}.1`, "utf8")).split("\n").filter(Boolean).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("-access-log-disabled", () => {
+  test("no access line for requests or tunnels while the application log goes on; without the flag, the same traffic is logged", async () => {
+    const run = async (extra: string[]) => {
+      const p = await startProxy(["-forward-address", "127.0.0.1:0", "-egress-allow", "127.0.0.1", "-connect-ports", String(upstream.port), "-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`, ...extra]);
+      expect((await curl([`${p.url}/quiet`])).status).toBe(200);
+      expect((await curl(["-p", "-x", p.forwardUrl!, "--noproxy", "", `http://127.0.0.1:${upstream.port}/quiet-tunnel`])).status).toBe(200);
+      // The access log is flushed when the process exits: after stop() every line it wrote is in.
+      expect(await p.stop()).toBe(0);
+      return p.logs;
+    };
+    const [disabled, enabled] = await Promise.all([run(["-access-log-disabled"]), run([])]);
+    const accessLines = (logs: string[]) => logs.filter((line) => COMBINED.test(line));
+    expect(accessLines(enabled).map((line) => COMBINED.exec(line)![4])).toEqual(["GET", "CONNECT"]);
+    expect(accessLines(disabled)).toEqual([]);
+    expect(disabled.filter((line) => line.includes("/quiet"))).toEqual([]);
+    // The application log is still written: the start, and SIGTERM's drain.
+    expect(disabled.some((line) => line.startsWith("[APP]") && line.includes("Listen on "))).toBe(true);
+    expect(disabled.some((line) => line.startsWith("[APP]") && line.includes("SIGTERM: draining"))).toBe(true);
+  });
+});
+
+describe("-application-log-json-enabled", () => {
+  test("every line on stderr is a logrus JSON object: level, msg and time, nothing else", async () => {
+    const json = await startProxy([
+      "-application-log-json-enabled",
+      "-access-log", join(dir, "json-run.log"),
+      // a warning at the start (a Skipper flag accepted, not acted on)
+      "-enable-prometheus-metrics",
+      "-forward-address", "127.0.0.1:0",
+      "-connect-ports", String(upstream.port),
+      "-egress-allow", "127.0.0.1",
+      "-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`,
+    ]);
+    expect((await curl([`${json.url}/json`])).status).toBe(200);
+    // An egress denial: a decision line with its fields.
+    expect((await curl(["-p", "-x", json.forwardUrl!, "--noproxy", "", `http://127.0.0.2:${upstream.port}/denied`])).status).not.toBe(0);
+    await json.waitForLog(/egress deny/);
+    json.proc.kill("SIGHUP");
+    await json.waitForLog(/SIGHUP/);
+    expect(await json.stop()).toBe(0);
+    const parsed = json.logs.map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return line;
+      }
+    });
+    expect(parsed.filter((entry) => typeof entry === "string")).toEqual([]);
+    for (const entry of parsed as Record<string, unknown>[]) {
+      expect(Object.keys(entry)).toEqual(["level", "msg", "time"]);
+      expect(["trace", "debug", "info", "warning", "error", "fatal", "panic"]).toContain(entry.level as string);
+      expect(typeof entry.msg).toBe("string");
+      expect(Number.isNaN(Date.parse(entry.time as string))).toBe(false);
+    }
+    const messages = (parsed as { level: string; msg: string }[]).map((entry) => `${entry.level} ${entry.msg}`);
+    for (const wanted of [/^info Listen on /, /^warning flag -enable-prometheus-metrics is accepted/, /^info egress deny /, /^info SIGHUP/, /^info SIGTERM: draining/]) {
+      expect(messages.some((m) => wanted.test(m))).toBe(true);
+    }
+  });
+});
+
+describe("the output check of every end-to-end proxy (test/support/binary.ts)", () => {
+  test("stop() fails when a secret's value reached stderr or the access log file, or a value a helper remembered did", async () => {
+    const secrets = join(dir, "leak-secrets");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(secrets);
+    await writeFile(join(secrets, "token"), "ops-leaked-file-value-4d2\n");
+    rememberSecret("ops-leaked-remembered-8e1\n");
+    const leakLog = join(dir, "leak-access.log");
+    const route = ["-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`];
+    // The secret turns up as a request path the access log writes: on stderr, in a file, and a
+    // remembered value no file holds.
+    const [onStderr, inFile, remembered] = await Promise.all([
+      startProxy([...route, "-credentials-paths", secrets]),
+      startProxy([...route, `-credentials-paths=${secrets}`, "-access-log", leakLog]),
+      startProxy(route),
+    ]);
+    await curl([`${onStderr.url}/ops-leaked-file-value-4d2`]);
+    await curl([`${inFile.url}/ops-leaked-file-value-4d2`]);
+    await curl([`${remembered.url}/x/ops-leaked-remembered-8e1`]);
+    await expect(onStderr.stop()).rejects.toThrow(/secret values in the proxy's output:\n.*"GET \/ops-leaked-file-value-4d2 /);
+    await expect(inFile.stop()).rejects.toThrow(/secret values in the proxy's output:\n.*"GET \/ops-leaked-file-value-4d2 /);
+    await expect(remembered.stop()).rejects.toThrow(/secret values in the proxy's output:\n.*"GET \/x\/ops-leaked-remembered-8e1 /);
+    // The file's path in the log is not a leak, even for a secret named like its value.
+    expect(inFile.logs.some((line) => line.includes(`Added secret file: ${join(secrets, "token")}`))).toBe(true);
   });
 });
 

@@ -7,8 +7,9 @@
  * spawn whenever it is missing or older than any build input (src/, package.json, build.ts),
  * so a bare `bun test` never runs the end-to-end tests against a stale build.
  */
-import { existsSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { onTestFinished } from "bun:test";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 export const ROOT = join(import.meta.dir, "../..");
@@ -114,9 +115,116 @@ export interface RunningProxy {
  */
 export const CREDENTIAL = /\bbearer\s+[A-Za-z0-9._~+/-]{4,}=*(?=[\s"',;\\]|$)|\bbasic\s+[A-Za-z0-9+/]{6,}={0,2}(?=[\s"',;\\]|$)|\b(?:proxy-)?authorization\s*[:=]/i;
 
+/**
+ * Secret values that must never reach a proxy's output, beyond the files its `-credentials-paths`
+ * name (read when it starts and when it stops): what a helper wrote and the files no longer hold,
+ * such as an earlier version of a rotated secret (./k8s-secret.ts).
+ */
+const rememberedSecrets = new Set<string>();
+
+/** Shorter pieces of a value are not checked: they turn up in ordinary text (`v1`, `token`). */
+const SECRET_MIN_LENGTH = 6;
+
+/**
+ * Registers the value of a secret file a test wrote: no proxy's stdout, stderr or access log may
+ * contain it. Read as the proxy reads it (one trailing newline trimmed); a value with control
+ * characters (which the proxy refuses) is checked piece by piece.
+ */
+export function rememberSecret(content: string): void {
+  for (const piece of secretPieces(content)) rememberedSecrets.add(piece);
+}
+
+function secretPieces(content: string): string[] {
+  const value = content.endsWith("\n") ? content.slice(0, -1) : content;
+  return value.split(/[\x00-\x1f\x7f]+/).filter((piece) => piece.length >= SECRET_MIN_LENGTH);
+}
+
+/** Every value of a flag in `args` (`-name v`, `-name=v`, `--name …`), comma lists split. */
+function flagValues(args: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  args.forEach((arg, i) => {
+    const m = /^--?([^=]+)(?:=(.*))?$/.exec(arg);
+    if (m?.[1] !== name) return;
+    const value = m[2] ?? args[i + 1];
+    if (value !== undefined) values.push(value);
+  });
+  return values;
+}
+
+const credentialsPaths = (args: readonly string[]) => flagValues(args, "credentials-paths").flatMap((list) => list.split(",")).filter(Boolean);
+
+/**
+ * The secret files `-credentials-paths` names as the proxy sees them: a file as given, a
+ * directory's direct children that are files (symlinks followed, as the kubelet lays them out).
+ */
+function credentialFiles(args: readonly string[]): string[] {
+  const files: string[] = [];
+  // A path the proxy will refuse (missing, a symlink loop) is the test's point, not an error here.
+  const stat = (path: string) => {
+    try {
+      return statSync(path, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
+  for (const path of credentialsPaths(args)) {
+    const found = stat(path);
+    if (found?.isFile()) files.push(path);
+    else if (found?.isDirectory()) for (const name of readdirSync(path)) if (stat(join(path, name))?.isFile()) files.push(join(path, name));
+  }
+  return files;
+}
+
+/** What the files hold now, added to `into`; a file that cannot be read (a test locked it) is skipped. */
+function readSecrets(files: readonly string[], into: Set<string>): void {
+  for (const file of files) {
+    try {
+      for (const piece of secretPieces(readFileSync(file, "utf8"))) into.add(piece);
+    } catch {
+      // unreadable now: it was read at the other end of the run, or the proxy could not read it either
+    }
+  }
+}
+
+/** The access log file and what logrotate (or a test) renamed it to, `FILE.1` and so on. */
+function accessLogLines(args: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const file of flagValues(args, "access-log").filter(Boolean)) {
+    const dir = dirname(file);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      if (name !== basename(file) && !name.startsWith(`${basename(file)}.`)) continue;
+      try {
+        lines.push(...readFileSync(join(dir, name), "utf8").split("\n").filter(Boolean));
+      } catch {
+        // gone or not a file
+      }
+    }
+  }
+  return lines;
+}
+
+/**
+ * The lines of a proxy's output that hold a credential ({@link CREDENTIAL}) or a secret's value.
+ * Paths are cut out first: a secret may be named like its value (`/run/secrets/mytoken` holding
+ * `mytoken`), and the log names the files it reads.
+ */
+function leakedLines(lines: readonly string[], secrets: ReadonlySet<string>, paths: readonly string[] = []): string[] {
+  const longestFirst = [...paths].sort((a, b) => b.length - a.length);
+  return lines.filter((line) => {
+    if (CREDENTIAL.test(line)) return true;
+    const cut = longestFirst.reduce((text, path) => text.replaceAll(path, "PATH"), line);
+    for (const secret of secrets) if (cut.includes(secret)) return true;
+    return false;
+  });
+}
+
 /** Starts the binary on free loopback ports and waits until both listeners are up. */
 export async function startProxy(args: string[], options: { cwd?: string } = {}): Promise<RunningProxy> {
   await ensureBinary();
+  const secretFiles = credentialFiles(args);
+  const secrets = new Set<string>();
+  readSecrets(secretFiles, secrets);
   const proc = Bun.spawn([BINARY, "-address", "127.0.0.1:0", "-support-listener", "127.0.0.1:0", ...args], {
     cwd: options.cwd ?? ROOT,
     env: childEnv(),
@@ -144,9 +252,47 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
         }
       }
     }
+    // A last line without its newline (a crash mid-write) is output too.
+    if (buffered !== "") logs.push(buffered);
   };
-  void pump(proc.stderr);
-  void pump(proc.stdout);
+  const pumped = Promise.all([pump(proc.stderr), pump(proc.stdout)]).catch(() => {});
+
+  // Whatever a test sent or injected, no credential and no secret's value may reach the proxy's
+  // output: stdout, stderr and the access log file. Checked by stop(), or, for a proxy a test
+  // ends otherwise (SIGKILL, a signal it exits on), when the test that started it finishes.
+  let checked = false;
+  /** `final`: the process is gone, so its whole output is checked (once); otherwise what it wrote so far. */
+  const checkOutput = async (final = true) => {
+    if (final) {
+      checked = true;
+      // Once the process is gone its pipes end; the last lines may still be on the way.
+      await Promise.race([pumped, Bun.sleep(2000)]);
+    }
+    readSecrets(secretFiles, secrets);
+    for (const secret of rememberedSecrets) secrets.add(secret);
+    const paths = [...secretFiles, ...credentialsPaths(args)];
+    const leaked = leakedLines([...logs, ...accessLogLines(args)], secrets, paths);
+    if (leaked.length > 0) throw new Error(`credentials or secret values in the proxy's output:\n${leaked.join("\n")}`);
+  };
+  // Signals the test sends itself, SIGKILL above all, end a proxy without stop().
+  let signalled = false;
+  const kill = proc.kill.bind(proc);
+  proc.kill = (signal) => {
+    signalled = true;
+    kill(signal);
+  };
+  try {
+    // When the test that started it ends, a proxy it signalled (killed, or SIGTERMed without
+    // stop()) is checked whole, once it has exited; one still running, for what it wrote so far.
+    // In a beforeAll hook this runs when the hook ends, and stop() checks the rest later.
+    onTestFinished(async () => {
+      if (checked) return;
+      if (signalled || proc.exitCode !== null || proc.signalCode !== null) await Promise.race([proc.exited, Bun.sleep(2000)]);
+      await checkOutput(proc.exitCode !== null || proc.signalCode !== null);
+    });
+  } catch {
+    // not called from a test or hook: stop() alone checks
+  }
 
   const waitForLog = (pattern: RegExp, timeoutMs = 10_000) => {
     const seen = logs.find((l) => pattern.test(l));
@@ -160,15 +306,15 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
 
   const listen = await waitForLog(/Listen on /);
   const support = await waitForLog(/support listener on /);
-  const port = Number(/:(\d+)"?$/.exec(listen)![1]);
-  const supportPort = Number(/:(\d+)"?$/.exec(support)![1]);
-  const forwardPort = args.includes("-forward-address") ? Number(/:(\d+)"?$/.exec(await waitForLog(/forward listener on /))![1]) : undefined;
+  // `… on 127.0.0.1:PORT` or `… on [::1]:PORT`, in a text line or a JSON one.
+  const portOf = (line: string) => Number(/ on (?:\[[^\]]*\]|[^\s:"\\]+):(\d+)/.exec(line)![1]);
+  const port = portOf(listen);
+  const supportPort = portOf(support);
+  const forwardPort = args.includes("-forward-address") ? portOf(await waitForLog(/forward listener on /)) : undefined;
   const stop = async () => {
     proc.kill("SIGTERM");
     const code = await proc.exited;
-    // Whatever a test sent or injected, no credential may reach a log line (application or access log).
-    const leaked = logs.filter((line) => CREDENTIAL.test(line));
-    if (leaked.length > 0) throw new Error(`credentials in the proxy's log:\n${leaked.join("\n")}`);
+    await checkOutput();
     return code;
   };
   return {

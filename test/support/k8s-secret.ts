@@ -13,6 +13,7 @@
  */
 import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { rememberSecret } from "./binary.ts";
 
 let version = 0;
 
@@ -21,7 +22,11 @@ export async function writeK8sSecret(dir: string, files: Record<string, string>)
   const previous = await readlink(join(dir, "..data")).catch(() => undefined);
   const current = `..2024_01_01_00_00_00.${++version}`;
   await mkdir(join(dir, current));
-  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, current, name), content);
+  for (const [name, content] of Object.entries(files)) {
+    // A later version replaces this one on disk: no proxy's output may hold it either.
+    rememberSecret(content);
+    await writeFile(join(dir, current, name), content);
+  }
   await symlink(current, join(dir, "..data_tmp"));
   await rename(join(dir, "..data_tmp"), join(dir, "..data"));
   const visible = (await readdir(dir)).filter((name) => !name.startsWith(".."));
