@@ -113,6 +113,39 @@ describe("the whole command line", () => {
     expect(lines[0]).toStartWith('invalid value "443,99999" for flag -connect-ports');
   });
 
+  test("several bad flag values: each one is listed in the same run, exit 1", async () => {
+    const { code, lines } = await checkCommandLine(
+      "-egress-allow", "api.example.com,300.1.2.3/8",
+      "-dns-lookup-family", "v5",
+      "-connect-ports", "443,0",
+      "-tls-client-auth", "maybe",
+      "-default-http-status", "1000",
+      "-routes-file", "/nonexistent/sallyport-routes.eskip",
+    );
+    expect(code).toBe(1);
+    expect(lines.toSorted()).toEqual([
+      'invalid value "1000" for flag -default-http-status: must be an HTTP status between 200 and 599',
+      'invalid value "443,0" for flag -connect-ports: entry "0": not a port (1–65535)',
+      'invalid value "api.example.com,300.1.2.3/8" for flag -egress-allow: entry "300.1.2.3/8": a CIDR needs an IP address before the `/`',
+      'invalid value "maybe" for flag -tls-client-auth: must be none, request or require',
+      'invalid value "v5" for flag -dns-lookup-family: not a lookup family, use any, v4 or v6 (or Envoy\'s AUTO, V4_ONLY, V6_ONLY)',
+    ]);
+    // The missing -routes-file is a file problem: an invalid command line's files are not read.
+    expect(lines.join("\n")).not.toContain("/nonexistent/sallyport-routes.eskip");
+  });
+
+  test("a flag the parser cannot take stops at the first one, exit 2, as Go's flag package does (COMPATIBILITY.md)", async () => {
+    for (const argv of [
+      ["-shutdown-timeout", "xyz", "-no-such-flag", "-dns-lookup-family", "v5"],
+      ["-no-such-flag", "-shutdown-timeout", "xyz", "-dns-lookup-family", "v5"],
+    ]) {
+      const { code, lines } = await checkCommandLine(...argv);
+      expect(code).toBe(2);
+      const errors = lines.filter((line) => !line.startsWith(" ") && !line.startsWith("\t") && !/^(Usage|Flags):|^Validate /.test(line));
+      expect(errors).toEqual([argv[0] === "-shutdown-timeout" ? 'invalid value "xyz" for flag -shutdown-timeout: parse error' : "flag provided but not defined: -no-such-flag"]);
+    }
+  });
+
   test("with valid flags, the files they name are all read and every problem is listed", async () => {
     const { argv, routes, allow, roles, htpasswd, cert } = await badFiles();
     const { code, lines } = await checkCommandLine(...argv);
