@@ -4,9 +4,10 @@
  * neither Debian nor npm), and has no field the API does not know (TypeScript's excess-property
  * check against the same package's types, since the schemas allow unknown fields, as
  * kubeconform does without -strict). Then what the objects must agree on: probes on the
- * support port, the drain within the grace period, secrets mounted where -credentials-paths
- * looks, selectors that select, policies that let only the gateway out, hostAliases that
- * routes answer, and the CoreDNS rewrite aimed at the Service.
+ * support port, the drain within the grace period (no preStop hook: the in-process wait is
+ * it), secrets mounted where -credentials-paths looks, selectors that select, policies that let
+ * only the gateway out and only Prometheus in to /metrics, hostAliases that routes answer, and
+ * the CoreDNS rewrite aimed at the Service.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -117,6 +118,20 @@ describe("the gateway", () => {
     expect(readiness.periodSeconds * readiness.failureThreshold * 1000).toBeLessThan(wait);
     const liveness = container.livenessProbe;
     expect(liveness.periodSeconds * liveness.failureThreshold * 1000).toBeGreaterThanOrEqual(wait + shutdown);
+  });
+
+  test("no preStop hook: -wait-for-healthcheck-interval is the sleep one would hold (the image need not have a sleep binary)", () => {
+    expect(container.lifecycle?.preStop).toBeUndefined();
+    expect(durationMs(flagValue(args, "wait-for-healthcheck-interval")!)).toBeGreaterThan(0);
+  });
+
+  test("the pods' scrape annotations name /metrics on -support-listener's port", () => {
+    const support = Number(flagValue(args, "support-listener")!.split(":").at(-1));
+    const annotations: Record<string, string> = deployment.spec.template.metadata.annotations;
+    expect(annotations["prometheus.io/scrape"]).toBe("true");
+    expect(Number(annotations["prometheus.io/port"])).toBe(support);
+    expect(portNumber("support")).toBe(support);
+    expect(annotations["prometheus.io/path"]).toBe("/metrics");
   });
 
   test("non-root, read-only root filesystem, no privilege escalation, every capability dropped, uid of the image", () => {
@@ -250,6 +265,25 @@ describe("network policies: only the gateway leaves the cluster", () => {
     const rest = policies.find((p) => p.metadata.namespace === gatewayNs && Object.keys(p.spec.podSelector).length === 0)!;
     expect(rest.spec.policyTypes).toEqual(["Egress"]);
     expect(rest.spec.egress).toBeUndefined();
+  });
+
+  test("Prometheus, and nothing else in the cluster, reaches the support port (/metrics)", () => {
+    const own = policies.find((p) => p.metadata.namespace === gatewayNs && selects(p.spec.podSelector.matchLabels, gatewayLabels))!;
+    const support = Number(flagValue(podSpec(gateway).containers[0].args, "support-listener")!.split(":").at(-1));
+    const rules: Doc[] = own.spec.ingress.filter((rule: Doc) => rule.ports.some((p: Doc) => p.port === support));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.ports.map((p: Doc) => p.port)).toEqual([support]);
+    // One peer with both selectors (pods matching in namespaces matching), neither empty: two
+    // peers, or an empty selector, would let far more in.
+    expect(rules[0]!.from).toHaveLength(1);
+    const [peer] = rules[0]!.from;
+    expect(peer.ipBlock).toBeUndefined();
+    expect(peer.namespaceSelector.matchLabels).toEqual({ "kubernetes.io/metadata.name": "monitoring" });
+    expect(peer.podSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "prometheus" });
+    // The rule for everyone in the cluster is for the proxy ports alone.
+    const open = own.spec.ingress.filter((rule: Doc) => rule.from.some((f: Doc) => f.namespaceSelector !== undefined && Object.keys(f.namespaceSelector).length === 0 && f.podSelector === undefined));
+    expect(open).toHaveLength(1);
+    expect(open[0].ports.map((p: Doc) => p.port)).not.toContain(support);
   });
 
   test("application pods reach the gateway's proxy ports and DNS, and nothing else", () => {
