@@ -213,7 +213,7 @@ export async function startBunBaseline(root: string, upstreamUrl: string, tag = 
     url: `http://127.0.0.1:${port}`,
     host: ROUTED_HOST,
   };
-  // Same fetch concurrency cap as sallyport sets for itself (src/reexec.ts).
+  // The fetch concurrency cap raised, as sallyport's deploy files raise it for requests with a body.
   const env = { BUN_CONFIG_MAX_HTTP_REQUESTS: "16384" };
   // The upload floor proxies to the sink, which has no /1k: ready once it answers at all.
   const ready = tag ? async () => (await probe(target, "/sink")).status === 200 : undefined;

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";

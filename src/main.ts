@@ -2,7 +2,6 @@
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
  * SIGHUP re-reads the routes and the secrets, SIGUSR1 reopens the access log.
  */
-import "./reexec.ts";
 import { startSallyport, StartupError, type Sallyport } from "./app.ts";
 import { runCheckCommand } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";

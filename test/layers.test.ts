@@ -38,7 +38,7 @@ const RANK: Record<string, number> = {
   // -address over TLS: a raw front relaying to the route engine of ../tunnel/engine.ts
   https: 10,
   cli: 10,
-  // src/*.ts: main.ts, app.ts, reexec.ts wire everything
+  // src/*.ts: main.ts, app.ts wire everything
   "": 11,
 };
 

@@ -5,8 +5,7 @@
  * connection), the median of the mode's runs, round-robin with two references: `sallyport
  * -version` (exec to exit: what the runtime costs before any of sallyport's work) and the Bun
  * floor script (bun transpiles it first, so it is no floor here, only a yardstick). sallyport
- * runs as a deployment starts it, without BUN_CONFIG_MAX_HTTP_REQUESTS, so its one re-exec
- * (src/reexec.ts) is included.
+ * runs as a deployment starts it.
  */
 import { join } from "node:path";
 import { freePort, spawnServer, stop, trackTransient } from "../procs.ts";

@@ -14,7 +14,7 @@
  * when it catches the file between `>` truncating it and the write that follows. (Replace files
  * by rename to be sure a poll never sees a half-written one.)
  */
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import type { Clock } from "../util/clock.ts";
 import { WatchedFile } from "../util/watched-file.ts";
 import { createEgressPolicy, type EgressPolicy, type EgressPolicyOptions } from "./policy.ts";

@@ -6,7 +6,7 @@
  * the same events are logrus JSON lines, `{"level":"info","msg":"Listen on :9090","time":"…"}`,
  * without the prefix: what a log shipper parses without a grok pattern.
  */
-import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
+import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola/core";
 
 /** logrus level names, mapped to consola's numeric levels */
 export const LOG_LEVELS = { panic: 0, fatal: 0, error: 0, warn: 1, info: 3, debug: 4, trace: 5 } as const;

@@ -12,7 +12,7 @@
  * an older read can never be applied after a newer one; the timer schedules its next poll only
  * after the current one ended.
  */
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import type { RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse, parseSteps } from "../eskip/index.ts";
 import { errorCode, readTextFile } from "../util/read-file.ts";

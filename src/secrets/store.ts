@@ -12,7 +12,7 @@
  * secrets.lookup("/tmp/secrets/mytoken"); // { ok: true, value: "mytoken" }
  * ```
  */
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import { describeChanges } from "./changes.ts";
 import type { SecretEntry } from "./read-file.ts";
 import { directoriesToWatch, registerSecretPaths, scanSecretPaths, type SecretPath } from "./scan.ts";

@@ -6,7 +6,7 @@
  * the interval tick still catches anything the events miss.
  */
 import { watch, type FSWatcher } from "node:fs";
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 
 export class DirectoryWatcher {
   readonly #watchers = new Map<string, FSWatcher>();

@@ -12,7 +12,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import type { Clock } from "../util/clock.ts";
 import { errorCode, readTextFile } from "../util/read-file.ts";
 import { WatchedFile } from "../util/watched-file.ts";

@@ -20,7 +20,7 @@
  * ```
  */
 import { createHash } from "node:crypto";
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import type { Clock } from "../util/clock.ts";
 import { WatchedFile } from "../util/watched-file.ts";
 

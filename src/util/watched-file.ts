@@ -20,7 +20,7 @@
  * file.start(); // … file.stop() on shutdown
  * ```
  */
-import type { ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola/core";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { errorCode, readTextFile } from "./read-file.ts";
 

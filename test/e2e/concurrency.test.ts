@@ -1,6 +1,7 @@
 /**
- * More than 256 requests in flight at once reach the backend together: Bun's fetch would queue
- * beyond 256 per process unless BUN_CONFIG_MAX_HTTP_REQUESTS is raised at start (src/reexec.ts).
+ * More than 256 requests in flight at once reach the backend together. Bun's fetch would queue
+ * beyond 256 per process (unless BUN_CONFIG_MAX_HTTP_REQUESTS is raised in the environment); our
+ * own client (src/client/), which carries requests without a body, has no such cap.
  */
 import { expect, test } from "bun:test";
 import { startProxy } from "../support/binary.ts";
