@@ -41,12 +41,14 @@ const DIGITS = /^[0-9]{1,15}$/;
 
 const invalid = (why: string) => new ClientError("InvalidHTTPResponse", `invalid response: ${why}`);
 
+const BLANK_LINE = Buffer.from("\r\n\r\n");
+
 /** The index just past the blank line that ends a head in `bytes`, or -1 when it has not arrived. */
 export function headEnd(bytes: Uint8Array, from = 0): number {
-  for (let i = Math.max(3, from); i < bytes.length; i++) {
-    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) return i + 1;
-  }
-  return -1;
+  // Buffer's native search: a loop over the bytes in JavaScript was a tenth of the proxy's CPU.
+  const buffer = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = buffer.indexOf(BLANK_LINE, from);
+  return at < 0 ? -1 : at + 4;
 }
 
 const latin1 = new TextDecoder("latin1");
