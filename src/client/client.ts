@@ -62,6 +62,14 @@ export interface ClientResponse {
   readonly body: Uint8Array | WatchedStream | null;
 }
 
+/**
+ * A Content-Length body up to this size is gathered whole and answered as bytes, as nginx's
+ * default proxy buffers (8 × 8 KiB) hold one: one write to the client instead of a JS stream per
+ * response, and the client keeps the Content-Length (Bun drops it from any streamed body). The
+ * response is answered when its last byte arrives, so the response-header timeout covers it.
+ */
+const WHOLE_BODY_BYTES = 64 * 1024;
+
 /** Seconds an idle pooled connection stays open. */
 const IDLE_SECONDS = 30;
 /** Methods whose requests carry a body: without one they say Content-Length: 0, as fetch does. */
@@ -174,6 +182,9 @@ class Exchange implements ConnectionUser, BodySource {
   /** body bytes still to come, for a Content-Length body */
   #left = 0;
   #body: BodyStream | undefined;
+  /** a small Content-Length body gathered whole ({@link WHOLE_BODY_BYTES}), and how much of it is here */
+  #whole: Uint8Array | undefined;
+  #filled = 0;
   /** any byte of the response arrived */
   #heard = false;
   /** the request body has been sent whole */
@@ -295,6 +306,13 @@ class Exchange implements ConnectionUser, BodySource {
     const { framing } = head;
     if (framing.kind === "none") return this.#answer(null, rest);
     if (framing.kind === "length" && rest.length >= framing.length) return this.#answer(rest.slice(0, framing.length), rest.subarray(framing.length));
+    if (framing.kind === "length" && framing.length <= WHOLE_BODY_BYTES) {
+      this.#whole = new Uint8Array(framing.length);
+      this.#whole.set(rest);
+      this.#filled = rest.length;
+      this.#left = framing.length - rest.length;
+      return;
+    }
     this.#body = new BodyStream(this);
     if (framing.kind === "length") this.#left = framing.length;
     if (framing.kind === "chunked") this.#chunked = new ChunkedDecoder();
@@ -311,6 +329,7 @@ class Exchange implements ConnectionUser, BodySource {
   }
 
   #bodyBytes(bytes: Uint8Array): void {
+    if (this.#whole) return this.#wholeBytes(this.#whole, bytes);
     const body = this.#body!;
     const framing = this.#head!.framing;
     if (framing.kind === "close") return body.push(bytes);
@@ -327,6 +346,14 @@ class Exchange implements ConnectionUser, BodySource {
       body.close();
       if (this.#sent) this.#done();
     }
+  }
+
+  #wholeBytes(whole: Uint8Array, bytes: Uint8Array): void {
+    const n = Math.min(this.#left, bytes.length);
+    whole.set(n === bytes.length ? bytes : bytes.subarray(0, n), this.#filled);
+    this.#filled += n;
+    this.#left -= n;
+    if (this.#left === 0) this.#answer(whole, bytes.subarray(n));
   }
 
   #finishedReading(): boolean {

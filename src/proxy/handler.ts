@@ -15,6 +15,7 @@ import type { RoutingTable } from "../routing/table.ts";
 import { nextTurn, systemClock, type Clock } from "../util/clock.ts";
 import { watchStream, type StreamEnd } from "../util/stream.ts";
 import { decodePath, InvalidEscapeError, splitTarget } from "../util/url-path.ts";
+import { corkedBody } from "./corked.ts";
 import { upstreamFailure } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 import { createPipeline, type PassResult } from "./pipeline.ts";
@@ -143,9 +144,10 @@ export function createHandler(options: ProxyOptions) {
     record.cause ??= causeOf(res);
     const body = res.body;
     if (!(body instanceof ReadableStream)) {
-      if (body !== null) record.bytesOut = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+      const size = body === null ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+      record.bytesOut = size;
       exchanges.complete(record);
-      return new Response(body, { status: res.status, headers: res.headers });
+      return new Response(corkedBody(body, size), { status: res.status, headers: res.headers });
     }
     const watched = res.watched ?? (exchanges.observed ? watchStream(body) : undefined);
     watched?.onEnd((end, bytes) => {

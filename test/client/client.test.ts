@@ -122,19 +122,28 @@ describe("response framing", () => {
     server.stop();
   });
 
-  test("a body that came with its head is bytes; one that did not is a stream, counted to its end", async () => {
+  test("a body that came with its head is bytes, so is a Content-Length body up to 64 KiB split over reads; a bigger one is a stream, counted to its end", async () => {
+    const big = 64 * 1024 + 1;
     const server = raw((s, t) => {
       if (t.startsWith("GET /whole")) return void s.write(OK("whole"));
-      s.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
-      setTimeout(() => s.write("56789"), 5);
+      if (t.startsWith("GET /small")) {
+        s.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+        return void setTimeout(() => s.write("56789"), 5);
+      }
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big}\r\n\r\n${"a".repeat(1000)}`);
+      setTimeout(() => s.write("b".repeat(big - 1000)), 5);
     });
     const whole = await request(server.port, { target: "/whole" });
     expect(whole.body).toBeInstanceOf(Uint8Array);
-    const split = await request(server.port, { target: "/split" });
+    const small = await request(server.port, { target: "/small" });
+    expect(small.body).toBeInstanceOf(Uint8Array);
+    expect(await text(small)).toBe("0123456789");
+    const split = await request(server.port, { target: "/big" });
     const watched = split.body as WatchedStream;
     const ended = new Promise((resolve) => watched.onEnd((end, bytes) => resolve([end.kind, bytes])));
-    expect(await text(split)).toBe("0123456789");
-    expect(await ended).toEqual(["done", 10]);
+    expect((await text(split)).length).toBe(big);
+    expect(await ended).toEqual(["done", big]);
+    expect(server.connections).toBe(1);
     server.stop();
   });
 
@@ -168,14 +177,15 @@ describe("response framing", () => {
     server.stop();
   });
 
-  test("a body cut short is an error on the stream, after the head was answered", async () => {
-    const server = raw((s) => {
-      s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+  test("a streamed body cut short is an error on the stream, after the head was answered; a small one gathered whole fails the call", async () => {
+    const server = raw((s, t) => {
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${t.includes("/small") ? 100 : 100_000}\r\n\r\npartial`);
       setTimeout(() => s.terminate(), 5);
     });
     const res = await request(server.port);
     expect(res.status).toBe(200);
     expect(await new Response((res.body as WatchedStream).stream).text().catch((e: { code?: string }) => e.code)).toBe("ECONNRESET");
+    expect(await request(server.port, { target: "/small" }).then(() => "answered", (e: { code?: string }) => e.code)).toBe("ECONNRESET");
     server.stop();
   });
 });
@@ -306,18 +316,23 @@ test("a port nobody listens on: ECONNREFUSED", async () => {
 test("an abort mid-body fails the body stream with the reason; an abort after the end changes nothing", async () => {
   const server = raw((s, t) => {
     if (t.includes("/whole")) return void s.write(OK("done"));
-    s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart");
+    s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${t.includes("/gathering") ? 100 : 100_000}\r\n\r\nstart`);
   });
   const streaming = call(server.port, { target: "/slow" });
   const res = await streaming.response;
   streaming.abort(new Error("backend timeout"));
   expect(await new Response((res.body as WatchedStream).stream).text().catch((e: Error) => e.message)).toBe("backend timeout");
+  // A small body still being gathered: the call itself fails.
+  const gathering = call(server.port, { target: "/gathering" });
+  for (let i = 0; i < 100 && server.connections < 2; i++) await Bun.sleep(5);
+  gathering.abort(new Error("backend timeout"));
+  expect(await gathering.response.then(() => "answered", (e: Error) => e.message)).toBe("backend timeout");
   const whole = call(server.port, { target: "/whole" });
   expect(await text(await whole.response)).toBe("done");
   whole.abort(new Error("too late"));
   // The connection went back to the pool and still serves.
   expect(await text(await request(server.port, { target: "/whole" }))).toBe("done");
-  expect(server.connections).toBe(2);
+  expect(server.connections).toBe(3);
   server.stop();
 });
 

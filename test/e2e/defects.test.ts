@@ -22,6 +22,7 @@ beforeAll(async () => {
     port: 0,
     fetch(req) {
       hits++;
+      if (new URL(req.url).pathname === "/medium") return new Response(new Uint8Array(20 * 1024).fill(109));
       if (new URL(req.url).pathname === "/big") return new Response(new Blob([new Uint8Array(1 << 20)]).stream(), { headers: { "content-length": String(1 << 20) } });
       const echo: Echo = { name: "up", method: req.method, url: req.url, headers: Object.fromEntries(req.headers) };
       return Response.json(echo);
@@ -123,6 +124,12 @@ describe("Bun.serve answers these itself (COMPATIBILITY.md)", () => {
     const res = await curl([proxy.url + "/small"]);
     expect(res.headers["content-length"]).toBe(String(res.body.length));
     expect(res.headers["transfer-encoding"]).toBeUndefined();
+  });
+
+  test("a whole body over 12 KiB goes out as a one-chunk stream, so chunked too (src/proxy/corked.ts: Bun writes a big bytes body uncorked)", async () => {
+    const res = await curl([proxy.url + "/medium"]);
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    expect(res.body).toBe("m".repeat(20 * 1024));
   });
 
   test("a larger streamed response loses its Content-Length: it comes back chunked", async () => {
