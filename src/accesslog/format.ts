@@ -142,8 +142,20 @@ const escapeChar = (c: string): string => (c === '"' ? '\\"' : c === "\\" ? "\\\
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
 
-/** Go's `02/Jan/2006:15:04:05 -0700`, in local time as Skipper writes it. */
+let cachedSecond = Number.NaN;
+let cachedDate = "";
+
+/** Go's `02/Jan/2006:15:04:05 -0700`, in local time as Skipper writes it; made once a second. */
 export function formatDate(epochMs: number): string {
+  const second = Math.floor(epochMs / 1000);
+  if (second !== cachedSecond) {
+    cachedDate = localDate(epochMs);
+    cachedSecond = second;
+  }
+  return cachedDate;
+}
+
+function localDate(epochMs: number): string {
   const d = new Date(epochMs);
   const offset = -d.getTimezoneOffset();
   const sign = offset < 0 ? "-" : "+";
