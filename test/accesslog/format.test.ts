@@ -158,3 +158,13 @@ describe("a CONNECT tunnel, one line when it closed", () => {
     expect(parseJson(json(denied, STARTED_AT))).toMatchObject({ status: 403, "request-size": 0, destination: "", egress: "private-address" });
   });
 });
+
+test("formatDate: made once a second, a new second gets its own", () => {
+  const at = Date.UTC(2026, 0, 2, 15, 4, 5, 0);
+  const offsetMs = new Date(at).getTimezoneOffset() * 60_000;
+  const local = (ms: number) => new Date(ms - offsetMs).toISOString();
+  expect(formatDate(at + 999)).toBe(formatDate(at));
+  expect(formatDate(at + 1000)).not.toBe(formatDate(at));
+  expect(formatDate(at + 1000)).toContain(`:${local(at + 1000).slice(11, 19)} `);
+  expect(formatDate(at - 1)).toContain(`:${local(at - 1).slice(11, 19)} `);
+});
