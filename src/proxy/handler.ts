@@ -96,6 +96,8 @@ export interface ProxyOptions {
 }
 
 const SILENT: ProxyLog = { error() {}, warn() {} };
+/** a Connection header with the `close` option */
+const CLOSE = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 
 /** RFC 9110 §9.2.1: methods that ask for nothing to change. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
@@ -241,7 +243,12 @@ export function createHandler(options: ProxyOptions) {
     // then back on for the body and the idle keep-alive connection.
     server.timeout(req, 0);
     try {
-      return await serve(req, server);
+      const closing = CLOSE.test(req.headers.get("connection") ?? "");
+      const response = await serve(req, server);
+      // Bun.serve closes the connection of a `Connection: close` request after the answer but does
+      // not say so (RFC 9112 §9.6: the server should); it does when the response carries it.
+      if (closing) response.headers.set("connection", "close");
+      return response;
     } finally {
       server.timeout(req, idleTimeout);
     }

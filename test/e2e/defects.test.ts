@@ -111,6 +111,15 @@ describe("Bun.serve answers these itself (COMPATIBILITY.md)", () => {
     expect(res.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
   });
 
+  test("a Connection: close request is answered with Connection: close, then the connection closes; a keep-alive one is not", async () => {
+    const closing = await rawRequest(proxy.port, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    expect(closing).toMatch(/^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n/i);
+    const kept = await rawRequest(proxy.port, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n");
+    expect(kept).toMatch(/\r\nconnection: close\r\n/i);
+    const res = await curl([proxy.url + "/a"]);
+    expect(res.headers["connection"]).toBeUndefined();
+  });
+
   test("an unknown method gets no answer at all", async () => {
     expect(await rawRequest(proxy.port, "FOO /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).toBe("");
   });
