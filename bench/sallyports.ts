@@ -39,11 +39,11 @@ const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  * listener (nginx and haproxy log nothing either; scenario 3 measures what those cost).
  * `extraRoutes` are added after it (scenario 4's upload route).
  */
-export async function startSallyportRouted(root: string, bin: string, upstreamPort: number, opts: { tag?: string; name?: string; extraRoutes?: string } = {}): Promise<Target> {
+export async function startSallyportRouted(root: string, bin: string, upstreamPort: number, opts: { tag?: string; name?: string; extraRoutes?: string; flags?: readonly string[] } = {}): Promise<Target> {
   const dir = dirFor(root, `sallyport${opts.tag ?? ""}`);
   const p = ports(false);
   const routes = routedRoute(upstreamPort) + (opts.extraRoutes ? `; ${opts.extraRoutes}` : "");
-  const flags = [...p.args, "-access-log-disabled", "-inline-routes", routes];
+  const flags = [...p.args, "-access-log-disabled", ...(opts.flags ?? []), "-inline-routes", routes];
   return start("sallyport", [bin, ...flags], dir, {
     name: opts.name ?? "sallyport",
     setup: `\`sallyport ${flags.slice(0, -1).map((a) => (a === "" ? '""' : a)).join(" ")} ${q(routes)}\``,

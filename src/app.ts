@@ -20,7 +20,7 @@ import { EgressLists } from "./egress/lists.ts";
 import { Exchanges } from "./exchange/record.ts";
 import { logsAt, quieter, writerAt, type LogLevelName } from "./log/index.ts";
 import { SUPPORT_LISTENER, supportListener } from "./metrics/support.ts";
-import { ListenError, type Listener } from "./net/listener.ts";
+import { ListenError, portsShared, type Listener } from "./net/listener.ts";
 import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
@@ -179,7 +179,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       const address = await listener.start();
       started.push(listener);
       addresses.set(listener.name, address);
-      log.info(listener.name === "proxy" ? `Listen on ${address}` : `${listener.name} listener on ${address}`);
+      // A worker's ports are the primary's to announce.
+      (portsShared() ? log.debug : log.info)(listener.name === "proxy" ? `Listen on ${address}` : `${listener.name} listener on ${address}`);
     }
   } catch (e) {
     // Whatever did start goes again: a failed start must not leave a port bound.

@@ -11,12 +11,23 @@ import { log, LOG_LEVELS, setLogFormat } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
 import { runCaInit } from "./tls/ca-init.ts";
+import { sharePorts } from "./net/listener.ts";
 import { systemClock } from "./util/clock.ts";
+import { runPrimary } from "./workers/primary.ts";
+import { workerNumber } from "./workers/worker.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
   setLogFormat(log, { json: config.applicationLogJsonEnabled });
-  for (const warning of startupWarnings(config)) log.warn(warning);
+  const worker = workerNumber();
+  const workers = config.workers === 0 ? navigator.hardwareConcurrency : config.workers;
+  // The primary warns; its workers run the same command line.
+  if (worker === undefined) for (const warning of startupWarnings(config)) log.warn(warning);
+  if (workers > 1 && worker === undefined) {
+    log.warn(`-workers ${workers}: breakers and rate limits are kept per worker for now, so a limit of L lets up to ${workers}×L through`);
+    return runPrimary({ config, workers, args: process.argv.slice(2), log, clock: systemClock, stopSignal: stopSignalOf() });
+  }
+  if (worker !== undefined) sharePorts();
   // Listen for signals before starting: a SIGHUP right after the listeners are up must not kill
   // the process (Node's default for SIGHUP), and a SIGTERM during startup must still drain.
   let app: Sallyport | undefined;
@@ -32,12 +43,11 @@ async function serve(config: Config): Promise<number> {
     log.info("SIGUSR1: reopening the access log");
     void app.reopenLogs();
   });
-  const stopSignal = new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const stopSignal = stopSignalOf();
   try {
     app = await startSallyport(config, log);
+    // The primary starts announcing the ports once every worker has them.
+    if (worker !== undefined) process.send?.({ ready: true, support: app.addresses.get("support") });
   } catch (e) {
     const code = startupExitCode(e);
     if (code === undefined) throw e;
@@ -55,6 +65,14 @@ async function serve(config: Config): Promise<number> {
   await app.stop(config.shutdownTimeout);
   log.info("stopped");
   return 0;
+}
+
+/** Resolves with SIGTERM or SIGINT, whichever comes first. */
+function stopSignalOf(): Promise<string> {
+  return new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
 }
 
 /** Startup failures we can explain; anything else is a bug and keeps its stack trace. */

@@ -38,6 +38,8 @@ const RANK: Record<string, number> = {
   // -address over TLS: a raw front relaying to the route engine of ../tunnel/engine.ts
   https: 10,
   cli: 10,
+  // -workers: the primary starting, watching and gathering the worker processes
+  workers: 10,
   // src/*.ts: main.ts, app.ts wire everything
   "": 11,
 };

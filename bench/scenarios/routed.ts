@@ -21,6 +21,8 @@ function contenders(ctx: Ctx): Contender[] {
   return [
     { name: "direct", start: async () => direct(upstream, ROUTED_HOST) },
     { name: "sallyport", start: () => startSallyportRouted(dir, bin, upstream.port) },
+    // two processes sharing the port (`-workers`; its primary only supervises and gathers /metrics)
+    { name: "sallyport -workers 2", start: () => startSallyportRouted(dir, bin, upstream.port, { tag: "-workers", name: "sallyport -workers 2", flags: ["-workers", "2"] }) },
     { name: FLOOR, start: () => startBunBaseline(dir, upstream.url) },
     { name: "nginx", start: () => startNginxProxy(dir, tools.nginx!, upstream.port) },
     { name: "haproxy", unavailable: missing(ctx, "haproxy"), start: () => startHaproxy(dir, tools.haproxy!, upstream.port) },

@@ -233,6 +233,8 @@ export const ConfigSchema = v.pipe(
     interceptCaCert: v.string(),
     interceptCaKey: v.string(),
     interceptHosts: listOf(egressRule),
+    /** worker processes sharing the ports; 0 is one per core (resolved by main) */
+    workers: integer(0, 256, "must be between 0 and 256"),
     /** destinations with metric series of their own; the rest share host="other" */
     metricsMaxHosts: integer(1, 1_000_000, "must be between 1 and 1000000"),
     /** Skipper flags given on the command line that do nothing here yet, by name without the dash; the start warns about each */

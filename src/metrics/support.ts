@@ -62,6 +62,8 @@ export interface SupportListenerOptions extends SupportOptions {
 
 export function supportListener(options: SupportListenerOptions): Listener {
   return serveListener({
+    // a worker's support listener is its own; the primary gathers them
+    private: true,
     name: SUPPORT_LISTENER,
     flag: "-support-listener",
     hostname: options.hostname,

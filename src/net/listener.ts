@@ -6,9 +6,21 @@
  * Bun sets SO_REUSEPORT on a production Bun.serve unless told otherwise, so a second sallyport on
  * a port in use would start silently and the kernel would split connections between the two (and
  * `-address` equal to `-support-listener` would serve /routes on the proxy port half the time).
- * {@link serveListener} binds exclusively; sharing a port is for a later `-workers` to ask for.
+ * {@link serveListener} binds exclusively, unless this process is one of `-workers` serving the
+ * same ports ({@link sharePorts}): then SO_REUSEPORT lets the kernel spread connections over them,
+ * and the primary has checked the ports were free before starting the workers.
  */
 import type { Serve, Server } from "bun";
+
+let shared = false;
+
+/** Called once by a `-workers` worker before it starts: its traffic listeners share their ports. */
+export function sharePorts(): void {
+  shared = true;
+}
+
+/** Whether this process's traffic listeners bind shared ({@link sharePorts}). */
+export const portsShared = (): boolean => shared;
 
 /** How a stop ended: everything finished within the grace, or what was left was cut. */
 export type StopState = "drained" | "forced";
@@ -50,9 +62,11 @@ export interface ServeListenerOptions {
   readonly serve: Omit<Serve.Options<undefined>, "hostname" | "port" | "reusePort" | "unix">;
   /** resolves after `ms` (the drain deadline goes through the one clock) */
   readonly wait: (ms: number) => Promise<void>;
+  /** never shared with other workers, e.g. a worker's private support listener */
+  readonly private?: boolean;
 }
 
-/** A Bun.serve listener bound exclusively, drained with `server.stop(false)` and then forced. */
+/** A Bun.serve listener bound exclusively (or shared by `-workers`), drained with `server.stop(false)` and then forced. */
 export function serveListener(options: ServeListenerOptions): Listener {
   let server: Server<undefined> | undefined;
   return {
@@ -62,7 +76,7 @@ export function serveListener(options: ServeListenerOptions): Listener {
     },
     async start() {
       try {
-        server = Bun.serve({ ...options.serve, hostname: options.hostname, port: options.port, reusePort: false } as Serve.Options<undefined>);
+        server = Bun.serve({ ...options.serve, hostname: options.hostname, port: options.port, reusePort: shared && !options.private } as Serve.Options<undefined>);
       } catch (e) {
         throw bindFailure(options.flag, options.hostname, options.port, e);
       }

@@ -5,12 +5,17 @@
  * draining waits for them (at most the grace) and then cuts the rest.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { bindFailure } from "./listener.ts";
+import { bindFailure, portsShared } from "./listener.ts";
 
-/** Binds `hostname:port` exclusively (a second sallyport must fail, not split the traffic), half-open for tunnels. */
+/**
+ * Binds `hostname:port` exclusively (a second sallyport must fail, not split the traffic), or
+ * shared with the other `-workers` (SO_REUSEPORT), half-open for tunnels.
+ */
 export function listenRaw<Data>(flag: string, hostname: string, port: number, socket: SocketHandler<Data>): TCPSocketListener<Data> {
+  // reusePort works on Bun.listen (1.4.5) but is typed for Bun.connect only.
+  const binding = (portsShared() ? { reusePort: true } : { exclusive: true }) as { exclusive?: boolean };
   try {
-    return Bun.listen<Data>({ hostname, port, exclusive: true, allowHalfOpen: true, socket });
+    return Bun.listen<Data>({ hostname, port, ...binding, allowHalfOpen: true, socket });
   } catch (e) {
     throw bindFailure(flag, hostname, port, e);
   }

@@ -17,6 +17,8 @@ export interface ProxyListenerOptions extends Omit<ProxyOptions, "idleTimeout"> 
   readonly idleTimeoutMs: number;
   readonly clock: Clock;
   readonly log: ProxyLog;
+  /** never shared with other workers (an engine behind a front) */
+  readonly private?: boolean;
 }
 
 export function proxyListener(options: ProxyListenerOptions): Listener {
@@ -27,6 +29,7 @@ export function proxyListener(options: ProxyListenerOptions): Listener {
     flag: options.flag ?? "-address",
     hostname: options.hostname,
     port: options.port,
+    private: options.private,
     wait: (ms) => options.clock.sleep(ms),
     serve: {
       ...lastResort((err) => options.log.error(`internal error: ${err?.stack ?? err}`)),

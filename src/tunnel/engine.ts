@@ -35,6 +35,8 @@ export class RelayEngine {
       flag: `${options.flag} (its internal engine)`,
       hostname: "127.0.0.1",
       port: 0,
+      // each worker's engine is its own: relayed connections must come back to this process
+      private: true,
       relayed: { ...options.relayed, client: (req, server) => this.#clients.get(server.requestIP(req)?.port ?? -1) },
     });
   }

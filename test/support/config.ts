@@ -48,6 +48,7 @@ export const DEFAULT_CONFIG: Config = {
   accessLogStripQuery: true,
   egressLogLevel: "info",
   metricsMaxHosts: 1000,
+  workers: 1,
   sniAddress: "",
   sniUpstreamPort: 443,
   egressSuffix: ".egress.local",

@@ -1,0 +1,110 @@
+/**
+ * `-workers N` end to end against the compiled binary: the primary starts N processes that share
+ * the port, gathers their /metrics into one scrape, starts a killed worker again, passes SIGHUP on
+ * to every worker, and drains them all on SIGTERM; a port in use fails the start.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runBinary, startProxy } from "../support/binary.ts";
+
+let upstream: ReturnType<typeof Bun.serve>;
+beforeAll(() => {
+  upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("from upstream") });
+});
+afterAll(() => upstream.stop(true));
+
+/** The pids of `pid`'s children. */
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** Which process holds each established connection to `port` on our side, from ss. */
+async function serversOf(port: number): Promise<Set<number>> {
+  const ss = Bun.spawnSync(["ss", "-Htnp", "state", "established", `( sport = :${port} )`]);
+  return new Set([...ss.stdout.toString().matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
+}
+
+/** `n` GETs, each on a connection of its own, answered in full. */
+async function fresh(url: string, n: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: n }, () => fetch(url, { headers: { connection: "close" } }).then((r) => r.text())));
+}
+
+test("-workers 2: two processes share the port, /metrics adds them up, a killed worker comes back, SIGHUP reaches both, SIGTERM drains both", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sallyport-workers-"));
+  const routes = join(dir, "routes.eskip");
+  await writeFile(routes, `r: * -> "http://127.0.0.1:${upstream.port}";`);
+  const proxy = await startProxy(["-workers", "2", "-routes-file", routes, "-source-poll-timeout", "3600000"]);
+  try {
+    await proxy.waitForLog(/2 workers serving/);
+    const workers = childrenOf(proxy.proc.pid);
+    expect(workers).toHaveLength(2);
+
+    // Both serve: twenty kept-open connections land on both processes.
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => Bun.connect({ hostname: "127.0.0.1", port: proxy.port, socket: { data() {} } })));
+    let holders = new Set<number>();
+    for (let i = 0; i < 100 && holders.size < 2; i++) {
+      holders = await serversOf(proxy.port);
+      await Bun.sleep(10);
+    }
+    for (const s of sockets) s.end();
+    expect([...holders].sort()).toEqual([...workers].sort());
+
+    // One scrape, both workers' counts in it.
+    const answers = await fresh(proxy.url + "/x", 40);
+    expect(answers.every((a) => a === "from upstream")).toBe(true);
+    const scrape = await (await fetch(proxy.supportUrl + "/metrics")).text();
+    const served = [...scrape.matchAll(/^sallyport_requests_total\{[^}]*code="2xx"[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(served).toBe(40);
+    expect(scrape).toContain("sallyport_workers 2\n");
+    expect((await fetch(proxy.supportUrl + "/readyz")).status).toBe(200);
+    expect((await fetch(proxy.supportUrl + "/routes")).headers.get("x-count")).toBe("1");
+
+    // A worker that dies is started again; the port is served all along.
+    process.kill(workers[0]!, "SIGKILL");
+    await proxy.waitForLog(new RegExp(`worker 0 \\(pid ${workers[0]}\\) exited`));
+    expect((await fresh(proxy.url + "/y", 10)).every((a) => a === "from upstream")).toBe(true);
+    let now: number[] = [];
+    for (let i = 0; i < 300 && !(now.length === 2 && !now.includes(workers[0]!)); i++) {
+      now = childrenOf(proxy.proc.pid);
+      await Bun.sleep(10);
+    }
+    expect(now).toHaveLength(2);
+    expect(now).not.toContain(workers[0]);
+    expect(now).toContain(workers[1]!);
+    let restarted = "";
+    for (let i = 0; i < 300 && !/sallyport_worker_restarts_total 1\n/.test(restarted); i++) {
+      restarted = await (await fetch(proxy.supportUrl + "/metrics")).text();
+      await Bun.sleep(10);
+    }
+    expect(restarted).toContain("sallyport_worker_restarts_total 1\n");
+
+    // SIGHUP to the primary: every worker re-reads the routes.
+    await writeFile(routes, `r: * -> inlineContent("after the reload") -> <shunt>;`);
+    proxy.proc.kill("SIGHUP");
+    let after = [""];
+    for (let i = 0; i < 300 && !after.every((a) => a === "after the reload"); i++) after = await fresh(proxy.url + "/z", 20);
+    expect(after.every((a) => a === "after the reload")).toBe(true);
+
+    // SIGTERM drains both workers, then the primary exits 0.
+    const pids = childrenOf(proxy.proc.pid);
+    expect(await proxy.stop()).toBe(0);
+    expect(proxy.logs.some((l) => /SIGTERM: draining 2 workers/.test(l))).toBe(true);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  } finally {
+    proxy.proc.kill("SIGKILL");
+  }
+}, 30_000);
+
+test("-workers 2 with the port in use: the start fails with the flag and the reason, exit 1, no worker left", async () => {
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const { code, stderr } = await runBinary(["-workers", "2", "-address", `127.0.0.1:${taken.port}`, "-inline-routes", "* -> <shunt>"]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`-address 127.0.0.1:${taken.port}: address already in use`);
+  } finally {
+    taken.stop(true);
+  }
+});
