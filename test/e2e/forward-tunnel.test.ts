@@ -641,34 +641,40 @@ test("1,000 tunnels at once, each echoing its own payload", async () => {
   }
 }, 45_000);
 
+/**
+ * A proxy in front of an upstream that echoes, FINs back on FIN, and on "stream" writes without
+ * end until the connection is gone (a test may reset it, Bun's terminate(): an RST, when it
+ * chooses); `baseline` is the proxy's open fds after one tunnel opened and closed, so whatever
+ * the first one sets up once is in it.
+ */
+async function echoingTunnels(): Promise<{ proxy: RunningProxy; upstream: Upstream; baseline: number }> {
+  const upstream = rawUpstream((peer) => {
+    peer.onFin = () => peer.socket.shutdown();
+    peer.onBytes = (chunk) => {
+      if (Buffer.from(chunk).toString() !== "stream") return peer.send(chunk.slice());
+      const source = new PatternSource(Number.MAX_SAFE_INTEGER, () => {});
+      peer.onDrain = () => source.pump(peer.socket);
+      source.pump(peer.socket);
+    };
+  });
+  const proxy = await tunnelProxy([upstream.port]);
+  const before = openFds(proxy.proc.pid);
+  const warm = await openTunnel(proxy.forwardPort!, upstream.port, "warm");
+  await warm.untilText("warm");
+  warm.socket.shutdown();
+  await warm.untilClosed();
+  await upstream.peers[0]!.untilClosed();
+  // The proxy may close its side a moment after ours has closed.
+  await eventually(() => openFds(proxy.proc.pid) <= before, 2000);
+  return { proxy, upstream, baseline: openFds(proxy.proc.pid) };
+}
+
 describe("a client that vanishes mid-tunnel", () => {
   let proxy: RunningProxy;
   let upstream: Upstream;
   let baseline: number;
 
-  beforeAll(async () => {
-    // Echoes, FINs back on FIN, and on "stream" writes without end until the connection is gone.
-    upstream = rawUpstream((peer) => {
-      peer.onFin = () => peer.socket.shutdown();
-      peer.onBytes = (chunk) => {
-        if (Buffer.from(chunk).toString() !== "stream") return peer.send(chunk.slice());
-        const source = new PatternSource(Number.MAX_SAFE_INTEGER, () => {});
-        peer.onDrain = () => source.pump(peer.socket);
-        source.pump(peer.socket);
-      };
-    });
-    proxy = await tunnelProxy([upstream.port]);
-    const before = openFds(proxy.proc.pid);
-    // One tunnel opened and closed first, so whatever the first one sets up once is in the baseline.
-    const warm = await openTunnel(proxy.forwardPort!, upstream.port, "warm");
-    await warm.untilText("warm");
-    warm.socket.shutdown();
-    await warm.untilClosed();
-    await upstream.peers[0]!.untilClosed();
-    // The proxy may close its side a moment after ours has closed.
-    await eventually(() => openFds(proxy.proc.pid) <= before, 2000);
-    baseline = openFds(proxy.proc.pid);
-  });
+  beforeAll(async () => void ({ proxy, upstream, baseline } = await echoingTunnels()));
   afterAll(async () => {
     await proxy?.[Symbol.asyncDispose]();
     upstream?.stop();
@@ -714,29 +720,7 @@ describe("an upstream that fails mid-tunnel, after the 200", () => {
   let upstream: Upstream;
   let baseline: number;
 
-  beforeAll(async () => {
-    // Echoes, FINs back on FIN, and on "stream" writes without end until the connection is gone;
-    // each test resets it (Bun's terminate(): an RST) when it chooses.
-    upstream = rawUpstream((peer) => {
-      peer.onFin = () => peer.socket.shutdown();
-      peer.onBytes = (chunk) => {
-        if (Buffer.from(chunk).toString() !== "stream") return peer.send(chunk.slice());
-        const source = new PatternSource(Number.MAX_SAFE_INTEGER, () => {});
-        peer.onDrain = () => source.pump(peer.socket);
-        source.pump(peer.socket);
-      };
-    });
-    proxy = await tunnelProxy([upstream.port]);
-    const before = openFds(proxy.proc.pid);
-    // One tunnel opened and closed first, so whatever the first one sets up once is in the baseline.
-    const warm = await openTunnel(proxy.forwardPort!, upstream.port, "warm");
-    await warm.untilText("warm");
-    warm.socket.shutdown();
-    await warm.untilClosed();
-    await upstream.peers[0]!.untilClosed();
-    await eventually(() => openFds(proxy.proc.pid) <= before, 2000);
-    baseline = openFds(proxy.proc.pid);
-  });
+  beforeAll(async () => void ({ proxy, upstream, baseline } = await echoingTunnels()));
   afterAll(async () => {
     await proxy?.[Symbol.asyncDispose]();
     upstream?.stop();
