@@ -3,18 +3,23 @@ import { expect, test } from "bun:test";
 import { startProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 
-test("SIGTERM drains an in-flight request, then exits 0", async () => {
-  let arrived!: () => void;
-  const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
+/** An upstream that answers "finished" once `hold()` resolves; `requestArrived` resolves with its first request. */
+function holdingUpstream(hold: () => Promise<unknown>) {
+  const { promise: requestArrived, resolve } = Promise.withResolvers<void>();
   const upstream = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch() {
-      arrived();
-      await Bun.sleep(700);
+      resolve();
+      await hold();
       return new Response("finished");
     },
   });
+  return { upstream, requestArrived };
+}
+
+test("SIGTERM drains an in-flight request, then exits 0", async () => {
+  const { upstream, requestArrived } = holdingUpstream(() => Bun.sleep(700));
   try {
     const proxy = await startProxy(["-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`]);
     const inflight = curl([proxy.url + "/slow"]);
@@ -58,19 +63,8 @@ async function refuses(port: number): Promise<boolean> {
 }
 
 test("SIGTERM with a slow request on -address and a tunnel on the forward port: both ports stop accepting at once, both finish, /readyz says 503 meanwhile, exit 0", async () => {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let arrived!: () => void;
-  const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
-  const upstream = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch() {
-      arrived();
-      await released;
-      return new Response("finished");
-    },
-  });
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  const { upstream, requestArrived } = holdingUpstream(() => released);
   // The tunnel's far end: echoes what it gets.
   const echo = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (socket, bytes) => void socket.write(bytes) } });
   const proxy = await startProxy(["-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`, "-forward-address", "127.0.0.1:0", "-egress-allow-private", "-connect-ports", String(echo.port)]);
