@@ -108,3 +108,34 @@ test("-workers 2 with the port in use: the start fails with the flag and the rea
     taken.stop(true);
   }
 });
+
+test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish in-flight requests when the primary's SIGTERM follows", async () => {
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  const { promise: arrived, resolve: arrive } = Promise.withResolvers<void>();
+  const slow = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch() {
+      arrive();
+      await released;
+      return new Response("finished");
+    },
+  });
+  const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
+  try {
+    await proxy.waitForLog(/2 workers serving/);
+    const inflight = fetch(proxy.url + "/slow").then((r) => r.text());
+    await arrived;
+    // What a terminal's Ctrl-C does: SIGINT to the whole process group.
+    for (const pid of [proxy.proc.pid, ...childrenOf(proxy.proc.pid)]) process.kill(pid, "SIGINT");
+    await proxy.waitForLog(/SIGINT: draining 2 workers/);
+    await Bun.sleep(200);
+    release();
+    expect(await inflight).toBe("finished");
+    expect(await proxy.proc.exited).toBe(0);
+  } finally {
+    release();
+    proxy.proc.kill("SIGKILL");
+    slow.stop(true);
+  }
+}, 30_000);
