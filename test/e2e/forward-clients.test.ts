@@ -588,6 +588,22 @@ describe("Node fetch with undici's ProxyAgent", () => {
   });
 });
 
+/**
+ * Skipper's TODO, first half: curl -x through `proxy` to api.test at `apiPath` and to other.test
+ * at `otherPath`, both answered; what each upstream saw, once both went through the egress policy
+ * (the route's <dynamic> and the fallback alike).
+ */
+async function apiAndOther(proxy: RunningProxy, apiPath: string, otherPath: string): Promise<{ api: Seen; other: Seen }> {
+  const toApi = await curlVia(["-x", proxy.forwardUrl!, apiUrl(apiPath)]);
+  const toOther = await curlVia(["-x", proxy.forwardUrl!, otherUrl(otherPath)]);
+  expect([toApi.status, toOther.status]).toEqual([200, 200]);
+  const seen = { api: seenIn(toApi.body), other: seenIn(toOther.body) };
+  expect([seen.api.name, seen.other.name]).toEqual(["api", "other"]);
+  await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"api\\.test\\\\?" port=${api.port} .*dial=127\\.0\\.0\\.2`));
+  await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"other\\.test\\\\?" port=${other.port} .*dial=127\\.0\\.0\\.3`));
+  return seen;
+}
+
 describe("configured routes come first on the forward port", () => {
   let proxy: RunningProxy;
   const ROUTE = `gh: Host("^api[.]test(:[0-9]+)?$") -> setRequestHeader("Authorization", "Bearer from-route") -> <dynamic>`;
@@ -597,20 +613,9 @@ describe("configured routes come first on the forward port", () => {
   afterAll(() => proxy?.stop());
 
   test("a route for api.test injects the token into http_proxy traffic; other.test through the same port gets none", async () => {
-    const toApi = await curlVia(["-x", proxy.forwardUrl!, apiUrl("/with-token")]);
-    expect(toApi.status).toBe(200);
-    const seenApi = seenIn(toApi.body);
-    expect(seenApi.name).toBe("api");
-    expect(seenApi.headers["authorization"]).toBe("Bearer from-route");
-
-    const toOther = await curlVia(["-x", proxy.forwardUrl!, otherUrl("/without-token")]);
-    expect(toOther.status).toBe(200);
-    const seenOther = seenIn(toOther.body);
-    expect(seenOther.name).toBe("other");
-    expect(seenOther.headers["authorization"]).toBeUndefined();
-    // The route's <dynamic> goes through the same egress policy.
-    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"api\\.test\\\\?" port=${api.port} .*dial=127\\.0\\.0\\.2`));
-    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"other\\.test\\\\?" port=${other.port} .*dial=127\\.0\\.0\\.3`));
+    const seen = await apiAndOther(proxy, "/with-token", "/without-token");
+    expect(seen.api.headers["authorization"]).toBe("Bearer from-route");
+    expect(seen.other.headers["authorization"]).toBeUndefined();
   });
 
   test("/routes prints the configured table, then the marked fallback table", async () => {
@@ -643,22 +648,10 @@ describe("bearerinjector on the forward port: a secret from -credentials-paths f
   afterAll(() => proxy?.stop());
 
   test("curl -x to api.test: the upstream gets Authorization: Bearer <the file's token>; other.test through the same port gets no Authorization; the token is in no log line", async () => {
-    const toApi = await curlVia(["-x", proxy.forwardUrl!, apiUrl("/injected")]);
-    expect(toApi.status).toBe(200);
-    const seenApi = seenIn(toApi.body);
-    expect(seenApi.name).toBe("api");
-    expect(seenApi.url).toBe(`http://api.test:${api.port}/injected`);
-    expect(seenApi.headers["authorization"]).toBe(`Bearer ${token}`);
-
-    const toOther = await curlVia(["-x", proxy.forwardUrl!, otherUrl("/not-injected")]);
-    expect(toOther.status).toBe(200);
-    const seenOther = seenIn(toOther.body);
-    expect(seenOther.name).toBe("other");
-    expect(seenOther.headers["authorization"]).toBeUndefined();
-
-    // Both went through the egress policy: the route's <dynamic> and the fallback alike.
-    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"api\\.test\\\\?" port=${api.port} .*dial=127\\.0\\.0\\.2`));
-    await proxy.waitForLog(new RegExp(`egress allow .*host=\\\\?"other\\.test\\\\?" port=${other.port} .*dial=127\\.0\\.0\\.3`));
+    const seen = await apiAndOther(proxy, "/injected", "/not-injected");
+    expect(seen.api.url).toBe(`http://api.test:${api.port}/injected`);
+    expect(seen.api.headers["authorization"]).toBe(`Bearer ${token}`);
+    expect(seen.other.headers["authorization"]).toBeUndefined();
     // Access log lines for both are written by now (each is one line on completion).
     await proxy.waitForLog(/"GET \/injected HTTP\/1\.1" 200 /);
     await proxy.waitForLog(/"GET \/not-injected HTTP\/1\.1" 200 /);
