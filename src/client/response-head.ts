@@ -5,13 +5,19 @@
  * a malformed line, obs-fold, a field name that is not a token, conflicting Content-Lengths, a
  * head over the cap — is an error with the code the proxy maps to `502 bad-response`, the codes
  * Bun's fetch uses for the same faults.
+ *
+ * A proxy's client: the hop-by-hop fields (and those the Connection header names) describe the
+ * connection to the backend, so they decide the framing and keep-alive here and are left out of
+ * the headers handed on.
  */
+import { HOP_BY_HOP_FIELDS } from "../util/http.ts";
 
 /** How the body after the head ends. */
 export type Framing = { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" } | { readonly kind: "close" };
 
 export interface ResponseHead {
   readonly status: number;
+  /** the end-to-end fields, in order: hop-by-hop ones left out */
   readonly headers: Headers;
   readonly framing: Framing;
   /** the connection may carry another request after this response */
@@ -54,18 +60,19 @@ export function headEnd(bytes: Uint8Array, from = 0): number {
   return at < 0 ? -1 : at + 4;
 }
 
-const latin1 = new TextDecoder("latin1");
-
 /**
  * Parses the head that ends at `end` (from {@link headEnd}); `method` decides whether a body
  * follows (HEAD never has one). Throws a {@link ClientError}.
  */
 export function parseResponseHead(bytes: Uint8Array, end: number, method: string): ResponseHead {
-  const lines = latin1.decode(bytes.subarray(0, end - 4)).split("\r\n");
+  const buffer = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lines = buffer.toString("latin1", 0, end - 4).split("\r\n");
   const statusLine = STATUS_LINE.exec(lines[0]!);
   if (!statusLine) throw invalid("not an HTTP/1.x status line");
   const status = Number(statusLine[2]);
-  const headers = new Headers();
+  // First every line is checked and the framing fields read; then the end-to-end ones are kept.
+  const names: string[] = [];
+  const values: string[] = [];
   const lengths = new Set<string>();
   let transferEncoding: string | undefined;
   let connection = "";
@@ -77,11 +84,18 @@ export function parseResponseHead(bytes: Uint8Array, end: number, method: string
     if (!TOKEN.test(name)) throw invalid("a header name that is not a token");
     const value = line.slice(colon + 1).trim();
     if (BAD_VALUE.test(value)) throw invalid(`a control character in ${name}`);
-    headers.append(name, value);
+    names.push(name);
+    values.push(value);
     const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : "";
     if (lower === "content-length") for (const part of value.split(",")) lengths.add(part.trim());
     else if (lower === "transfer-encoding") transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
     else if (lower === "connection") connection += `,${value.toLowerCase()}`;
+  }
+  const named = connection === "" ? undefined : new Set(connection.split(",").map((n) => n.trim()));
+  const headers = new Headers();
+  for (let i = 0; i < names.length; i++) {
+    const lower = names[i]!.toLowerCase();
+    if (!HOP_BY_HOP_FIELDS.has(lower) && !named?.has(lower)) headers.append(names[i]!, values[i]!);
   }
   const closes = connection.includes("close") || (statusLine[1] === "0" && !connection.includes("keep-alive"));
   const framing = framingOf(status, method, lengths, transferEncoding);

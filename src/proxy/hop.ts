@@ -1,23 +1,10 @@
 /**
  * @module
  * Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and must not be forwarded.
- * Bun's fetch passes them through verbatim, so we strip them both ways.
- * `Expect` is included because Bun.serve has already answered `100 Continue` itself.
+ * Bun.serve and Bun's fetch pass them through verbatim, so we strip requests and fetch's
+ * responses; our own client leaves them out of a response as it parses it.
  */
-import { isHeaderName } from "../util/http.ts";
-
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "expect",
-];
+import { HOP_BY_HOP_FIELDS, isHeaderName } from "../util/http.ts";
 
 export function stripHopByHop(headers: Headers): void {
   const connection = headers.get("connection");
@@ -29,5 +16,5 @@ export function stripHopByHop(headers: Headers): void {
       if (isHeaderName(n)) headers.delete(n);
     }
   }
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of HOP_BY_HOP_FIELDS) headers.delete(name);
 }

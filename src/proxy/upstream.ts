@@ -91,8 +91,6 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
       if (res.body && !(res.body instanceof Uint8Array)) res.body.fail(invalidStatus(res.status, origin.host));
       throw invalidStatus(res.status, origin.host);
     }
-    // The response headers are ours to edit: stripped in place instead of copied.
-    stripHopByHop(res.headers);
     const watched = res.body instanceof Uint8Array ? undefined : (res.body ?? undefined);
     if (deadlineTimer) {
       if (watched) watched.onEnd(() => deadlineTimer.cancel());
@@ -152,6 +150,8 @@ async function viaFetch(call: UpstreamCall, options: UpstreamOptions, signal: Ab
   } as RequestInit);
   if (res.status < 200 || res.status > 599) void res.body?.cancel().catch(() => {});
   const length = res.headers.get("content-length");
+  // fetch hands on every field; ours to edit, so stripped in place instead of copied.
+  stripHopByHop(res.headers);
   return { status: res.status, headers: res.headers, body: res.body && takeBody(res.body, length === null ? undefined : Number(length)) };
 }
 

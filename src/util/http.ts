@@ -15,6 +15,24 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // throwing (nothing beyond U+00FF) and HTTP/1.1 can carry without smuggling another line.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1), lower case: they belong to one connection and are never
+ * passed on, nor are the fields a Connection header names. `Expect` is here because Bun.serve has
+ * already answered `100 Continue` itself.
+ */
+export const HOP_BY_HOP_FIELDS: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+]);
+
 /** Whether `name` is a header field name (an RFC 9110 token). */
 export function isHeaderName(name: string): boolean {
   return TOKEN.test(name);

@@ -18,6 +18,14 @@ const codeOf = (fn: () => unknown) => {
 };
 
 describe("the head", () => {
+  test("hop-by-hop fields and those Connection names decide the framing and keep-alive, and are left out of the headers", () => {
+    const head = parse("HTTP/1.1 200 OK\r\nX-Private: 1\r\nConnection: keep-alive, X-Private\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\n");
+    expect(head.framing).toEqual({ kind: "chunked" });
+    expect(head.keepAlive).toBe(true);
+    expect([...head.headers]).toEqual([["x-kept", "yes"]]);
+    expect(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keepAlive).toBe(false);
+  });
+
   test("status, headers in order (repeated ones kept), framing and keep-alive", () => {
     const head = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Odd:  spaced value \r\n\r\nhello");
     expect(head.status).toBe(200);
