@@ -44,6 +44,8 @@ async function serve(config: Config): Promise<number> {
     void app.reopenLogs();
   });
   const stopSignal = stopSignalOf();
+  // A worker whose primary died (killed, out of memory) drains and goes, instead of holding the port alone.
+  const orphaned = worker === undefined ? undefined : new Promise<string>((resolve) => process.once("disconnect", () => resolve("the primary is gone")));
   try {
     app = await startSallyport(config, log);
     // The primary starts announcing the ports once every worker has them.
@@ -54,7 +56,7 @@ async function serve(config: Config): Promise<number> {
     log.error(`Failed to start sallyport: ${(e as Error).message}`);
     return code;
   }
-  const signal = await stopSignal;
+  const signal = await (orphaned ? Promise.race([stopSignal, orphaned]) : stopSignal);
   // Kubernetes keeps sending until its readiness probe has seen the 503: only then stop accepting.
   app.startDraining();
   if (config.waitForHealthcheckInterval > 0) {

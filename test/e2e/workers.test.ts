@@ -139,3 +139,29 @@ test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish
     slow.stop(true);
   }
 }, 30_000);
+
+test("-workers 2: when the primary is killed outright, its workers drain and exit instead of holding the port", async () => {
+  const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${upstream.port}"`]);
+  let workers: number[] = [];
+  const alive = () =>
+    workers.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  try {
+    await proxy.waitForLog(/2 workers serving/);
+    workers = childrenOf(proxy.proc.pid);
+    expect(workers).toHaveLength(2);
+    proxy.proc.kill("SIGKILL");
+    await proxy.proc.exited;
+    for (let i = 0; i < 500 && alive().length > 0; i++) await Bun.sleep(10);
+    expect(alive()).toEqual([]);
+    await proxy.waitForLog(/the primary is gone: draining/);
+  } finally {
+    for (const pid of alive()) process.kill(pid, "SIGKILL");
+  }
+}, 30_000);
