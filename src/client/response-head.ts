@@ -49,14 +49,16 @@ const invalid = (why: string) => new ClientError("InvalidHTTPResponse", `invalid
 
 const BLANK_LINE = Buffer.from("\r\n\r\n");
 
+/** `bytes` as a Buffer, for its native search and decoding: itself when it is one (Bun's reads are). */
+const asBuffer = (bytes: Uint8Array): Buffer => (bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
 /**
  * The index just past the blank line that ends a head in `bytes`, or -1 when it has not arrived;
  * `from` is the first index its last byte may be at.
  */
 export function headEnd(bytes: Uint8Array, from = 0): number {
   // Buffer's native search instead of a loop over the bytes in JavaScript.
-  const buffer = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const at = buffer.indexOf(BLANK_LINE, Math.max(0, from - 3));
+  const at = asBuffer(bytes).indexOf(BLANK_LINE, Math.max(0, from - 3));
   return at < 0 ? -1 : at + 4;
 }
 
@@ -65,13 +67,13 @@ export function headEnd(bytes: Uint8Array, from = 0): number {
  * follows (HEAD never has one). Throws a {@link ClientError}.
  */
 export function parseResponseHead(bytes: Uint8Array, end: number, method: string): ResponseHead {
-  const buffer = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lines = buffer.toString("latin1", 0, end - 4).split("\r\n");
+  const lines = asBuffer(bytes).toString("latin1", 0, end - 4).split("\r\n");
   const statusLine = STATUS_LINE.exec(lines[0]!);
   if (!statusLine) throw invalid("not an HTTP/1.x status line");
   const status = Number(statusLine[2]);
   // First every line is checked and the framing fields read; then the end-to-end ones are kept.
   const names: string[] = [];
+  const lowerNames: string[] = [];
   const values: string[] = [];
   const lengths = new Set<string>();
   let transferEncoding: string | undefined;
@@ -84,9 +86,10 @@ export function parseResponseHead(bytes: Uint8Array, end: number, method: string
     if (!TOKEN.test(name)) throw invalid("a header name that is not a token");
     const value = line.slice(colon + 1).trim();
     if (BAD_VALUE.test(value)) throw invalid(`a control character in ${name}`);
+    const lower = name.toLowerCase();
     names.push(name);
+    lowerNames.push(lower);
     values.push(value);
-    const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : "";
     if (lower === "content-length") for (const part of value.split(",")) lengths.add(part.trim());
     else if (lower === "transfer-encoding") transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
     else if (lower === "connection") connection += `,${value.toLowerCase()}`;
@@ -94,7 +97,7 @@ export function parseResponseHead(bytes: Uint8Array, end: number, method: string
   const named = connection === "" ? undefined : new Set(connection.split(",").map((n) => n.trim()));
   const headers = new Headers();
   for (let i = 0; i < names.length; i++) {
-    const lower = names[i]!.toLowerCase();
+    const lower = lowerNames[i]!;
     if (!HOP_BY_HOP_FIELDS.has(lower) && !named?.has(lower)) headers.append(names[i]!, values[i]!);
   }
   const closes = connection.includes("close") || (statusLine[1] === "0" && !connection.includes("keep-alive"));
