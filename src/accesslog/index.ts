@@ -15,7 +15,7 @@
  */
 import type { ExchangeRecord, Exchanges } from "../exchange/record.ts";
 import { openLineWriter } from "../log/line-writer.ts";
-import type { Clock } from "../util/clock.ts";
+import { nextTurn, type Clock } from "../util/clock.ts";
 import { accessFormat } from "./format.ts";
 
 export { requestDetails, type HeaderLookup } from "./details.ts";
@@ -65,7 +65,7 @@ export async function openAccessLog(exchanges: Exchanges, options: AccessLogOpti
     for (const [record, startedAt] of batch) out.write(format(record, startedAt));
   };
   const unsubscribe = exchanges.subscribe((record) => {
-    if (pending.length === 0) setImmediate(writePending);
+    if (pending.length === 0) void nextTurn().then(writePending);
     pending.push([record, wallClock() - (clock.now() - record.start)]);
   });
   return {

@@ -17,6 +17,7 @@ import { parseListenAddress } from "../config/listen-address.ts";
 import { CONTENT_TYPE } from "../metrics/text.ts";
 import { bindFailure, displayAddress, ListenError, serveListener, type Listener } from "../net/listener.ts";
 import type { Clock } from "../util/clock.ts";
+import { splitTarget } from "../util/url-path.ts";
 import { mergeExpositions } from "./metrics-merge.ts";
 import { isReadyMessage, WORKER_ENV, workerFlags } from "./worker.ts";
 
@@ -204,7 +205,7 @@ function primarySupport(config: Config, ready: () => boolean, workers: readonly 
     wait: (ms) => clock.sleep(ms),
     serve: {
       async fetch(req) {
-        const path = new URL(req.url, "http://support").pathname;
+        const { path } = splitTarget(req.url);
         if (path === "/healthz") return new Response("ok\n");
         if (path === "/readyz") return ready() ? new Response("ready\n") : new Response("draining\n", { status: 503 });
         if (path !== "/metrics") return fromWorker(req, path);
