@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola/core";
-import { BreakerRegistry } from "./circuit/registry.ts";
+import { BreakerRegistry, type BreakerFactory } from "./circuit/registry.ts";
 import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
@@ -25,6 +25,7 @@ import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
+import type { LimiterFactory } from "./ratelimit/limiter.ts";
 import { buildFallbackTable, withFallback } from "./routing/fallback.ts";
 import { builtinRegistries } from "./routing/registries.ts";
 import { RouteSource } from "./routing/source.ts";
@@ -68,7 +69,16 @@ export interface Sallyport {
 /** A problem with the configuration that the flags could not catch (files, addresses in use). */
 export class StartupError extends Error {}
 
-export async function startSallyport(config: Config, log: ConsolaInstance, clock: Clock = systemClock): Promise<Sallyport> {
+/**
+ * Where breaker and rate-limit state lives when it is not this process's alone (`-workers`: the
+ * primary's, see src/workers/state-view.ts).
+ */
+export interface SharedState {
+  readonly limiters: LimiterFactory;
+  readonly breakers: BreakerFactory;
+}
+
+export async function startSallyport(config: Config, log: ConsolaInstance, clock: Clock = systemClock, shared?: SharedState): Promise<Sallyport> {
   const tls = await backendTls(config);
   const serving = await openServingTls(config, log, clock);
   // Read before routes and listeners: a missing path stops the start (CredentialsPathError),
@@ -76,8 +86,11 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const secrets = await SecretStore.open({ paths: config.credentialsPaths, intervalMs: config.credentialsUpdateInterval, log, clock });
   // Skipper gates the ratelimit filters behind -enable-ratelimits and makes the breaker filters
   // no-ops without -enable-breakers; here a filter in a route always does what it says.
-  const ratelimits = new LimiterRegistry(clock);
-  const breakers = new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
+  const ratelimits = new LimiterRegistry(clock, shared?.limiters);
+  // Shared breakers are the primary's: it writes their state changes to the log and to /metrics.
+  const breakers = shared
+    ? new BreakerRegistry({ entries: config.breaker, clock, create: shared.breakers })
+    : new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
   const retries: RetryStats = { retries: 0 };
   const exchanges = new Exchanges(clock);
   const routes = await RouteSource.load({
@@ -91,7 +104,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const egress = await openEgress(config, log, clock);
   const intercept = await openInterception(config, clock);
   // Skipper uses the first -ratelimits entry only.
-  const requestLimit = createRequestLimit(config.ratelimits[0], clock);
+  const requestLimit = createRequestLimit(config.ratelimits[0], clock, shared?.limiters);
   const forwardAuth = config.forwardAuthFile ? await ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, clock, log }) : undefined;
   let draining = false;
   const onError = (err: Error) => log.error(`internal error: ${err?.stack ?? err}`);
@@ -129,7 +142,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         clock,
         maxHosts: config.metricsMaxHosts,
         exchanges,
-        breakers,
+        breakers: shared ? undefined : breakers,
         ratelimits,
         requestLimit,
         retries: () => retries.retries,

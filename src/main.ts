@@ -12,9 +12,11 @@ import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
 import { runCaInit } from "./tls/ca-init.ts";
 import { sharePorts } from "./net/listener.ts";
-import { systemClock } from "./util/clock.ts";
+import { nextTurn, systemClock } from "./util/clock.ts";
 import { runPrimary } from "./workers/primary.ts";
 import { workerNumber } from "./workers/worker.ts";
+import { isStateBatch, type ToWorker } from "./workers/state-protocol.ts";
+import { PrimaryState } from "./workers/state-view.ts";
 
 async function serve(config: Config): Promise<number> {
   log.level = LOG_LEVELS[config.applicationLogLevel];
@@ -24,7 +26,6 @@ async function serve(config: Config): Promise<number> {
   // The primary warns; its workers run the same command line.
   if (worker === undefined) for (const warning of startupWarnings(config)) log.warn(warning);
   if (workers > 1 && worker === undefined) {
-    log.warn(`-workers ${workers}: breakers and rate limits are kept per worker for now, so a limit of L lets up to ${workers}×L through`);
     return runPrimary({ config, workers, args: process.argv.slice(2), log, clock: systemClock, stopSignal: stopSignalOf() });
   }
   if (worker !== undefined) sharePorts();
@@ -47,7 +48,7 @@ async function serve(config: Config): Promise<number> {
   // A worker whose primary died (killed, out of memory) drains and goes, instead of holding the port alone.
   const orphaned = worker === undefined ? undefined : new Promise<string>((resolve) => process.once("disconnect", () => resolve("the primary is gone")));
   try {
-    app = await startSallyport(config, log);
+    app = await startSallyport(config, log, systemClock, worker === undefined ? undefined : sharedWithPrimary());
     // The primary starts announcing the ports once every worker has them.
     if (worker !== undefined) process.send?.({ ready: true, support: app.addresses.get("support") });
   } catch (e) {
@@ -67,6 +68,16 @@ async function serve(config: Config): Promise<number> {
   await app.stop(config.shutdownTimeout);
   log.info("stopped");
   return 0;
+}
+
+/** A worker's breakers and rate limits: the primary's, over the IPC channel it opened. */
+function sharedWithPrimary(): PrimaryState {
+  const shared = new PrimaryState({ send: (batch) => process.send?.(batch), clock: systemClock, nextTurn });
+  process.on("message", (message) => {
+    if (isStateBatch<ToWorker>(message)) shared.receive(message);
+  });
+  process.once("disconnect", () => shared.disconnected());
+  return shared;
 }
 
 /** Resolves with SIGTERM or SIGINT, whichever comes first. */

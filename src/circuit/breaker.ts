@@ -26,8 +26,11 @@ export type BreakerState = "closed" | "open" | "half-open";
 export const REFUSED = -1;
 
 export interface Breaker {
-  /** A ticket (≥ 0) for one request that may go out, or {@link REFUSED}. */
-  allow(): number;
+  /**
+   * A ticket (≥ 0) for one request that may go out, or {@link REFUSED}. A promise of one where the
+   * state lives elsewhere and must be asked (`-workers`: a half-open breaker's probes).
+   */
+  allow(): number | Promise<number>;
   /** Reports the outcome of the request `ticket` was issued for. Call exactly once per ticket. */
   done(ticket: number, success: boolean): void;
   /**
@@ -70,6 +73,16 @@ export class CircuitBreaker implements Breaker {
   get state(): BreakerState {
     this.#advance();
     return this.#state;
+  }
+
+  /** Counted up on every state change: a ticket is the generation it was issued in. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** ms until an open breaker turns half-open; 0 when it is not open. */
+  get openFor(): number {
+    return this.#state === "open" ? Math.max(0, this.#openUntil - this.clock.now()) : 0;
   }
 
   allow(): number {

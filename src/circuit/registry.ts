@@ -20,7 +20,7 @@
  */
 import { DEFAULT_PORT, hasPort } from "../net/host-port.ts";
 import type { Clock } from "../util/clock.ts";
-import { CircuitBreaker, NO_BREAKER, type Breaker, type BreakerState } from "./breaker.ts";
+import { CircuitBreaker, NO_BREAKER, type Breaker, type BreakerState, type StateChange } from "./breaker.ts";
 import { breakerSettings, DEFAULT_IDLE_TTL, mergeSettings, NO_SETTINGS, settingsKey, type BreakerSettings } from "./settings.ts";
 
 export interface BreakerRegistryOptions {
@@ -31,13 +31,25 @@ export interface BreakerRegistryOptions {
   readonly log?: (message: string) => void;
   /** most breakers live at once; default {@link DEFAULT_MAX_BREAKERS} */
   readonly maxBreakers?: number;
+  /** makes each breaker: a {@link CircuitBreaker} unless told otherwise (`-workers`: a view of the primary's) */
+  readonly create?: BreakerFactory;
 }
+
+/** A breaker whose state can be read, for metrics. */
+export interface LiveBreaker extends Breaker {
+  readonly state: BreakerState;
+  /** the registry dropped it (idle, or the least recently used of too many) */
+  dispose?(): void;
+}
+
+/** Makes the breaker of `host` under settings `key`; it reports its state changes to `onStateChange`. */
+export type BreakerFactory = (host: string, settings: BreakerSettings, key: string, onStateChange: StateChange) => LiveBreaker;
 
 /** How many breakers a registry keeps live at most unless told otherwise. */
 export const DEFAULT_MAX_BREAKERS = 10_000;
 
-/** A breaker of `host` changed state (for metrics; the log line is written either way). */
-export type Transition = (host: string, from: BreakerState, to: BreakerState) => void;
+/** A breaker of `host` under settings `key` changed state (for metrics; the log line is written either way). */
+export type Transition = (host: string, from: BreakerState, to: BreakerState, key: string, breaker: LiveBreaker) => void;
 
 /** Merged settings for one (host settings, route settings) pair, with their key, computed once. */
 interface Resolved {
@@ -50,7 +62,7 @@ interface Entry {
   readonly host: string;
   readonly key: string;
   readonly idleTTL: number;
-  readonly breaker: CircuitBreaker;
+  readonly breaker: LiveBreaker;
   lastUsed: number;
   prev: Entry | undefined;
   next: Entry | undefined;
@@ -73,6 +85,7 @@ export class BreakerRegistry {
   readonly #max: number;
   readonly #clock: Clock;
   readonly #log: (message: string) => void;
+  readonly #createBreaker: BreakerFactory;
   #transitionObservers: readonly Transition[] = [];
   /** no global or host breakers: only routes with breaker filters get one */
   readonly #routeOnly: boolean;
@@ -80,6 +93,7 @@ export class BreakerRegistry {
   constructor(options: BreakerRegistryOptions) {
     this.#clock = options.clock;
     this.#log = options.log ?? (() => {});
+    this.#createBreaker = options.create ?? ((_host, settings, _key, onStateChange) => new CircuitBreaker(settings, this.#clock, onStateChange));
     const max = options.maxBreakers ?? DEFAULT_MAX_BREAKERS;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxBreakers must be a positive integer, got ${max}`);
     this.#max = max;
@@ -130,6 +144,7 @@ export class BreakerRegistry {
     let entry = this.#breakers.get(host)?.get(resolved.key);
     if (entry) this.#unlink(entry);
     if (!entry || now - entry.lastUsed > entry.idleTTL) {
+      entry?.breaker.dispose?.();
       this.#sweep(now);
       // A new one may push the least recently used out; an idle one is replaced in place.
       if (!entry) {
@@ -160,9 +175,9 @@ export class BreakerRegistry {
   }
 
   #create(host: string, { settings, key }: Resolved, now: number): Entry {
-    const breaker = new CircuitBreaker(settings, this.#clock, (from, to) => {
+    const breaker: LiveBreaker = this.#createBreaker(host, settings, key, (from, to) => {
       this.#log(`circuit breaker ${host} went from ${from} to ${to}`);
-      for (const observer of this.#transitionObservers) observer(host, from, to);
+      for (const observer of this.#transitionObservers) observer(host, from, to, key, breaker);
     });
     return { host, key, idleTTL: settings.idleTTL, breaker, lastUsed: now, prev: undefined, next: undefined };
   }
@@ -173,6 +188,7 @@ export class BreakerRegistry {
   }
 
   #remove(entry: Entry): void {
+    entry.breaker.dispose?.();
     this.#unlink(entry);
     const byKey = this.#breakers.get(entry.host)!;
     byKey.delete(entry.key);

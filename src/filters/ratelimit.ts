@@ -37,8 +37,11 @@ function limitFilter(registry: LimiterRegistry, kind: string, max: number, windo
     request(ctx) {
       const key = lookup(ctx.request);
       if (key === "") return;
+      const refuse = (wait: number) => {
+        if (wait > 0) ctx.serve(errorState(status, "rate-limited", statusText(status), rejectionHeaders(limiter, wait)));
+      };
       const wait = limiter.take(key);
-      if (wait > 0) ctx.serve(errorState(status, "rate-limited", statusText(status), rejectionHeaders(limiter, wait)));
+      return typeof wait === "number" ? refuse(wait) : wait.then(refuse);
     },
     close() {
       if (closed) return;

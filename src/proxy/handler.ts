@@ -210,7 +210,8 @@ export function createHandler(options: ProxyOptions) {
       // Ours alone: never passed on from a front, whoever put it there.
       if (relayed) headers.delete(RELAYED_SCHEME);
       const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, scheme, rawPath, decodedPath };
-      const limited = requestLimit.check(state);
+      let limited = requestLimit.check(state);
+      if (limited instanceof Promise) limited = await limited;
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
       const body = requestBody(req, length, record);
       const exchange = { state, body: body?.stream ?? req.body, bodyFailure: body?.failure, signal: req.signal, record };

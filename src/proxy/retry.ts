@@ -63,7 +63,8 @@ export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<U
   const deadline = call.deadline === undefined ? undefined : deps.clock.now() + call.deadline;
   const retrying = replayable && policy.attempts > 1;
   for (let tries = 1; ; tries++) {
-    const ticket = breaker.allow();
+    let ticket = breaker.allow();
+    if (ticket instanceof Promise) ticket = await ticket;
     if (ticket === REFUSED) throw circuitOpen(call.origin.key);
     let wait: number;
     try {

@@ -6,34 +6,42 @@
  */
 import type { RequestState } from "../exchange/state.ts";
 import type { Clock } from "../util/clock.ts";
-import { rejectionHeaders, SlidingWindowLimiter } from "./limiter.ts";
+import { localLimiters, rejectionHeaders, type LimiterFactory } from "./limiter.ts";
 import { byClient, sameBucket } from "./lookup.ts";
 import type { RatelimitSettings } from "./settings.ts";
 
 export interface RequestLimit {
-  /** undefined when the request may pass, else the headers of its 429 */
-  check(state: RequestState): Record<string, string> | undefined;
+  /** undefined when the request may pass, else the headers of its 429; a promise of that under `-workers` */
+  check(state: RequestState): Rejection | Promise<Rejection>;
   /** requests refused so far, for metrics */
   readonly rejected: number;
 }
 
+/** The headers of a 429, or undefined: the request may pass. */
+export type Rejection = Record<string, string> | undefined;
+
 export const UNLIMITED: RequestLimit = Object.freeze({ check: () => undefined, rejected: 0 });
 
-export function createRequestLimit(settings: RatelimitSettings | undefined, clock: Clock): RequestLimit {
+export function createRequestLimit(settings: RatelimitSettings | undefined, clock: Clock, create: LimiterFactory = localLimiters(clock)): RequestLimit {
   if (!settings || settings.type === "disabled") return UNLIMITED;
-  const limiter = new SlidingWindowLimiter(settings.maxHits, settings.timeWindow, clock);
-  const lookup = settings.type === "client" ? byClient : sameBucket;
+  const { type, maxHits, timeWindow } = settings;
+  const limiter = create(`-ratelimits ${type} ${maxHits} ${timeWindow}`, maxHits, timeWindow);
+  const lookup = type === "client" ? byClient : sameBucket;
   let rejected = 0;
+  const answer = (wait: number): Rejection => {
+    if (wait <= 0) return undefined;
+    rejected++;
+    return rejectionHeaders(limiter, wait);
+  };
   return {
     get rejected() {
       return rejected;
     },
     check(state) {
       const key = lookup(state);
-      const wait = key === "" ? 0 : limiter.take(key);
-      if (wait <= 0) return undefined;
-      rejected++;
-      return rejectionHeaders(limiter, wait);
+      if (key === "") return undefined;
+      const wait = limiter.take(key);
+      return typeof wait === "number" ? answer(wait) : wait.then(answer);
     },
   };
 }

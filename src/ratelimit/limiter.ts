@@ -21,9 +21,18 @@ export interface Limiter {
   readonly max: number;
   /** ms */
   readonly window: number;
-  /** Takes a slot for `key`: 0 when the request may pass, else the ms until a slot frees. */
-  take(key: string): number;
+  /**
+   * Takes a slot for `key`: 0 when the request may pass, else the ms until a slot frees. A promise
+   * where the buckets live elsewhere (`-workers`: in the primary).
+   */
+  take(key: string): number | Promise<number>;
 }
+
+/** Makes the limiter of one setting; `name` says which (`service 100 60000`), the same in every worker. */
+export type LimiterFactory = (name: string, max: number, window: number) => Limiter;
+
+/** The in-process limiter: buckets in this process's memory. */
+export const localLimiters = (clock: Clock): LimiterFactory => (_name, max, window) => new SlidingWindowLimiter(max, window, clock);
 
 /** Lets everything through; stands in where no limit is configured. */
 export const NO_LIMIT: Limiter = Object.freeze({ max: Infinity, window: 0, take: () => 0 });

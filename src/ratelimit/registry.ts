@@ -9,10 +9,9 @@
  * so /metrics keeps them across reloads that drop a limiter.
  */
 import type { Clock } from "../util/clock.ts";
-import { SlidingWindowLimiter, type Limiter } from "./limiter.ts";
+import { localLimiters, type Limiter, type LimiterFactory } from "./limiter.ts";
 
 interface Shared {
-  readonly limiter: SlidingWindowLimiter;
   /** what routes get: the limiter, counting its rejections */
   readonly counted: Limiter;
   refs: number;
@@ -22,7 +21,12 @@ export class LimiterRegistry {
   readonly #shared = new Map<string, Shared>();
   readonly #rejections = new Map<string, number>();
 
-  constructor(readonly clock: Clock) {}
+  readonly #create: LimiterFactory;
+
+  /** `create` makes each limiter: in-process buckets unless told otherwise (`-workers`). */
+  constructor(clock: Clock, create: LimiterFactory = localLimiters(clock)) {
+    this.#create = create;
+  }
 
   /** live limiters, for tests and metrics */
   get size(): number {
@@ -38,21 +42,24 @@ export class LimiterRegistry {
   acquire(kind: string, max: number, window: number): Limiter {
     const key = `${kind} ${max} ${window}`;
     let shared = this.#shared.get(key);
-    if (!shared) this.#shared.set(key, (shared = this.#create(kind, max, window)));
+    if (!shared) this.#shared.set(key, (shared = this.#counted(key, kind, max, window)));
     shared.refs++;
     return shared.counted;
   }
 
-  #create(kind: string, max: number, window: number): Shared {
-    const limiter = new SlidingWindowLimiter(max, window, this.clock);
+  #counted(name: string, kind: string, max: number, window: number): Shared {
+    const limiter = this.#create(name, max, window);
     const label = kind.split(" ", 1)[0]!;
     const rejections = this.#rejections;
-    const take = (key: string) => {
-      const wait = limiter.take(key);
+    const count = (wait: number) => {
       if (wait > 0) rejections.set(label, (rejections.get(label) ?? 0) + 1);
       return wait;
     };
-    return { limiter, counted: { max, window, take }, refs: 0 };
+    const take = (key: string) => {
+      const wait = limiter.take(key);
+      return typeof wait === "number" ? count(wait) : wait.then(count);
+    };
+    return { counted: { max, window, take }, refs: 0 };
   }
 
   release(kind: string, max: number, window: number): void {

@@ -7,8 +7,8 @@
  * is, `/metrics` is the workers' scrapes merged, the rest is answered by a worker's own.
  * SIGHUP and SIGUSR1 go to every worker; SIGTERM drains them all and exits 0 when they have.
  *
- * Each worker keeps its own breakers and rate limits: limits are per worker, so the app refuses
- * `-workers` above 1 with rate limits until their state is shared.
+ * Breakers and rate limits are the primary's (src/workers/state-owner.ts): the workers ask it,
+ * so limits hold for all of them together, and /metrics reads the breakers here.
  */
 import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola/core";
@@ -16,9 +16,15 @@ import type { Config } from "../config/index.ts";
 import { parseListenAddress } from "../config/listen-address.ts";
 import { CONTENT_TYPE } from "../metrics/text.ts";
 import { bindFailure, displayAddress, ListenError, serveListener, type Listener } from "../net/listener.ts";
-import type { Clock } from "../util/clock.ts";
+import { nextTurn, type Clock } from "../util/clock.ts";
+import type { BreakerRegistry } from "../circuit/registry.ts";
+import { breakerMetrics } from "../metrics/breakers.ts";
+import { HostLabels } from "../metrics/labels.ts";
+import { MetricRegistry } from "../metrics/registry.ts";
 import { splitTarget } from "../util/url-path.ts";
 import { mergeExpositions } from "./metrics-merge.ts";
+import { StateOwner } from "./state-owner.ts";
+import { isStateBatch, type ToPrimary } from "./state-protocol.ts";
 import { isReadyMessage, WORKER_ENV, workerFlags } from "./worker.ts";
 
 /** A worker that died is started again after this long. */
@@ -64,6 +70,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   }
   const argv = [...commandOf(options.args), ...workerFlags(ports)];
   const workers: Worker[] = [];
+  const state = new StateOwner({ clock, breakers: config.breaker, log: (message) => log.info(message), nextTurn });
   let stopping = false;
   let restarts = 0;
 
@@ -73,9 +80,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       env: { ...process.env, [WORKER_ENV]: String(number) },
       stdio: ["ignore", "inherit", "inherit"],
       ipc(message) {
-        if (isReadyMessage(message)) worker.support = message.support;
+        if (isStateBatch<ToPrimary>(message)) state.receive(number, message);
+        else if (isReadyMessage(message)) worker.support = message.support;
       },
     });
+    state.attach(number, (batch) => worker.proc.send(batch));
     return worker;
   };
 
@@ -106,6 +115,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   // A worker that dies is started again, in its place.
   const supervise = (worker: Worker) => {
     void worker.proc.exited.then(async (code) => {
+      state.detach(worker.number);
       if (stopping) return;
       log.warn(`worker ${worker.number} (pid ${worker.proc.pid}) exited (${worker.proc.signalCode ?? `code ${code}`}); starting it again in ${RESTART_DELAY_MS} ms`);
       await clock.sleep(RESTART_DELAY_MS);
@@ -119,7 +129,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   workers.forEach(supervise);
 
   let draining = false;
-  const support = config.supportListener ? primarySupport(config, () => !draining && workers.every((w) => w.support !== undefined && w.proc.exitCode === null), workers, () => restarts, clock) : undefined;
+  const ready = () => !draining && workers.every((w) => w.support !== undefined && w.proc.exitCode === null);
+  const support = config.supportListener ? primarySupport(config, { ready, workers, restarts: () => restarts, breakers: state.breakers, clock }) : undefined;
   if (support) {
     try {
       ports.set("-support-listener", await support.start());
@@ -189,9 +200,22 @@ async function waitUntil(done: () => boolean, clock: Clock): Promise<void> {
   while (!done()) await clock.sleep(10);
 }
 
-/** The primary's support listener: its own readiness, the workers' metrics merged, the rest from a worker. */
-function primarySupport(config: Config, ready: () => boolean, workers: readonly Worker[], restarts: () => number, clock: Clock): Listener {
+interface PrimarySupport {
+  readonly ready: () => boolean;
+  readonly workers: readonly Worker[];
+  readonly restarts: () => number;
+  /** the breakers of all workers, which live here */
+  readonly breakers: BreakerRegistry;
+  readonly clock: Clock;
+}
+
+/** The primary's support listener: its own readiness, the workers' metrics merged with its own, the rest from a worker. */
+function primarySupport(config: Config, { ready, workers, restarts, breakers, clock }: PrimarySupport): Listener {
   const { hostname, port } = parseListenAddress(config.supportListener);
+  const own = new MetricRegistry();
+  own.collect("sallyport_workers", "Worker processes serving the ports.", "gauge", [], (emit) => emit([], workers.length));
+  own.collect("sallyport_worker_restarts_total", "Workers started again after they died.", "counter", [], (emit) => emit([], restarts()));
+  breakerMetrics(own, new HostLabels(config.metricsMaxHosts), breakers);
   const fromWorker = (req: Request, path: string) => {
     const worker = workers.find((w) => w.support !== undefined && w.proc.exitCode === null);
     if (!worker) return new Response("no worker is serving\n", { status: 503 });
@@ -212,8 +236,7 @@ function primarySupport(config: Config, ready: () => boolean, workers: readonly 
         const texts = await Promise.all(
           workers.filter((w) => w.support !== undefined && w.proc.exitCode === null).map((w) => fetch(`http://${w.support}/metrics`, { proxy: false } as RequestInit).then((r) => r.text(), () => "")),
         );
-        const own = `# HELP sallyport_workers Worker processes serving the ports.\n# TYPE sallyport_workers gauge\nsallyport_workers ${workers.length}\n# HELP sallyport_worker_restarts_total Workers started again after they died.\n# TYPE sallyport_worker_restarts_total counter\nsallyport_worker_restarts_total ${restarts()}\n`;
-        return new Response(req.method === "HEAD" ? null : mergeExpositions(texts) + own, { headers: { "content-type": CONTENT_TYPE } });
+        return new Response(req.method === "HEAD" ? null : mergeExpositions(texts) + own.render(), { headers: { "content-type": CONTENT_TYPE } });
       },
     },
   });

@@ -19,6 +19,7 @@ import {
   times,
   type Step,
 } from "./steps.ts";
+import { sync } from "../support/sync.ts";
 
 const route = (fields: Parameters<typeof breakerSettings>[0]) => breakerSettings(fields);
 
@@ -192,7 +193,7 @@ describe("the cap on live breakers (dynamic destinations)", () => {
   test("a dropped breaker starts fresh, even if it was open", () => {
     const registry = new BreakerRegistry({ entries: [global({ failures: 1, timeout: 3_600_000 })], clock: new FakeClock(), maxBreakers: 1 });
     const a = registry.get("a:1");
-    a.done(a.allow(), false);
+    a.done(sync(a.allow()), false);
     expect(registry.get("a:1").allow()).toBe(REFUSED);
     registry.get("b:1");
     expect(registry.get("a:1").allow()).not.toBe(REFUSED);

@@ -13,6 +13,7 @@ import { REFUSED, type BreakerState } from "../../src/circuit/breaker.ts";
 import { BreakerRegistry } from "../../src/circuit/registry.ts";
 import { breakerSettings, NO_SETTINGS, type BreakerSettings } from "../../src/circuit/settings.ts";
 import { FakeClock } from "../support/clock.ts";
+import { sync } from "../support/sync.ts";
 
 export const HOST = "api.example.com:443";
 
@@ -44,7 +45,7 @@ export const request =
   (status: number): Step =>
   (w) => {
     const b = breaker(w);
-    const ticket = b.allow();
+    const ticket = sync(b.allow());
     expect(ticket, `request(${status}) was refused`).not.toBe(REFUSED);
     b.done(ticket, status < 500);
   };
@@ -64,7 +65,7 @@ export const expectRefused: Step = (w) => expect(breaker(w).allow()).toBe(REFUSE
 
 /** Lets a request through and keeps its ticket, to report later with `report`. */
 export const admit: Step = (w) => {
-  const ticket = breaker(w).allow();
+  const ticket = sync(breaker(w).allow());
   expect(ticket).not.toBe(REFUSED);
   w.held.push(ticket);
 };

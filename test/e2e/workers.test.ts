@@ -165,3 +165,89 @@ test("-workers 2: when the primary is killed outright, its workers drain and exi
     for (const pid of alive()) process.kill(pid, "SIGKILL");
   }
 }, 30_000);
+
+/** For each established connection to `port`: the client's port → the pid of the process holding it, from ss. */
+function holdersOf(port: number): Map<number, number> {
+  const ss = Bun.spawnSync(["ss", "-Htnp", "state", "established", `( sport = :${port} )`]).stdout.toString();
+  return new Map([...ss.matchAll(/:(\d+)\s+users:\(\("[^"]*",pid=(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]));
+}
+
+/**
+ * `perWorker` requests for `path` sent to each of `workers`, each on a connection of its own: the
+ * connections are opened first, and ss tells which worker holds which. The statuses, sorted.
+ */
+async function onEachWorker(port: number, workers: readonly number[], perWorker: number, path: string, headers = ""): Promise<number[]> {
+  const connect = () => {
+    const { promise, resolve } = Promise.withResolvers<number>();
+    let head = "";
+    const socket = Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        data(_s, bytes) {
+          head += bytes.toString();
+        },
+        close: () => resolve(Number(head.slice(9, 12))),
+        error: () => resolve(0),
+      },
+    });
+    return socket.then((s) => ({ socket: s, status: promise }));
+  };
+  const chosen = new Map<number, Awaited<ReturnType<typeof connect>>[]>(workers.map((pid) => [pid, []]));
+  const spare: Awaited<ReturnType<typeof connect>>[] = [];
+  for (let round = 0; round < 20 && [...chosen.values()].some((c) => c.length < perWorker); round++) {
+    const opened = await Promise.all(Array.from({ length: perWorker * workers.length }, connect));
+    let holders = holdersOf(port);
+    for (let i = 0; i < 100 && opened.some((c) => !holders.has(c.socket.localPort)); i++) {
+      await Bun.sleep(10);
+      holders = holdersOf(port);
+    }
+    for (const c of opened) {
+      const mine = chosen.get(holders.get(c.socket.localPort) ?? 0);
+      (mine && mine.length < perWorker ? mine : spare).push(c);
+    }
+  }
+  for (const c of spare) c.socket.end();
+  const used = [...chosen.values()].flat();
+  expect(used).toHaveLength(perWorker * workers.length);
+  for (const c of used) c.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`);
+  return (await Promise.all(used.map((c) => c.status))).sort();
+}
+
+test("-workers 2: rate limits and breakers are the primary's, so they hold for both workers together", async () => {
+  let failing = true;
+  const backend = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(failing ? "down" : "up", { status: failing ? 500 : 200 }) });
+  const routes = [
+    `limited: Path("/limited") -> ratelimit(5, "1h") -> "http://127.0.0.1:${upstream.port}"`,
+    `client: Path("/client") -> clientRatelimit(3, "1h", "X-Tenant") -> "http://127.0.0.1:${upstream.port}"`,
+    `broken: Path("/broken") -> consecutiveBreaker(4, "1h") -> "http://127.0.0.1:${backend.port}"`,
+  ].join(";\n");
+  const proxy = await startProxy(["-workers", "2", "-inline-routes", routes, "-ratelimits", "type=client,max-hits=40,time-window=1h"]);
+  try {
+    await proxy.waitForLog(/2 workers serving/);
+    const workers = childrenOf(proxy.proc.pid);
+    const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
+    const limited = await onEachWorker(proxy.port, workers, 10, "/limited");
+    expect([count(limited, 200), count(limited, 429)]).toEqual([5, 15]);
+    const tenant = await onEachWorker(proxy.port, workers, 4, "/client", "X-Tenant: a\r\n");
+    expect([count(tenant, 200), count(tenant, 429)]).toEqual([3, 5]);
+
+    // Two failures seen by each worker, four in all, open the breaker; then both refuse.
+    expect(await onEachWorker(proxy.port, workers, 2, "/broken")).toEqual([500, 500, 500, 500]);
+    await proxy.waitForLog(/circuit breaker 127\.0\.0\.1:\d+ went from closed to open/);
+    failing = false;
+    expect(await onEachWorker(proxy.port, workers, 3, "/broken")).toEqual(Array(6).fill(503));
+    const scrape = await (await fetch(proxy.supportUrl + "/metrics")).text();
+    expect(scrape).toMatch(/sallyport_circuit_breaker_state\{host="127\.0\.0\.1:\d+",state="open"\} 1\n/);
+    expect(scrape).toMatch(/sallyport_circuit_breaker_transitions_total\{host="127\.0\.0\.1:\d+",from="closed",to="open"\} 1\n/);
+    expect(scrape).toMatch(/sallyport_ratelimit_rejections_total\{limit="service"\} 15\n/);
+    // The global -ratelimits (40 per client; every client here is 127.0.0.1) has counted 38 so far.
+    const global = await onEachWorker(proxy.port, workers, 5, "/client", "X-Tenant: b\r\n");
+    expect([count(global, 200), count(global, 429)]).toEqual([2, 8]);
+    // The state change is logged once, by the primary.
+    expect(proxy.logs.filter((line) => line.includes("went from closed to open"))).toHaveLength(1);
+  } finally {
+    await proxy.stop();
+    backend.stop(true);
+  }
+});

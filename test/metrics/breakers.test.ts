@@ -7,6 +7,7 @@ import { Exchanges } from "../../src/exchange/record.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/index.ts";
 import { FakeClock } from "../support/clock.ts";
 import { valueOf } from "./samples.ts";
+import { sync } from "../support/sync.ts";
 
 let metrics: Metrics | undefined;
 afterEach(() => metrics?.stop());
@@ -18,7 +19,7 @@ function setup(maxHosts = 1000) {
   metrics = createMetrics({ clock, maxHosts, exchanges: new Exchanges(clock), breakers });
   const fail = (host: string) => {
     const b = breakers.get(host);
-    const ticket = b.allow();
+    const ticket = sync(b.allow());
     expect(ticket).not.toBe(REFUSED);
     b.done(ticket, false);
   };

@@ -12,6 +12,7 @@ import type { UpstreamResponse } from "../../src/proxy/upstream.ts";
 import { originOf } from "../../src/routing/origin.ts";
 import { FakeClock } from "../support/clock.ts";
 import { createFilter, makeContext, run } from "../filters/helpers.ts";
+import { sync } from "../support/sync.ts";
 
 /** What the fake backend does on each try: a status, or an error code as fetch reports it. */
 type Outcome = number | "ECONNRESET" | "ECONNREFUSED" | "ENOTFOUND" | "timeout" | "bad-request" | "client-gone";
@@ -155,7 +156,7 @@ describe("the breaker gate", () => {
 
   test("an open breaker: 503 X-Circuit-Open, the backend is not called", async () => {
     const breaker = tripAfter(1);
-    breaker.done(breaker.allow(), false);
+    breaker.done(sync(breaker.allow()), false);
     const w = world([200], { breaker });
     const err = await w.send().catch((e: ProxyError) => e);
     expect(err).toBeInstanceOf(ProxyError);
@@ -196,7 +197,7 @@ describe("the breaker gate", () => {
   test("a client fault gives a half-open probe back", async () => {
     const clock = new FakeClock();
     const breaker = new BreakerRegistry({ entries: [], clock }).get("api.example.com:80", breakerSettings({ type: "consecutive", failures: 1, timeout: 1000 }));
-    breaker.done(breaker.allow(), false);
+    breaker.done(sync(breaker.allow()), false);
     await clock.advance(1000);
     // the one probe of the half-open breaker goes to a client that was at fault…
     expect(await cause(world(["bad-request"], { breaker }).send())).toBe("bad-request");

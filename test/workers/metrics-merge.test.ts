@@ -13,6 +13,7 @@ import { createMetrics, type CertificateExpiry, type Metrics } from "../../src/m
 import { MetricRegistry } from "../../src/metrics/registry.ts";
 import { GAUGE_MERGE, mergeExpositions } from "../../src/workers/metrics-merge.ts";
 import { FakeClock } from "../support/clock.ts";
+import { sync } from "../support/sync.ts";
 
 const started: Metrics[] = [];
 afterEach(() => {
@@ -52,7 +53,7 @@ function worker(options: WorkerOptions = {}) {
   started.push(metrics);
   const fail = (host: string) => {
     const breaker = breakers!.get(host);
-    const ticket = breaker.allow();
+    const ticket = sync(breaker.allow());
     expect(ticket).not.toBe(REFUSED);
     breaker.done(ticket, false);
   };
