@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola/core";
-import { BreakerRegistry, type BreakerFactory } from "./circuit/registry.ts";
+import { BreakerRegistry } from "./circuit/registry.ts";
 import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
@@ -75,7 +75,8 @@ export class StartupError extends Error {}
  */
 export interface SharedState {
   readonly limiters: LimiterFactory;
-  readonly breakers: BreakerFactory;
+  /** the breakers, whose state changes someone else logs and counts in /metrics */
+  readonly breakers: BreakerRegistry;
 }
 
 export async function startSallyport(config: Config, log: ConsolaInstance, clock: Clock = systemClock, shared?: SharedState): Promise<Sallyport> {
@@ -88,9 +89,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   // no-ops without -enable-breakers; here a filter in a route always does what it says.
   const ratelimits = new LimiterRegistry(clock, shared?.limiters);
   // Shared breakers are the primary's: it writes their state changes to the log and to /metrics.
-  const breakers = shared
-    ? new BreakerRegistry({ entries: config.breaker, clock, create: shared.breakers })
-    : new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
+  const breakers = shared?.breakers ?? new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
   const retries: RetryStats = { retries: 0 };
   const exchanges = new Exchanges(clock);
   const routes = await RouteSource.load({

@@ -2,7 +2,7 @@
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
  * SIGHUP re-reads the routes and the secrets, SIGUSR1 reopens the access log.
  */
-import { startSallyport, StartupError, type Sallyport } from "./app.ts";
+import { startSallyport, StartupError, type Sallyport, type SharedState } from "./app.ts";
 import { runCheckCommand } from "./cli/check.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
 import { EXIT_USAGE, runCli, startupWarnings } from "./cli/index.ts";
@@ -11,24 +11,33 @@ import { log, LOG_LEVELS, setLogFormat } from "./log/index.ts";
 import { RouteSourceError } from "./routing/source.ts";
 import { CredentialsPathError } from "./secrets/index.ts";
 import { runCaInit } from "./tls/ca-init.ts";
-import { sharePorts } from "./net/listener.ts";
 import { nextTurn, systemClock } from "./util/clock.ts";
-import { runPrimary } from "./workers/primary.ts";
+import { planFleet, type Fleet, type FleetPlan } from "./workers/primary.ts";
+import { BreakerRegistry } from "./circuit/registry.ts";
+import { ListenError, sharePorts } from "./net/listener.ts";
 import { workerNumber } from "./workers/worker.ts";
 import { isStateBatch, type ToWorker } from "./workers/state-protocol.ts";
 import { PrimaryState } from "./workers/state-view.ts";
 
-async function serve(config: Config): Promise<number> {
-  log.level = LOG_LEVELS[config.applicationLogLevel];
-  setLogFormat(log, { json: config.applicationLogJsonEnabled });
+async function serve(operatorConfig: Config): Promise<number> {
+  log.level = LOG_LEVELS[operatorConfig.applicationLogLevel];
+  setLogFormat(log, { json: operatorConfig.applicationLogJsonEnabled });
   const worker = workerNumber();
-  const workers = config.workers === 0 ? navigator.hardwareConcurrency : config.workers;
+  const workers = operatorConfig.workers === 0 ? navigator.hardwareConcurrency : operatorConfig.workers;
   // The primary warns; its workers run the same command line.
-  if (worker === undefined) for (const warning of startupWarnings(config)) log.warn(warning);
-  if (workers > 1 && worker === undefined) {
-    return runPrimary({ config, workers, args: process.argv.slice(2), log, clock: systemClock, stopSignal: stopSignalOf() });
+  if (worker === undefined) for (const warning of startupWarnings(operatorConfig)) log.warn(warning);
+  let plan: FleetPlan | undefined;
+  if (worker === undefined && workers > 1) {
+    try {
+      plan = planFleet({ config: operatorConfig, workers, args: process.argv.slice(2), log, clock: systemClock });
+    } catch (e) {
+      if (!(e instanceof ListenError)) throw e;
+      log.error(`Failed to start sallyport: ${e.message}`);
+      return 1;
+    }
   }
-  if (worker !== undefined) sharePorts();
+  if (plan || worker !== undefined) sharePorts();
+  const config = plan?.config ?? operatorConfig;
   // Listen for signals before starting: a SIGHUP right after the listeners are up must not kill
   // the process (Node's default for SIGHUP), and a SIGTERM during startup must still drain.
   let app: Sallyport | undefined;
@@ -47,10 +56,20 @@ async function serve(config: Config): Promise<number> {
   const stopSignal = stopSignalOf();
   // A worker whose primary died (killed, out of memory) drains and goes, instead of holding the port alone.
   const orphaned = worker === undefined ? undefined : new Promise<string>((resolve) => process.once("disconnect", () => resolve("the primary is gone")));
+  let fleet: Fleet | undefined;
   try {
-    app = await startSallyport(config, log, systemClock, worker === undefined ? undefined : sharedWithPrimary());
-    // The primary starts announcing the ports once every worker has them.
+    app = await startSallyport(config, log, systemClock, plan?.shared ?? (worker === undefined ? undefined : sharedWithPrimary(config)));
+    // The primary announces the ports once every worker has them.
     if (worker !== undefined) process.send?.({ ready: true, support: app.addresses.get("support") });
+    if (plan) {
+      const self = app;
+      fleet = await plan.start({ support: self.addresses.get("support")!, ready: () => self.ready });
+      if (!fleet) {
+        await self.stop(0);
+        log.error("Failed to start sallyport: a worker exited during its start");
+        return 1;
+      }
+    }
   } catch (e) {
     const code = startupExitCode(e);
     if (code === undefined) throw e;
@@ -60,24 +79,25 @@ async function serve(config: Config): Promise<number> {
   const signal = await (orphaned ? Promise.race([stopSignal, orphaned]) : stopSignal);
   // Kubernetes keeps sending until its readiness probe has seen the 503: only then stop accepting.
   app.startDraining();
+  fleet?.startDraining();
   if (config.waitForHealthcheckInterval > 0) {
     log.info(`${signal}: /readyz answers 503; the listeners stop accepting in ${config.waitForHealthcheckInterval} ms`);
     await systemClock.sleep(config.waitForHealthcheckInterval);
   }
   log.info(`${signal}: draining in-flight requests and tunnels (at most ${config.shutdownTimeout} ms)`);
-  await app.stop(config.shutdownTimeout);
+  await Promise.all([app.stop(config.shutdownTimeout), fleet?.stop(config.shutdownTimeout)]);
   log.info("stopped");
   return 0;
 }
 
 /** A worker's breakers and rate limits: the primary's, over the IPC channel it opened. */
-function sharedWithPrimary(): PrimaryState {
-  const shared = new PrimaryState({ send: (batch) => process.send?.(batch), clock: systemClock, nextTurn });
+function sharedWithPrimary(config: Config): SharedState {
+  const primary = new PrimaryState({ send: (batch) => process.send?.(batch), clock: systemClock, nextTurn });
   process.on("message", (message) => {
-    if (isStateBatch<ToWorker>(message)) shared.receive(message);
+    if (isStateBatch<ToWorker>(message)) primary.receive(message);
   });
-  process.once("disconnect", () => shared.disconnected());
-  return shared;
+  process.once("disconnect", () => primary.disconnected());
+  return { limiters: primary.limiters, breakers: new BreakerRegistry({ entries: config.breaker, clock: systemClock, create: primary.breakers }) };
 }
 
 /** Resolves with SIGTERM or SIGINT, whichever comes first. */

@@ -1,7 +1,8 @@
 /**
  * @module
  * The primary's side of shared state: it holds the one copy of every rate-limit bucket and every
- * circuit breaker and answers the workers (src/workers/state-protocol.ts).
+ * circuit breaker, serves its own requests from them directly and answers the other workers
+ * (src/workers/state-protocol.ts).
  *
  * - Rate limits are exact: every take is decided here, in arrival order, on the primary's clock.
  * - Breakers run here as they run in one process (src/circuit), so the log line of a state change
@@ -15,7 +16,7 @@
 import { CircuitBreaker, NO_BREAKER, type Breaker } from "../circuit/breaker.ts";
 import { BreakerRegistry } from "../circuit/registry.ts";
 import { breakerSettings, type BreakerSettings } from "../circuit/settings.ts";
-import { SlidingWindowLimiter } from "../ratelimit/limiter.ts";
+import { SlidingWindowLimiter, type LimiterFactory } from "../ratelimit/limiter.ts";
 import type { Clock } from "../util/clock.ts";
 import { Outbox, type StateBatch, type ToPrimary, type ToWorker } from "./state-protocol.ts";
 
@@ -56,6 +57,9 @@ export class StateOwner {
       for (const outbox of this.#outboxes.values()) outbox.push(["changed", host, key, to, generation, openFor]);
     });
   }
+
+  /** For the primary's own app: limiters on these buckets, answering at once. */
+  readonly limiters: LimiterFactory = (name, max, window) => ({ max, window, take: (key) => this.#limiter(name, max, window).take(key) });
 
   /** Worker `number` is (again) at the other end of `send`. */
   attach(number: number, send: (batch: StateBatch<ToWorker>) => void): void {

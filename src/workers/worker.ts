@@ -23,6 +23,9 @@ export interface ReadyMessage {
 export const isReadyMessage = (message: unknown): message is ReadyMessage =>
   typeof message === "object" && message !== null && (message as ReadyMessage).ready === true && typeof (message as ReadyMessage).support === "string";
 
+/** Where each worker's own support listener goes: the primary gathers /metrics from it. */
+export const PRIVATE_SUPPORT = "127.0.0.1:0";
+
 /**
  * The flags a worker gets after the operator's (a later flag wins): the ports the primary
  * checked, a private support listener, and no wait before draining (the primary waited).
@@ -30,6 +33,6 @@ export const isReadyMessage = (message: unknown): message is ReadyMessage =>
 export function workerFlags(ports: ReadonlyMap<string, string>): string[] {
   const flags: string[] = [];
   for (const [flag, address] of ports) flags.push(flag, address);
-  flags.push("-support-listener", "127.0.0.1:0", "-wait-for-healthcheck-interval", "0s");
+  flags.push("-support-listener", PRIVATE_SUPPORT, "-wait-for-healthcheck-interval", "0s");
   return flags;
 }

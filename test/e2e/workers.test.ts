@@ -1,7 +1,8 @@
 /**
- * `-workers N` end to end against the compiled binary: the primary starts N processes that share
- * the port, gathers their /metrics into one scrape, starts a killed worker again, passes SIGHUP on
- * to every worker, and drains them all on SIGTERM; a port in use fails the start.
+ * `-workers N` end to end against the compiled binary: the primary serves as worker 0 and starts
+ * N-1 processes that share the port, gathers every /metrics into one scrape, starts a killed
+ * worker again, passes SIGHUP on to every worker, and drains them all on SIGTERM; a port in use
+ * fails the start.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtemp, writeFile } from "node:fs/promises";
@@ -19,6 +20,11 @@ afterAll(() => upstream.stop(true));
 /** The pids of `pid`'s children. */
 function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The processes serving: the primary (worker 0) and its children. */
+function servingPids(pid: number): number[] {
+  return [pid, ...childrenOf(pid)];
 }
 
 /** Which process holds each established connection to `port` on our side, from ss. */
@@ -39,7 +45,7 @@ test("-workers 2: two processes share the port, /metrics adds them up, a killed 
   const proxy = await startProxy(["-workers", "2", "-routes-file", routes, "-source-poll-timeout", "3600000"]);
   try {
     await proxy.waitForLog(/2 workers serving/);
-    const workers = childrenOf(proxy.proc.pid);
+    const workers = servingPids(proxy.proc.pid);
     expect(workers).toHaveLength(2);
 
     // Both serve: twenty kept-open connections land on both processes.
@@ -63,17 +69,17 @@ test("-workers 2: two processes share the port, /metrics adds them up, a killed 
     expect((await fetch(proxy.supportUrl + "/routes")).headers.get("x-count")).toBe("1");
 
     // A worker that dies is started again; the port is served all along.
-    process.kill(workers[0]!, "SIGKILL");
-    await proxy.waitForLog(new RegExp(`worker 0 \\(pid ${workers[0]}\\) exited`));
+    const [, child] = workers as [number, number];
+    process.kill(child, "SIGKILL");
+    await proxy.waitForLog(new RegExp(`worker 1 \\(pid ${child}\\) exited`));
     expect((await fresh(proxy.url + "/y", 10)).every((a) => a === "from upstream")).toBe(true);
     let now: number[] = [];
-    for (let i = 0; i < 300 && !(now.length === 2 && !now.includes(workers[0]!)); i++) {
-      now = childrenOf(proxy.proc.pid);
+    for (let i = 0; i < 300 && !(now.length === 2 && !now.includes(child)); i++) {
+      now = servingPids(proxy.proc.pid);
       await Bun.sleep(10);
     }
     expect(now).toHaveLength(2);
-    expect(now).not.toContain(workers[0]);
-    expect(now).toContain(workers[1]!);
+    expect(now).not.toContain(child);
     let restarted = "";
     for (let i = 0; i < 300 && !/sallyport_worker_restarts_total 1\n/.test(restarted); i++) {
       restarted = await (await fetch(proxy.supportUrl + "/metrics")).text();
@@ -91,7 +97,7 @@ test("-workers 2: two processes share the port, /metrics adds them up, a killed 
     // SIGTERM drains both workers, then the primary exits 0.
     const pids = childrenOf(proxy.proc.pid);
     expect(await proxy.stop()).toBe(0);
-    expect(proxy.logs.some((l) => /SIGTERM: draining 2 workers/.test(l))).toBe(true);
+    expect(proxy.logs.some((l) => /SIGTERM: draining in-flight requests/.test(l))).toBe(true);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   } finally {
     proxy.proc.kill("SIGKILL");
@@ -128,7 +134,7 @@ test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish
     await arrived;
     // What a terminal's Ctrl-C does: SIGINT to the whole process group.
     for (const pid of [proxy.proc.pid, ...childrenOf(proxy.proc.pid)]) process.kill(pid, "SIGINT");
-    await proxy.waitForLog(/SIGINT: draining 2 workers/);
+    await proxy.waitForLog(/SIGINT: draining in-flight requests/);
     await Bun.sleep(200);
     release();
     expect(await inflight).toBe("finished");
@@ -155,7 +161,7 @@ test("-workers 2: when the primary is killed outright, its workers drain and exi
   try {
     await proxy.waitForLog(/2 workers serving/);
     workers = childrenOf(proxy.proc.pid);
-    expect(workers).toHaveLength(2);
+    expect(workers).toHaveLength(1);
     proxy.proc.kill("SIGKILL");
     await proxy.proc.exited;
     for (let i = 0; i < 500 && alive().length > 0; i++) await Bun.sleep(10);
@@ -225,7 +231,7 @@ test("-workers 2: rate limits and breakers are the primary's, so they hold for b
   const proxy = await startProxy(["-workers", "2", "-inline-routes", routes, "-ratelimits", "type=client,max-hits=40,time-window=1h"]);
   try {
     await proxy.waitForLog(/2 workers serving/);
-    const workers = childrenOf(proxy.proc.pid);
+    const workers = servingPids(proxy.proc.pid);
     const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
     const limited = await onEachWorker(proxy.port, workers, 10, "/limited");
     expect([count(limited, 200), count(limited, 429)]).toEqual([5, 15]);
