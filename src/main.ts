@@ -15,15 +15,17 @@ import { nextTurn, systemClock } from "./util/clock.ts";
 import { planFleet, type Fleet, type FleetPlan } from "./workers/primary.ts";
 import { BreakerRegistry } from "./circuit/registry.ts";
 import { ListenError, sharePorts } from "./net/listener.ts";
+import { availableCores } from "./workers/cores.ts";
 import { workerNumber } from "./workers/worker.ts";
 import { isStateBatch, type ToWorker } from "./workers/state-protocol.ts";
 import { PrimaryState } from "./workers/state-view.ts";
 
 async function serve(operatorConfig: Config): Promise<number> {
   log.level = LOG_LEVELS[operatorConfig.applicationLogLevel];
-  setLogFormat(log, { json: operatorConfig.applicationLogJsonEnabled });
   const worker = workerNumber();
-  const workers = operatorConfig.workers === 0 ? navigator.hardwareConcurrency : operatorConfig.workers;
+  const workers = operatorConfig.workers === 0 ? availableCores() : operatorConfig.workers;
+  // Which process wrote a line, when several write to the one stderr; the primary is worker 0.
+  setLogFormat(log, { json: operatorConfig.applicationLogJsonEnabled, worker: worker ?? (workers > 1 ? 0 : undefined) });
   // The primary warns; its workers run the same command line.
   if (worker === undefined) for (const warning of startupWarnings(operatorConfig)) log.warn(warning);
   let plan: FleetPlan | undefined;
@@ -86,6 +88,7 @@ async function serve(operatorConfig: Config): Promise<number> {
   }
   log.info(`${signal}: draining in-flight requests and tunnels (at most ${config.shutdownTimeout} ms)`);
   await Promise.all([app.stop(config.shutdownTimeout), fleet?.stop(config.shutdownTimeout)]);
+  await fleet?.close();
   log.info("stopped");
   return 0;
 }

@@ -91,7 +91,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "idle-timeout-server", kind: "duration", default: "60s", key: "idleTimeoutServer", usage: "how long an idle client keep-alive connection stays open" },
   { name: "read-timeout-server", kind: "duration", default: "0", key: "readTimeoutServer", usage: "maximum time for a client to send its whole request body; 0 means no limit" },
   { name: "wait-for-healthcheck-interval", kind: "duration", default: "0", key: "waitForHealthcheckInterval", usage: "after SIGTERM, how long /readyz says 503 before the listeners stop accepting (Kubernetes: a few readiness periods); Skipper's default is 45s" },
-  { name: "workers", kind: "int", default: 1, key: "workers", usage: "processes serving the ports together (SO_REUSEPORT), started and restarted by this one, which serves -support-listener; 0 is one per core" },
+  { name: "workers", kind: "int", default: 0, key: "workers", usage: "processes serving the ports together (SO_REUSEPORT), started and restarted by this one, which serves -support-listener; 0 is one per core (CPU affinity, lowered to the cgroup's CPU quota)" },
   { name: "shutdown-timeout", kind: "duration", default: "30s", key: "shutdownTimeout", usage: "after SIGTERM, how long in-flight requests and open tunnels may take to finish before their connections are closed" },
 
   // logging

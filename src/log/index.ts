@@ -43,6 +43,8 @@ const stderrSink: LogSink = { write: (line) => process.stderr.write(line) };
 export interface LoggerOptions {
   /** logrus JSON lines instead of the `[APP]` text layout (`-application-log-json-enabled`) */
   readonly json?: boolean;
+  /** under `-workers`, the number of the process that wrote the line (logrus field `worker`) */
+  readonly worker?: number;
 }
 
 export function createLogger(level: LogLevelName = "info", sink: LogSink = stderrSink, options: LoggerOptions = {}): ConsolaInstance {
@@ -65,16 +67,18 @@ export function setLogFormat(logger: ConsolaInstance, options: LoggerOptions, si
 
 function reporter(sink: LogSink, options: LoggerOptions): ConsolaReporter {
   const format = options.json ? formatJsonLine : formatLine;
-  return { log: (obj: LogObject) => sink.write(format(obj)) };
+  return { log: (obj: LogObject) => sink.write(format(obj, options.worker)) };
 }
 
-export function formatLine(obj: LogObject): string {
-  return `[APP]time="${timeOf(obj)}" level=${levelOf(obj)} msg=${JSON.stringify(messageOf(obj))}\n`;
+/** logrus's TextFormatter: time, level and msg, then the other fields sorted by name. */
+export function formatLine(obj: LogObject, worker?: number): string {
+  const fields = worker === undefined ? "" : ` worker=${worker}`;
+  return `[APP]time="${timeOf(obj)}" level=${levelOf(obj)} msg=${JSON.stringify(messageOf(obj))}${fields}\n`;
 }
 
-/** logrus's JSONFormatter: its three keys, sorted as Go's encoder sorts a map. */
-export function formatJsonLine(obj: LogObject): string {
-  return `${JSON.stringify({ level: levelOf(obj), msg: messageOf(obj), time: timeOf(obj) })}\n`;
+/** logrus's JSONFormatter: its keys sorted as Go's encoder sorts a map. */
+export function formatJsonLine(obj: LogObject, worker?: number): string {
+  return `${JSON.stringify({ level: levelOf(obj), msg: messageOf(obj), time: timeOf(obj), worker })}\n`;
 }
 
 const messageOf = (obj: LogObject): string => obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");

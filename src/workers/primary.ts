@@ -17,6 +17,9 @@
  * sharePorts();
  * const app = await startSallyport(plan.config, log, clock, plan.shared);
  * const fleet = await plan.start({ support: app.addresses.get("support")!, ready: () => app.ready });
+ * // on SIGTERM
+ * await Promise.all([app.stop(grace), fleet.stop(grace)]);
+ * await fleet.close();
  * ```
  */
 import type { Subprocess } from "bun";
@@ -74,6 +77,8 @@ export interface Fleet {
   startDraining(): void;
   /** SIGTERM to the other workers; resolves once they exited (killed `EXIT_GRACE_MS` after `graceMs`). */
   stop(graceMs: number): Promise<void>;
+  /** Closes the support listener: last, once this process's own app has drained too, so /readyz says 503 until then. */
+  close(): Promise<void>;
 }
 
 /** The traffic ports and their flags; the support listener is the primary's own. */
@@ -211,6 +216,8 @@ async function startFleet(options: FleetOptions, ports: Map<string, string>, sta
       }
       process.off("SIGHUP", onHup);
       process.off("SIGUSR1", onUsr1);
+    },
+    async close() {
       await support?.stop(0);
     },
   };

@@ -21,7 +21,7 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server, TCPSocketListener } from "bun";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl, type CurlResult } from "../support/curl.ts";
 import { startTestDns, type TestDns } from "../support/dns.ts";
 import { rawRequest } from "../support/raw.ts";
@@ -406,6 +406,8 @@ describe("-egress-allow named.test,127.0.0.2 (an IP rule opens exactly that addr
       dns.answer(`nosuch.${suffix}`, { A: ["127.0.0.2"] });
     }
     proxy = await startProxy([
+      // one process, one DNS cache: the rebinding test watches its TTL
+      ...ONE_PROCESS,
       "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-connect-ports", String(P),
       "-inline-routes", "d: * -> <dynamic>",
@@ -810,6 +812,8 @@ describe("-egress-allow-file / -egress-deny-file", () => {
     await writeFile(allowFile, "# who may be reached\none.test\n");
     await writeFile(denyFile, "# nothing denied yet\n");
     proxy = await startProxy([
+      // one process: a reload takes effect once its log line is seen
+      ...ONE_PROCESS,
       "-forward-address", "127.0.0.1:0", "-application-log-level", "debug",
       "-egress-allow-private",
       "-egress-allow-file", allowFile,

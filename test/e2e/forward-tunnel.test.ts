@@ -11,14 +11,14 @@ import type { Socket, TCPSocketListener } from "bun";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 
 const HOST = "127.0.0.1";
 const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
-/** The flags every proxy here needs: a forward port, loopback allowed, CONNECT to `ports`. */
+/** The flags every proxy here needs: a forward port, loopback allowed, CONNECT to `ports`; one process, whose fds are counted. */
 function tunnelArgs(ports: readonly number[], ...extra: string[]): string[] {
-  return ["-forward-address", `${HOST}:0`, "-egress-allow-private", "-connect-ports", ports.join(","), ...extra];
+  return [...ONE_PROCESS, "-forward-address", `${HOST}:0`, "-egress-allow-private", "-connect-ports", ports.join(","), ...extra];
 }
 
 /**

@@ -13,7 +13,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { startTestDns, type TestDns } from "../support/dns.ts";
 import { makeTestPki, type TestPki } from "../support/tls.ts";
 import { labelValues, parseSamples, valueOf } from "../metrics/samples.ts";
@@ -102,6 +102,9 @@ beforeAll(async () => {
   await writeFile(join(dir, "tls.key"), pki.key);
   const up = `http://${HOST}:${upstream.port}`;
   proxy = await startProxy([
+    // one process, one DNS cache: the DNS test counts its questions (the merge of several
+    // workers' scrapes is test/e2e/workers.test.ts's)
+    ...ONE_PROCESS,
     "-tls-cert", join(dir, "tls.crt"),
     "-tls-key", join(dir, "tls.key"),
     "-forward-address", `${HOST}:0`,

@@ -105,9 +105,10 @@ describe("-access-log-disabled", () => {
 });
 
 describe("-application-log-json-enabled", () => {
-  test("every line on stderr is a logrus JSON object: level, msg and time, nothing else", async () => {
+  test("every line on stderr is a logrus JSON object: level, msg and time, and under -workers the worker that wrote it, nothing else", async () => {
     const json = await startProxy([
       "-application-log-json-enabled",
+      "-workers", "2",
       "-access-log", join(dir, "json-run.log"),
       // a warning at the start (a Skipper flag accepted, not acted on)
       "-enable-prometheus-metrics",
@@ -132,7 +133,8 @@ describe("-application-log-json-enabled", () => {
     });
     expect(parsed.filter((entry) => typeof entry === "string")).toEqual([]);
     for (const entry of parsed as Record<string, unknown>[]) {
-      expect(Object.keys(entry)).toEqual(["level", "msg", "time"]);
+      expect(Object.keys(entry)).toEqual(["level", "msg", "time", "worker"]);
+      expect(entry.worker).toBeOneOf([0, 1]);
       expect(["trace", "debug", "info", "warning", "error", "fatal", "panic"]).toContain(entry.level as string);
       expect(typeof entry.msg).toBe("string");
       expect(Number.isNaN(Date.parse(entry.time as string))).toBe(false);

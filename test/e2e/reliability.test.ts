@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server, TCPSocketListener } from "bun";
-import { runBinary, startProxy, type RunningProxy } from "../support/binary.ts";
+import { runBinary, ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 
 /** An upstream that answers 200 until told to fail, then 502; it counts what reaches it. */
@@ -71,6 +71,8 @@ beforeAll(async () => {
   ].join(";\n");
   [proxy, limited] = await Promise.all([
     startProxy([
+      // one process: the retry test needs its second request on the connection pool of the first
+      ...ONE_PROCESS,
       "-inline-routes", routes,
       // a global breaker for every host, turned off for one host
       "-breaker", "type=consecutive,failures=2,timeout=1m",

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 
 let proxy: RunningProxy;
@@ -26,7 +26,7 @@ async function waitForBody(path: string, body: string): Promise<void> {
 beforeAll(async () => {
   file = join(await mkdtemp(join(tmpdir(), "sallyport-routes-")), "routes.eskip");
   await writeFile(file, hello("one"));
-  proxy = await startProxy(["-routes-file", file, "-source-poll-timeout", "100"]);
+  proxy = await startProxy([...ONE_PROCESS, "-routes-file", file, "-source-poll-timeout", "100"]);
 });
 
 afterAll(async () => {

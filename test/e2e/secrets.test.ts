@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runBinary, startProxy, type RunningProxy } from "../support/binary.ts";
+import { runBinary, ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 import { writeK8sSecret } from "../support/k8s-secret.ts";
 import { recordingUpstream, type RecordingUpstream } from "../support/recording-upstream.ts";
@@ -30,8 +30,8 @@ async function secretsDir(files: Record<string, string> = {}): Promise<string> {
 
 const injectRoute = (secret: string, upstream: RecordingUpstream) => `Host("host1") -> bearerinjector("${secret}") -> "http://127.0.0.1:${upstream.port}/"`;
 
-async function startInjecting(dir: string, secret: string, upstream: RecordingUpstream, interval = "1s"): Promise<RunningProxy> {
-  return startProxy([`-inline-routes=${injectRoute(secret, upstream)}`, `-credentials-paths=${dir}`, `-credentials-update-interval=${interval}`]);
+async function startInjecting(dir: string, secret: string, upstream: RecordingUpstream, interval = "1s", ...extra: string[]): Promise<RunningProxy> {
+  return startProxy([`-inline-routes=${injectRoute(secret, upstream)}`, `-credentials-paths=${dir}`, `-credentials-update-interval=${interval}`, ...extra]);
 }
 
 const get = (proxy: RunningProxy, host = "host1") => fetch(`${proxy.url}/foo`, { headers: { host } });
@@ -143,7 +143,7 @@ describe("rotation", () => {
     upstream.stop();
   });
 
-  test("SIGHUP re-reads all secrets at once", async () => {
+  test("SIGHUP re-reads all secrets at once, in every worker", async () => {
     // The file sits in a subdirectory reached through a symlink: the watch on `dir` does not see
     // writes there, and the tick is an hour away, so only SIGHUP can pick the change up.
     const dir = await secretsDir();
@@ -151,12 +151,14 @@ describe("rotation", () => {
     await writeFile(`${dir}/sub/token`, "hup-v1\n");
     await symlink("sub/token", `${dir}/token`);
     const upstream = recordingUpstream();
-    await using proxy = await startInjecting(dir, `${dir}/token`, upstream, "1h");
+    await using proxy = await startInjecting(dir, `${dir}/token`, upstream, "1h", "-workers", "2");
+    await proxy.waitForLog(/2 workers serving/);
     // One request first: it also proves main() has installed its SIGHUP handler.
     await rotateAndWatch(proxy, upstream, ["hup-v1"], "hup-v1", 1000);
     await writeFile(`${dir}/sub/token`, "hup-v2\n");
     proxy.proc.kill("SIGHUP");
-    await proxy.waitForLog(new RegExp(`Updated secret file: ${dir}/token`));
+    // The primary passes the signal on: both processes re-read before any request is sent again.
+    for (const worker of [0, 1]) await proxy.waitForLog(new RegExp(`Updated secret file: ${dir}/token" worker=${worker}`));
     expect(proxy.logs.findIndex((l) => l.includes("SIGHUP"))).toBeLessThan(proxy.logs.findIndex((l) => l.includes("Updated secret file")));
     await rotateAndWatch(proxy, upstream, ["hup-v2"], "hup-v2", 1000);
     upstream.stop();

@@ -11,7 +11,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { signCertificate, signLeaf, type SignedCertificate } from "../support/forward-tls.ts";
 import { makeTestPki, type TestPki } from "../support/tls.ts";
 
@@ -55,6 +55,8 @@ beforeAll(async () => {
   await writeFile(join(dir, "roles"), `[billing]\nmatch san=URI:spiffe://cluster.local/ns/pay/sa/billing\nallow 127.0.0.1\n\n[default]\n`);
   accessLog = join(dir, "access.log");
   proxy = await startProxy([
+    // two processes, as on a 2-core machine by default: the rotation test waits for both
+    "-workers", "2",
     "-tls-cert", certFile,
     "-tls-key", keyFile,
     "-tls-client-ca", pki.caFile,
@@ -192,13 +194,15 @@ describe("the certificate", () => {
     const next = await signLeaf(pki, ["localhost", "rotated.test"]);
     await writeFile(keyFile, next.key);
     await writeFile(certFile, next.cert);
-    await proxy.waitForLog(/TLS certificate .* reloaded: CN=localhost/);
+    // Each process reads the files on its own poll; the next connection may land on either.
+    for (const worker of [0, 1]) await proxy.waitForLog(new RegExp(`TLS certificate .* reloaded: CN=localhost.* worker=${worker}`));
     expect(await servedNames(proxy.port)).toContain("DNS:rotated.test");
     expect(await servedNames(proxy.forwardPort!)).toContain("DNS:rotated.test");
     // A certificate whose key is not the one beside it: refused, and the rotated one stays.
     const other = await signLeaf(pki, ["localhost", "mismatched.test"]);
     await writeFile(certFile, other.cert);
-    const warning = await proxy.waitForLog(/TLS certificate .* not taken: .* is not the key of/);
+    const warning = await proxy.waitForLog(/TLS certificate .* not taken: .* is not the key of.* worker=0/);
+    await proxy.waitForLog(/TLS certificate .* not taken: .* is not the key of.* worker=1/);
     expect(warning).not.toContain("PRIVATE KEY");
     expect(await servedNames(proxy.port)).toContain("DNS:rotated.test");
     expect((await curl([`https://localhost:${proxy.port}/up`])).status).toBe(200);

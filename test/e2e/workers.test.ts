@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtemp, writeFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBinary, startProxy } from "../support/binary.ts";
@@ -257,3 +257,39 @@ test("-workers 2: rate limits and breakers are the primary's, so they hold for b
     backend.stop(true);
   }
 });
+
+test("-workers 2, SIGTERM while the primary still serves a slow request and the other worker is gone: /readyz says 503 until the primary has drained too, then exit 0", async () => {
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  let arrived = 0;
+  const slow = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch() {
+      arrived++;
+      await released;
+      return new Response("finished");
+    },
+  });
+  const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
+  try {
+    await proxy.waitForLog(/2 workers serving/);
+    const [other] = childrenOf(proxy.proc.pid) as [number];
+    // One request, on a connection the primary itself holds.
+    const statuses = onEachWorker(proxy.port, [proxy.proc.pid], 1, "/slow");
+    for (let i = 0; i < 500 && arrived < 1; i++) await Bun.sleep(10);
+    expect(arrived).toBe(1);
+    proxy.proc.kill("SIGTERM");
+    // The other worker had nothing in flight: it exits at once.
+    const gone = () => !existsSync(`/proc/${other}`) || readFileSync(`/proc/${other}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+    for (let i = 0; i < 500 && !gone(); i++) await Bun.sleep(10);
+    expect(gone()).toBe(true);
+    expect((await fetch(proxy.supportUrl + "/readyz")).status).toBe(503);
+    release();
+    expect(await statuses).toEqual([200]);
+    expect(await proxy.proc.exited).toBe(0);
+  } finally {
+    release();
+    proxy.proc.kill("SIGKILL");
+    slow.stop(true);
+  }
+}, 30_000);

@@ -56,3 +56,13 @@ test("setLogFormat switches an existing logger (main's process-wide one) to JSON
   expect(lines[1]).toStartWith('[APP]time="');
   expect(lines[1]).toEndWith(' level=info msg="text"\n');
 });
+
+test("under -workers every line names its process: worker=N after msg in text, a sorted worker key in JSON", () => {
+  const lines: string[] = [];
+  const sink = { write: (line: string) => void lines.push(line) };
+  createLogger("info", sink, { worker: 0 }).info("text");
+  createLogger("info", sink, { json: true, worker: 3 }).info("json");
+  expect(lines[0]).toMatch(/^\[APP\]time="[^"]+" level=info msg="text" worker=0\n$/);
+  expect(Object.entries(JSON.parse(lines[1]!) as object).map(([key]) => key)).toEqual(["level", "msg", "time", "worker"]);
+  expect(JSON.parse(lines[1]!)).toMatchObject({ msg: "json", worker: 3 });
+});

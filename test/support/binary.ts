@@ -220,6 +220,13 @@ function leakedLines(lines: readonly string[], secrets: ReadonlySet<string>, pat
 }
 
 /** Starts the binary on free loopback ports and waits until both listeners are up. */
+/**
+ * For a test that watches one process: its fds, its DNS cache, its pool of upstream connections,
+ * the moment its reload is logged. Without it the binary serves with one worker per core, and
+ * the kernel spreads the test's connections over them.
+ */
+export const ONE_PROCESS: readonly string[] = ["-workers", "1"];
+
 export async function startProxy(args: string[], options: { cwd?: string } = {}): Promise<RunningProxy> {
   await ensureBinary();
   const secretFiles = credentialFiles(args);

@@ -48,7 +48,7 @@ export const DEFAULT_CONFIG: Config = {
   accessLogStripQuery: true,
   egressLogLevel: "info",
   metricsMaxHosts: 1000,
-  workers: 1,
+  workers: 0,
   sniAddress: "",
   sniUpstreamPort: 443,
   egressSuffix: ".egress.local",
