@@ -8,7 +8,7 @@ import type { ModeName } from "./modes.ts";
 import { findPlain, findRow, type RowData, type ScenarioResult } from "./results.ts";
 import { FEATURES_OFF, FEATURES_ON } from "./scenarios/features.ts";
 import { SQUID_FORWARD } from "./scenarios/forward.ts";
-import { FLOOR } from "./scenarios/routed.ts";
+import { FLOOR, NGINX_2, WORKERS_2 } from "./scenarios/routed.ts";
 
 export interface Goal {
   readonly goal: string;
@@ -53,17 +53,25 @@ function rssGoal(s: readonly ScenarioResult[], table: string): Check {
   return { pass: mb(r.peakRssMiB) < 100, detail: `peak ${mb(r.peakRssMiB).toFixed(1)} MB (${r.peakRssMiB.toFixed(1)} MiB), highest of ${r.samples.length} round(s); needs < 100 MB` };
 }
 
+/** sallyport against nginx at the same number of worker processes: req/s, then p99. */
+function againstNginx(s: readonly ScenarioResult[], table: string, ours: string, nginx: string, workers: string): Goal[] {
+  return [
+    goal(`Routed, 50 connections, 1 KiB, ${workers}: ${ours} ≥ 1.0× ${nginx} req/s`, () => ratioGoal(s, table, ours, nginx, 1)),
+    goal(`Routed, 50 connections, 1 KiB, ${workers}: ${ours} p99 ≤ ${nginx}'s`, () => {
+      const p = pair(s, table, ours, nginx);
+      if (typeof p === "string") return p;
+      const [a, b] = p.map((r) => r.median!.p99Ms!);
+      return { pass: a! <= b!, detail: `${ours} ${f2(a!)} ms, ${nginx} ${f2(b!)} ms (median rounds)` };
+    }),
+  ];
+}
+
 export function checkGoals(s: readonly ScenarioResult[], mode: ModeName): Goal[] {
   const routed = "routed/ka-1k";
   return [
     goal("Routed, 50 connections, 1 KiB: sallyport ≥ 1.0× the Bun floor", () => ratioGoal(s, routed, "sallyport", FLOOR, 1)),
-    goal("Routed, 50 connections, 1 KiB: sallyport ≥ 1.0× nginx req/s", () => ratioGoal(s, routed, "sallyport", "nginx", 1)),
-    goal("Routed, 50 connections, 1 KiB: sallyport p99 ≤ nginx's", () => {
-      const p = pair(s, routed, "sallyport", "nginx");
-      if (typeof p === "string") return p;
-      const [a, b] = p.map((r) => r.median!.p99Ms!);
-      return { pass: a! <= b!, detail: `sallyport ${f2(a!)} ms, nginx ${f2(b!)} ms (median rounds)` };
-    }),
+    ...againstNginx(s, routed, "sallyport", "nginx", "1 worker each"),
+    ...againstNginx(s, routed, WORKERS_2, NGINX_2, "2 worker processes each"),
     goal("Forward proxy (absolute form) ≥ 2× squid", () => ratioGoal(s, "forward/ka-1k", "sallyport forward port", SQUID_FORWARD, 2)),
     goal("CONNECT ≥ 0.8× direct MB/s", () => ratioGoal(s, "forward/connect", "sallyport forward port", "direct", 0.8, "MiB/s")),
     goal("RSS < 100 MB streaming the big body down", () => rssGoal(s, "streaming/down")),

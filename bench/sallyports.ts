@@ -10,12 +10,17 @@ import { join } from "node:path";
 import { freePort } from "./procs.ts";
 import { absoluteForm, AUTH_VALUE, dirFor, probe, ROUTED_HOST, SMALL_PATH, start, type Target } from "./servers.ts";
 
-/** `-address` and, when wanted, a support listener on free loopback ports; never :9090 and :9911. */
+/**
+ * `-address` and, when wanted, a support listener on free loopback ports (never :9090 and :9911),
+ * and one process (`-workers 1`), as the other contenders run one worker; a later `-workers`
+ * in a contender's own flags wins.
+ */
 function ports(support: boolean): { port: number; support?: number; args: string[] } {
   const port = freePort();
-  if (!support) return { port, args: ["-address", `127.0.0.1:${port}`, "-support-listener", ""] };
+  const oneWorker = ["-workers", "1"];
+  if (!support) return { port, args: [...oneWorker, "-address", `127.0.0.1:${port}`, "-support-listener", ""] };
   const s = otherFreePort([port]);
-  return { port, support: s, args: ["-address", `127.0.0.1:${port}`, "-support-listener", `127.0.0.1:${s}`] };
+  return { port, support: s, args: [...oneWorker, "-address", `127.0.0.1:${port}`, "-support-listener", `127.0.0.1:${s}`] };
 }
 
 /** A free port other than `taken` (freePort releases its port at once, so two calls may agree). */

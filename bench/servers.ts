@@ -5,9 +5,10 @@
  * child on its own 127.0.0.1 port. Everything listens on loopback only.
  *
  * Fairness choices, the same for every proxy:
- * - one worker (nginx `worker_processes 1`, haproxy `nbthread 1`, squid `-N`, one sallyport
- *   process): the machine has 2 cores that wrk and the upstream also need, and per-worker
- *   numbers are what scales. Bun also runs fetch's HTTP client on a thread of its own.
+ * - one worker (nginx `worker_processes 1`, haproxy `nbthread 1`, squid `-N`, sallyport
+ *   `-workers 1`): the machine has 2 cores that wrk and the upstream also need, and per-worker
+ *   numbers are what scales. Bun also runs fetch's HTTP client on a thread of its own. The
+ *   routed scenario adds sallyport `-workers 2` (its default on 2 cores) beside nginx with 2.
  * - the routed path's work: every reverse proxy sets `Authorization: Bearer x` on the request,
  *   as the sallyport route does (the Bun floor does nothing but proxy: it is the floor).
  * - no access logs (sallyport's is off in the comparisons, `-access-log-disabled`; scenario 3
@@ -131,9 +132,9 @@ function nginxCommon(dir: string): string {
   return ["body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t === "body" ? "client_body" : t}_temp_path ${dir}/tmp-${t};`).join("\n  ");
 }
 
-/** The start of every nginx.conf here: one worker in the foreground, files in `dir`, `http {` opened. */
-function nginxHead(dir: string): string {
-  return `worker_processes 1;
+/** The start of every nginx.conf here: `workers` worker processes (one unless said) in the foreground, files in `dir`, `http {` opened. */
+function nginxHead(dir: string, workers = 1): string {
+  return `worker_processes ${workers};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -220,12 +221,12 @@ export async function startBunBaseline(root: string, upstreamUrl: string, tag = 
   return start("bun baseline", [process.execPath, script, String(port), upstreamUrl], dir, target, { env, ready });
 }
 
-export async function startNginxProxy(root: string, nginx: string, upstreamPort: number): Promise<Target> {
-  const dir = dirFor(root, "nginx-proxy");
+export async function startNginxProxy(root: string, nginx: string, upstreamPort: number, workers = 1): Promise<Target> {
+  const dir = dirFor(root, workers === 1 ? "nginx-proxy" : `nginx-proxy-${workers}`);
   const port = freePort();
   // proxy_max_temp_file_size 0: stream through memory buffers like the others, never spool to disk.
   // keepalive 512: idle upstream connections kept, above the most client connections of any shape.
-  writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir)}
+  writeFileSync(join(dir, "nginx.conf"), `${nginxHead(dir, workers)}
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   upstream up {
@@ -247,8 +248,8 @@ export async function startNginxProxy(root: string, nginx: string, upstreamPort:
 `);
   const cmd = [nginx, "-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`];
   return start("nginx proxy", cmd, dir, {
-    name: "nginx",
-    setup: `nginx reverse proxy: \`proxy_pass\` to an \`upstream\` block with \`keepalive 512\`, HTTP/1.1 upstream, \`proxy_set_header Authorization "${AUTH_VALUE}"\`, 1 worker, no access log`,
+    name: workers === 1 ? "nginx" : `nginx ${workers} workers`,
+    setup: `nginx reverse proxy: \`proxy_pass\` to an \`upstream\` block with \`keepalive 512\`, HTTP/1.1 upstream, \`proxy_set_header Authorization "${AUTH_VALUE}"\`, ${workers === 1 ? "1 worker" : `${workers} workers`}, no access log`,
     url: `http://127.0.0.1:${port}`,
     host: ROUTED_HOST,
   });

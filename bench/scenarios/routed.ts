@@ -15,16 +15,19 @@ import { wrkLoad, wrkTitle } from "./loads.ts";
 import { type Ctx, missing, type Scenario, targetsOf, wrkSeconds } from "./types.ts";
 
 export const FLOOR = "Bun.serve+fetch floor";
+export const WORKERS_2 = "sallyport -workers 2";
+export const NGINX_2 = "nginx 2 workers";
 
 function contenders(ctx: Ctx): Contender[] {
   const { dir, bin, upstream, tools } = ctx;
   return [
     { name: "direct", start: async () => direct(upstream, ROUTED_HOST) },
     { name: "sallyport", start: () => startSallyportRouted(dir, bin, upstream.port) },
-    // two processes sharing the port (`-workers`; its primary only supervises and gathers /metrics)
-    { name: "sallyport -workers 2", start: () => startSallyportRouted(dir, bin, upstream.port, { tag: "-workers", name: "sallyport -workers 2", flags: ["-workers", "2"] }) },
+    // two processes sharing the port (the default on this 2-core machine), beside nginx with two
+    { name: WORKERS_2, start: () => startSallyportRouted(dir, bin, upstream.port, { tag: "-workers", name: WORKERS_2, flags: ["-workers", "2"] }) },
     { name: FLOOR, start: () => startBunBaseline(dir, upstream.url) },
     { name: "nginx", start: () => startNginxProxy(dir, tools.nginx!, upstream.port) },
+    { name: NGINX_2, start: () => startNginxProxy(dir, tools.nginx!, upstream.port, 2) },
     { name: "haproxy", unavailable: missing(ctx, "haproxy"), start: () => startHaproxy(dir, tools.haproxy!, upstream.port) },
     { name: "squid", unavailable: missing(ctx, "squid"), start: () => startSquid(dir, tools.squid!, upstream.port) },
   ];

@@ -47,7 +47,7 @@ function starters(ctx: Ctx): Starter[] {
   return [
     {
       name: "sallyport",
-      setup: `\`sallyport -address 127.0.0.1:PORT -support-listener 127.0.0.1:PORT2 -inline-routes '${route}'\` (access log on, as by default)`,
+      setup: `\`sallyport -address 127.0.0.1:PORT -support-listener 127.0.0.1:PORT2 -inline-routes '${route}'\` (access log on and one worker per core, as by default)`,
       once() {
         const port = freePort();
         const support = otherFreePort([port]);
