@@ -295,7 +295,7 @@ export async function startSquid(root: string, squid: string, upstreamPort: numb
   const dir = dirFor(root, "squid");
   const port = freePort();
   writeSquidConf(dir, `http_port 127.0.0.1:${port} accel defaultsite=127.0.0.1:${upstreamPort} no-vhost
-cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest originserver name=upstream
+cache_peer 127.0.0.1 parent ${upstreamPort} 0 no-query no-digest no-netdb-exchange originserver name=upstream
 request_header_access Authorization deny all
 request_header_add Authorization "${AUTH_VALUE}"`);
   return startSquidIn(squid, dir, {
