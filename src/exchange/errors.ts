@@ -43,10 +43,13 @@ export interface ProxyErrorOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** the error this one explains (what fetch threw, say), for the log */
   readonly cause?: unknown;
+  /** the failure may be the client's doing: a breaker gets its ticket back without an outcome */
+  readonly uncounted?: boolean;
 }
 
 export class ProxyError extends Error {
   readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly #options: ProxyErrorOptions;
 
   constructor(
     readonly status: number,
@@ -56,6 +59,17 @@ export class ProxyError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.headers = options.headers;
+    this.#options = options;
+  }
+
+  /** Whether a backend's breaker counts this failure against it. */
+  get countsAgainstBackend(): boolean {
+    return !CLIENT_FAULTS.has(this.reason) && !this.#options.uncounted;
+  }
+
+  /** The same failure, not counted against the backend: it may have been the client's. */
+  uncounted(): ProxyError {
+    return new ProxyError(this.status, this.reason, this.message, { ...this.#options, uncounted: true });
   }
 
   toResponse(): Response {
@@ -115,8 +129,6 @@ export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "
 
 /** Failures that are the client's doing: they never count against a backend's breaker. */
 const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded", "client-certificate"]);
-
-export const isClientFault = (err: unknown): boolean => err instanceof ProxyError && CLIENT_FAULTS.has(err.reason);
 
 /**
  * Bun.serve settings for every listener: whatever escapes a handler is reported to `onError` and

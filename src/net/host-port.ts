@@ -14,12 +14,18 @@ export const hasPort = (host: string): boolean => /:\d+$/.test(host);
 /**
  * A Host header (or a dynamic target) we are willing to put into a URL: a registered name or IPv4
  * (RFC 3986 reg-name without the characters that would end or split an authority) or a bracketed
- * IPv6 literal, and an optional port. "a.example@127.0.0.1" or "a/b" would move the request elsewhere.
+ * IPv6 literal, and an optional port up to 65535. "a.example@127.0.0.1" or "a/b" would move the request elsewhere.
  * Being valid says nothing about what the host reads as: ./numeric-host.ts decides that.
  */
 const VALID_HOST = /^(?:[A-Za-z0-9._~%!$&'()*+;=-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
 
-export const isValidHost = (host: string): boolean => VALID_HOST.test(host);
+const PORT = /:(\d+)$/;
+
+export function isValidHost(host: string): boolean {
+  if (!VALID_HOST.test(host)) return false;
+  const port = PORT.exec(host)?.[1];
+  return port === undefined || Number(port) <= 65535;
+}
 
 /** A CONNECT target, an absolute-form authority or a dynamic target: `host:port`, IPv6 in brackets. */
 export interface Authority {

@@ -27,7 +27,7 @@ import { isValidHost, peerAddress } from "../net/host-port.ts";
 import type { ClientIdentity } from "../tls/identity.ts";
 import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
-import { callUpstream, type UpstreamOptions } from "./upstream.ts";
+import { callUpstream, type BodyWatch, type UpstreamOptions } from "./upstream.ts";
 
 /** Where the handler reports what it cannot answer for: bugs and broken backend bodies. */
 export interface ProxyLog {
@@ -200,6 +200,9 @@ export function createHandler(options: ProxyOptions) {
       // Bun.serve accepts two Host headers and joins them; which one would we route by?
       if (host.includes(",")) throw badRequest("more than one Host header");
       if (!isValidHost(host)) throw badRequest("invalid Host header");
+      // A fragment is no part of a request target (RFC 9112 §3.2). Bun.serve keeps it in the path
+      // we match, and a backend that drops it would serve `/admin#x` as the `/admin` a route blocks.
+      if (req.url.includes("#")) throw badRequest("a fragment (#) in the request target");
       if (countVia(req.headers.get("via")) > maxLoopbacks) throw new ProxyError(508, "loop-detected", "Loop Detected: the request passed this proxy too often");
       const headers = req.headers; // Bun's request headers are mutable and ours alone: edited in place.
       const length = checkFraming(req.method, headers);
@@ -214,7 +217,7 @@ export function createHandler(options: ProxyOptions) {
       if (limited instanceof Promise) limited = await limited;
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
       const body = requestBody(req, length, record);
-      const exchange = { state, body: body?.stream ?? req.body, bodyFailure: body?.failure, signal: req.signal, record };
+      const exchange = { state, body: body?.stream ?? req.body, bodyWatch: body?.watch, signal: req.signal, record };
       return answer(record, await pipeline.route(exchange, options.table(), 0));
     } catch (err) {
       return answerError(record, err);
@@ -231,12 +234,15 @@ export function createHandler(options: ProxyOptions) {
     if (!req.body || !readTimeout) return undefined;
     const watched = readTimeout ? withReadDeadline(req.body, readTimeout, clock) : watchStream(req.body);
     let failure: ProxyError | undefined;
+    let complete = false;
     watched.onEnd((end, bytes) => {
       record.bytesIn = bytes;
+      complete = end.kind === "done";
       // Only our own deadline fails the body with a ProxyError; the client was too slow.
       if (end.kind === "failed" && end.error instanceof ProxyError) failure = end.error;
     });
-    return { stream: watched.stream, failure: () => failure };
+    const watch: BodyWatch = { failure: () => failure, complete: () => complete };
+    return { stream: watched.stream, watch };
   }
 
   return async function handle(req: Request, server: Server<undefined>): Promise<Response> {

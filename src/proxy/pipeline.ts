@@ -19,7 +19,7 @@ import { DEFAULT_PORT, isValidHost, parseHostPort } from "../net/host-port.ts";
 import { parseNumericHost } from "../net/numeric-host.ts";
 import { MatchView } from "./request.ts";
 import { isReplayable, sendGuarded, type RetryDeps } from "./retry.ts";
-import { authorityOf, type CheckedAddress } from "./upstream.ts";
+import { authorityOf, type BodyWatch, type CheckedAddress } from "./upstream.ts";
 
 /** Every proxy adds itself to Via; a request that already passed us this often is looping. */
 export const VIA = "1.1 sallyport";
@@ -43,8 +43,8 @@ export interface Exchange {
   readonly state: RequestState;
   /** the body as fetch should send it (the client's, or a watched wrapper) */
   readonly body: ReadableStream<Uint8Array> | null;
-  /** why the body was cut off on our side (the read deadline), if it was */
-  readonly bodyFailure?: (() => ProxyError | undefined) | undefined;
+  /** the body as the proxy watched it (the read deadline), if it did */
+  readonly bodyWatch?: BodyWatch | undefined;
   readonly signal: AbortSignal;
   readonly record: ExchangeRecord;
 }
@@ -157,7 +157,7 @@ export function createPipeline(options: PipelineOptions) {
         state: request,
         hostHeader,
         body: exchange.body,
-        bodyFailure: exchange.bodyFailure,
+        bodyWatch: exchange.bodyWatch,
         clientSignal: exchange.signal,
         deadline: pass.state.get(BACKEND_TIMEOUT),
         // Keyed by where the request really goes, for every kind of backend (Skipper: network only).

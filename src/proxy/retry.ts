@@ -11,11 +11,12 @@
  * listed statuses and on connection errors, waiting `backoff · 2^(n-1)`, jittered to 50–100 %.
  * Never beyond the backendTimeout deadline, which covers all tries and waits; never while the
  * breaker is open: every try asks it first, and each outcome is reported to it — except failures
- * that are the client's (a request fetch refused, a client that left or was too slow), which give
- * the ticket back without counting.
+ * that are the client's (a request fetch refused, a client that left or was too slow) or may be
+ * (a backend that gave up while the client's body was still arriving), which give the ticket
+ * back without counting.
  */
 import { REFUSED, type Breaker } from "../circuit/breaker.ts";
-import { clientGone, isClientFault, ProxyError, type ErrorCause } from "../exchange/errors.ts";
+import { clientGone, ProxyError, type ErrorCause } from "../exchange/errors.ts";
 import type { RetryPolicy } from "../exchange/keys.ts";
 import type { Clock } from "../util/clock.ts";
 import type { UpstreamCall, UpstreamResponse } from "./upstream.ts";
@@ -76,7 +77,7 @@ export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<U
       // The answer is dropped: free its connection now rather than when it is collected.
       if (res.body instanceof ReadableStream) void res.body.cancel().catch(() => {});
     } catch (err) {
-      if (isClientFault(err)) breaker.release(ticket);
+      if (err instanceof ProxyError && !err.countsAgainstBackend) breaker.release(ticket);
       else breaker.done(ticket, false);
       const again = retrying && tries < policy.attempts && err instanceof ProxyError && CONNECTION_ERRORS.has(err.reason);
       if (!again) throw err;

@@ -10,7 +10,7 @@ import type { Clock } from "../util/clock.ts";
 import type { ClientCall, ClientRequest, ClientResponse, HttpClient } from "../client/client.ts";
 import { takeBody, type WatchedStream } from "../util/stream.ts";
 import { encodePath } from "../util/url-path.ts";
-import { clientGone, type ProxyError } from "../exchange/errors.ts";
+import { clientGone, type ErrorCause, type ProxyError } from "../exchange/errors.ts";
 import { invalidStatus, upstreamFailure, UpstreamTimeout } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 
@@ -39,6 +39,14 @@ export interface CheckedAddress {
 /** `address:port`, IPv6 in brackets: a URL authority. */
 export const authorityOf = ({ address, port }: CheckedAddress): string => `${address.includes(":") ? `[${address}]` : address}:${port}`;
 
+/** What the proxy saw of the client's request body, where it watched it (the read deadline). */
+export interface BodyWatch {
+  /** why the body was cut off on our side (the read deadline), if it was: then that is the failure */
+  failure(): ProxyError | undefined;
+  /** whether the client sent the whole body */
+  complete(): boolean;
+}
+
 export interface UpstreamCall {
   readonly origin: Origin;
   /** set for a destination the client chose: connect there, with the origin's name as Host and SNI */
@@ -47,8 +55,8 @@ export interface UpstreamCall {
   /** the Host header to send; undefined lets fetch use the origin's */
   readonly hostHeader: string | undefined;
   readonly body: ReadableStream<Uint8Array> | null;
-  /** why the request body was cut off on our side (the read deadline): then that is the failure */
-  readonly bodyFailure?: (() => ProxyError | undefined) | undefined;
+  /** the client's body as the proxy watched it; undefined when it was handed to fetch unwatched */
+  readonly bodyWatch?: BodyWatch | undefined;
   /** the client's abort signal: a client that leaves aborts the upstream request */
   readonly clientSignal: AbortSignal;
   /** whole round trip deadline in ms (backendTimeout filter) */
@@ -59,6 +67,9 @@ export interface UpstreamCall {
 export interface UpstreamResponse extends ResponseState {
   readonly watched: WatchedStream | undefined;
 }
+
+/** Failures a backend shows when it stops waiting for a request body. */
+const MAYBE_THE_CLIENTS: ReadonlySet<ErrorCause> = new Set(["connection-reset", "response-header-timeout", "backend-timeout"]);
 
 /** One try at the backend; `deadline` is what is left of backendTimeout, in ms. */
 export async function callUpstream(call: UpstreamCall, options: UpstreamOptions, deadline = call.deadline): Promise<UpstreamResponse> {
@@ -100,9 +111,16 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
   } catch (err) {
     deadlineTimer?.cancel();
     if (call.clientSignal.aborted) throw clientGone();
-    const ours = call.bodyFailure?.();
+    const ours = call.bodyWatch?.failure();
     if (ours) throw ours;
-    throw upstreamFailure(aborted ?? err, origin.host);
+    const failure = upstreamFailure(aborted ?? err, origin.host);
+    // A backend that closed, or did not answer, while the client's body was still arriving may
+    // have given up on a client that stalled or cut its body short: that shows nothing about the
+    // backend, so its breaker does not count it (a backend that is really down fails the
+    // requests without a body too). Without the read deadline the body is not watched, and
+    // whether it arrived whole is unknown: not counted either.
+    if (call.body !== null && !call.bodyWatch?.complete() && MAYBE_THE_CLIENTS.has(failure.reason)) throw failure.uncounted();
+    throw failure;
   } finally {
     headerTimer?.cancel();
     // After the headers, only a client leaving mid-body matters, and Bun cancels the body itself.

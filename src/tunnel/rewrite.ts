@@ -11,7 +11,7 @@
  * of the connection into bytes the front no longer frames, and Bun.serve does not switch
  * protocols, so what followed would reach the engine unrewritten.
  */
-import { isValidHost } from "../net/host-port.ts";
+import { DEFAULT_PORT, isValidHost, parseHostPort } from "../net/host-port.ts";
 import { RELAYED_SCHEME } from "../proxy/handler.ts";
 import type { RequestHead } from "./head.ts";
 
@@ -69,7 +69,10 @@ function splitAbsolute(target: string): AbsoluteTarget | { readonly stop: string
   let end = rest.search(/[/?#]/);
   if (end < 0) end = rest.length;
   const authority = rest.slice(0, end);
-  if (authority === "" || authority.includes("@") || !isValidHost(authority)) return { stop: "the target has no valid authority (host[:port], no userinfo)" };
+  // Refused here, before routing, like a CONNECT's: no route, filter or rate limit sees a target
+  // that names no host, port 0, or a host that is percent-encoded (no DNS name is).
+  const valid = authority !== "" && !authority.includes("@") && !authority.includes("%") && isValidHost(authority) && typeof parseHostPort(authority, DEFAULT_PORT[scheme]) !== "string";
+  if (!valid) return { stop: "the target has no valid authority (host[:port], no userinfo)" };
   const after = rest.slice(end);
   if (after.includes("#")) return { stop: "a fragment in the request target" };
   return { scheme, authority, originForm: after.startsWith("/") ? after : "/" + after };

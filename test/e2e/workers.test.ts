@@ -168,6 +168,7 @@ test("-workers 2: when the primary is killed outright, its workers drain and exi
     expect(alive()).toEqual([]);
     await proxy.waitForLog(/the primary is gone: draining/);
   } finally {
+    proxy.proc.kill("SIGKILL");
     for (const pid of alive()) process.kill(pid, "SIGKILL");
   }
 }, 30_000);

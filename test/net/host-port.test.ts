@@ -21,10 +21,10 @@ test("DEFAULT_PORT", () => {
 });
 
 describe("isValidHost", () => {
-  test.each(["a.example", "a.example:8080", "127.0.0.1:1", "[::1]:9090", "[::1]", "", "xn--bcher-kva.example", "a_b.example"])("accepts %p", (host) => {
+  test.each(["a.example", "a.example:8080", "a.example:65535", "a.example:", "127.0.0.1:1", "[::1]:9090", "[::1]", "", "xn--bcher-kva.example", "a_b.example"])("accepts %p", (host) => {
     expect(isValidHost(host)).toBe(true);
   });
-  test.each(["a@b", "a/b", "a?b", "a#b", "a b", "a\\b", "[::1", "a:b:c", "a:99999999"])("refuses %p", (host) => {
+  test.each(["a@b", "a/b", "a?b", "a#b", "a b", "a\\b", "[::1", "a:b:c", "a:99999999", "a:65536", "a:99999", "[::1]:65536"])("refuses %p", (host) => {
     expect(isValidHost(host)).toBe(false);
   });
 });

@@ -100,6 +100,27 @@ describe("a client's fault never opens a backend's breaker", () => {
     expect([next.status, next.headers.get("x-sallyport-error")]).toEqual([200, null]);
   });
 
+  test("a backend that closes while the client's body is still arriving does not count: the client may have stalled", async () => {
+    // What a backend does when a client stops sending mid-body and its own read timeout fires.
+    const impatient = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (socket) => void socket.terminate() } });
+    servers.push(impatient);
+    const p = proxy(`r: * -> consecutiveBreaker(1) -> "http://127.0.0.1:${impatient.port}"`);
+    const res = await rawRequest(p.port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\nhello", 3000);
+    expect(res).toStartWith("HTTP/1.1 502");
+    // Open, the breaker would answer 503 circuit-open before dialing; the backend still refuses the next one.
+    const next = await fetch(p.url + "/", { method: "POST", body: "x" });
+    expect([next.status, next.headers.get("x-sallyport-error")]).toEqual([502, "connection-reset"]);
+  });
+
+  test("with the read deadline the body is watched: a backend that closes after the whole body arrived does count", async () => {
+    const closing = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (socket, bytes) => void (Buffer.from(bytes).toString().endsWith("hello") && socket.terminate()) } });
+    servers.push(closing);
+    const p = proxy(`r: * -> consecutiveBreaker(1) -> "http://127.0.0.1:${closing.port}"`, { readTimeout: 5000 });
+    expect((await fetch(p.url + "/", { method: "POST", body: "hello" })).status).toBe(502);
+    const next = await fetch(p.url + "/", { method: "POST", body: "hello" });
+    expect([next.status, next.headers.get("x-sallyport-error")]).toEqual([503, "circuit-open"]);
+  });
+
   test("a client that leaves before the answer does not count", async () => {
     const slow = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => (await Bun.sleep(300), new Response("late")) });
     servers.push(slow);

@@ -60,6 +60,10 @@ describe("rewriteHead", () => {
     ["GET ftp://a.example/ HTTP/1.1", "is not http or https"],
     ["GET http://user@a.example/ HTTP/1.1", "no userinfo"],
     ["GET http:///x HTTP/1.1", "no valid authority"],
+    ["GET http://:8080/x HTTP/1.1", "no valid authority"],
+    ["GET http://a.example:0/x HTTP/1.1", "no valid authority"],
+    ["GET http://a.example:65536/x HTTP/1.1", "no valid authority"],
+    ["GET http://127.0.0.%31/x HTTP/1.1", "no valid authority"],
     ["GET http://a.example/x#frag HTTP/1.1", "fragment"],
     ["CONNECT a.example:443 HTTP/1.1", "CONNECT"],
   ])("%s cannot be relayed", (line, reason) => {
