@@ -369,7 +369,8 @@ describe("the hostile-input corpus", () => {
 });
 
 function resultsTable(done: readonly Row[]): string {
-  const esc = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");
+  // Control bytes written as \xNN: the table stays text.
+  const esc = (s: string) => s.replaceAll("|", "\\|").replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
   const lines = [
     "# Hostile inputs: what each door did",
     "",
