@@ -71,6 +71,8 @@ export function parseResponseHead(bytes: Uint8Array, end: number, method: string
   const statusLine = STATUS_LINE.exec(lines[0]!);
   if (!statusLine) throw invalid("not an HTTP/1.x status line");
   const status = Number(statusLine[2]);
+  // Three digits, but 000–099 is no status class: read as interim, it would wait for a final answer.
+  if (status < 100) throw invalid(`status ${statusLine[2]}`);
   // First every line is checked and the framing fields read; then the end-to-end ones are kept.
   const names: string[] = [];
   const lowerNames: string[] = [];

@@ -8,6 +8,15 @@
 import type { ResponseState } from "./state.ts";
 
 export const ERROR_HEADER = "x-sallyport-error";
+/** Skipper's mark of an answer from an open breaker. */
+export const CIRCUIT_OPEN_HEADER = "x-circuit-open";
+
+/**
+ * The fields only sallyport sets on an answer it made up. A backend's are dropped on the way
+ * through, so no backend can pass its own failure off as the proxy's (a client or a dashboard
+ * that trusts `X-Sallyport-Error` would blame the wrong party).
+ */
+export const OUR_RESPONSE_FIELDS: readonly string[] = [ERROR_HEADER, CIRCUIT_OPEN_HEADER];
 
 /** The `X-Sallyport-Error` values; they double as the exchange record's cause and metric labels. */
 export type ErrorCause =

@@ -16,7 +16,7 @@
  * back without counting.
  */
 import { REFUSED, type Breaker } from "../circuit/breaker.ts";
-import { clientGone, ProxyError, type ErrorCause } from "../exchange/errors.ts";
+import { CIRCUIT_OPEN_HEADER, clientGone, ProxyError, type ErrorCause } from "../exchange/errors.ts";
 import type { RetryPolicy } from "../exchange/keys.ts";
 import type { Clock } from "../util/clock.ts";
 import type { UpstreamCall, UpstreamResponse } from "./upstream.ts";
@@ -56,7 +56,7 @@ const CONNECTION_ERRORS: ReadonlySet<ErrorCause> = new Set(["dial-failed", "conn
 export const backoffDelay = (base: number, n: number, random: () => number): number => base * 2 ** (n - 1) * (0.5 + random() / 2);
 
 export const circuitOpen = (host: string): ProxyError =>
-  new ProxyError(503, "circuit-open", `Service Unavailable: circuit breaker for ${host} is open`, { headers: { "x-circuit-open": "true" } });
+  new ProxyError(503, "circuit-open", `Service Unavailable: circuit breaker for ${host} is open`, { headers: { [CIRCUIT_OPEN_HEADER]: "true" } });
 
 export async function sendGuarded(call: GuardedCall, deps: RetryDeps): Promise<UpstreamResponse> {
   const { breaker, policy, replayable } = call;

@@ -10,7 +10,7 @@ import type { Clock } from "../util/clock.ts";
 import type { ClientCall, ClientRequest, ClientResponse, HttpClient } from "../client/client.ts";
 import { takeBody, type WatchedStream } from "../util/stream.ts";
 import { encodePath } from "../util/url-path.ts";
-import { clientGone, type ErrorCause, type ProxyError } from "../exchange/errors.ts";
+import { clientGone, OUR_RESPONSE_FIELDS, type ErrorCause, type ProxyError } from "../exchange/errors.ts";
 import { invalidStatus, upstreamFailure, UpstreamTimeout } from "./errors.ts";
 import { stripHopByHop } from "./hop.ts";
 
@@ -102,6 +102,7 @@ export async function callUpstream(call: UpstreamCall, options: UpstreamOptions,
       if (res.body && !(res.body instanceof Uint8Array)) res.body.fail(invalidStatus(res.status, origin.host));
       throw invalidStatus(res.status, origin.host);
     }
+    for (const name of OUR_RESPONSE_FIELDS) res.headers.delete(name);
     const watched = res.body instanceof Uint8Array ? undefined : (res.body ?? undefined);
     if (deadlineTimer) {
       if (watched) watched.onEnd(() => deadlineTimer.cancel());

@@ -4,6 +4,7 @@
  * always sees one whole table, never a half-applied update.
  */
 import { print } from "../eskip/print.ts";
+import { redactCredentials } from "../eskip/redact.ts";
 import type { MatchRequest } from "../predicates/types.ts";
 import type { Matcher } from "./matcher.ts";
 import type { DuplicateRoute, Route, RouteProblem } from "./types.ts";
@@ -31,8 +32,8 @@ export class RoutingTable {
     return this.matcher.match(req);
   }
 
-  /** The live table as eskip, for `/routes`. */
+  /** The live table as eskip, for `/routes`: credentials written into routes left out. */
   toEskip(): string {
-    return print(this.routes.map((r) => r.def));
+    return print(this.routes.map((r) => redactCredentials(r.def)));
   }
 }

@@ -63,6 +63,8 @@ describe("the head", () => {
   test.each([
     ["HTTP/2 200 OK\r\n\r\n", "InvalidHTTPResponse"],
     ["HTTP/1.1 20 OK\r\n\r\n", "InvalidHTTPResponse"],
+    ["HTTP/1.1 099 Low\r\n\r\n", "InvalidHTTPResponse"],
+    ["HTTP/1.1 000 Zero\r\n\r\n", "InvalidHTTPResponse"],
     ["HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "InvalidHTTPResponse"],
     ["HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", "InvalidHTTPResponse"],
     ["HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", "InvalidHTTPResponse"],

@@ -219,7 +219,6 @@ function leakedLines(lines: readonly string[], secrets: ReadonlySet<string>, pat
   });
 }
 
-/** Starts the binary on free loopback ports and waits until both listeners are up. */
 /**
  * For a test that watches one process: its fds, its DNS cache, its pool of upstream connections,
  * the moment its reload is logged. Without it the binary serves with one worker per core, and
@@ -227,6 +226,18 @@ function leakedLines(lines: readonly string[], secrets: ReadonlySet<string>, pat
  */
 export const ONE_PROCESS: readonly string[] = ["-workers", "1"];
 
+/** What the support listener shows anyone who asks: /metrics and /routes, as lines; nothing when it is off or gone. */
+async function supportPages(supportUrl: string): Promise<string[]> {
+  const page = (path: string) =>
+    fetch(supportUrl + path, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.text(),
+      () => "",
+    );
+  const pages = await Promise.all([page("/metrics"), page("/routes")]);
+  return pages.flatMap((text) => text.split("\n"));
+}
+
+/** Starts the binary on free loopback ports and waits until both listeners are up. */
 export async function startProxy(args: string[], options: { cwd?: string } = {}): Promise<RunningProxy> {
   await ensureBinary();
   const secretFiles = credentialFiles(args);
@@ -265,9 +276,11 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
   const pumped = Promise.all([pump(proc.stderr), pump(proc.stdout)]).catch(() => {});
 
   // Whatever a test sent or injected, no credential and no secret's value may reach the proxy's
-  // output: stdout, stderr and the access log file. Checked by stop(), or, for a proxy a test
-  // ends otherwise (SIGKILL, a signal it exits on), when the test that started it finishes.
+  // output: stdout, stderr, the access log file, and /metrics and /routes as stop() finds them.
+  // Checked by stop(), or, for a proxy a test ends otherwise (SIGKILL, a signal it exits on),
+  // when the test that started it finishes.
   let checked = false;
+  const pages: string[] = [];
   /** `final`: the process is gone, so its whole output is checked (once); otherwise what it wrote so far. */
   const checkOutput = async (final = true) => {
     if (final) {
@@ -278,7 +291,7 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
     readSecrets(secretFiles, secrets);
     for (const secret of rememberedSecrets) secrets.add(secret);
     const paths = [...secretFiles, ...credentialsPaths(args)];
-    const leaked = leakedLines([...logs, ...accessLogLines(args)], secrets, paths);
+    const leaked = leakedLines([...logs, ...accessLogLines(args), ...pages], secrets, paths);
     if (leaked.length > 0) throw new Error(`credentials or secret values in the proxy's output:\n${leaked.join("\n")}`);
   };
   // Signals the test sends itself, SIGKILL above all, end a proxy without stop().
@@ -319,6 +332,7 @@ export async function startProxy(args: string[], options: { cwd?: string } = {})
   const supportPort = portOf(support);
   const forwardPort = args.includes("-forward-address") ? portOf(await waitForLog(/forward listener on /)) : undefined;
   const stop = async () => {
+    if (proc.exitCode === null) pages.push(...(await supportPages(`http://127.0.0.1:${supportPort}`)));
     proc.kill("SIGTERM");
     const code = await proc.exited;
     await checkOutput();
