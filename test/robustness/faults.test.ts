@@ -13,6 +13,7 @@ import { writeFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProxy, type RunningProxy } from "../support/binary.ts";
+import { streamingUpstream, type StreamingUpstream } from "../support/streaming-upstream.ts";
 import { signLeaf } from "../support/forward-tls.ts";
 import { makeTestPki } from "../support/tls.ts";
 
@@ -125,32 +126,7 @@ function freedPort(): number {
 const listeners: { stop(force?: boolean): void }[] = [];
 const ports = new Map<string, number>();
 let proxy: RunningProxy;
-let endless: { port: number; open: () => number };
-
-/** An upstream that sends a body for ever, for as long as the proxy reads it; counts its open connections. */
-function endlessUpstream() {
-  let open = 0;
-  const chunk = "y".repeat(64 << 10);
-  const pump = (s: Socket<{ head: string }>) => {
-    while (s.write(chunk) === chunk.length);
-  };
-  const l = Bun.listen<{ head: string }>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: (s) => void (open++, (s.data = { head: "" })),
-      close: () => void open--,
-      data(s, bytes) {
-        if (s.data.head.includes("\r\n\r\n")) return;
-        s.data.head += Buffer.from(bytes).toString("latin1");
-        if (s.data.head.includes("\r\n\r\n")) s.write(head("200 OK", ["Transfer-Encoding: identity", "Connection: close"])), pump(s);
-      },
-      drain: pump,
-    },
-  });
-  listeners.push(l);
-  return { port: l.port, open: () => open };
-}
+let endless: StreamingUpstream;
 
 beforeAll(async () => {
   const routes: string[] = [];
@@ -174,7 +150,8 @@ beforeAll(async () => {
   ports.set("tls-plain", plain.port);
   ports.set("tls-wrong-name", wrongName.port!);
   routes.push(`tls_plain: Path("/tls-plain") -> "https://127.0.0.1:${plain.port}"`, `tls_wrong_name: Path("/tls-wrong-name") -> "https://127.0.0.1:${wrongName.port}"`);
-  endless = endlessUpstream();
+  endless = streamingUpstream();
+  listeners.push(endless);
   ports.set("endless", endless.port);
   routes.push(`endless: Path("/endless") -> "http://127.0.0.1:${endless.port}"`);
   const dir = await mkdtemp(join(tmpdir(), "sallyport-faults-"));

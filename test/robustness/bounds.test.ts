@@ -1,0 +1,143 @@
+/**
+ * Resource bounds of the compiled binary under connections that take and give nothing back:
+ * thousands of idle connections, heads and bodies that trickle in, downloads nobody reads. Each
+ * is let go by a deadline the README documents, memory stays within a bound per connection and
+ * comes back, and another client is served all along. One process (`-workers 1`), so its RSS is
+ * the whole proxy's.
+ *
+ * The deadlines: on `-address` Bun.serve closes a connection whose request head is not complete
+ * about 10 s after it opened (fixed in Bun, whatever `-idle-timeout-server` says, and without an
+ * answer); the forward and SNI ports refuse a head not complete within `-forward-head-timeout`;
+ * a download the client stopped reading is closed once nothing moved for
+ * `-idle-timeout-server`; a request body that trickles is bounded by `-read-timeout-server`
+ * (off by default: then by the backend's own timeout).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import type { Socket } from "bun";
+import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
+import { streamingUpstream, type StreamingUpstream } from "../support/streaming-upstream.ts";
+
+const IDLE = 5000;
+const STALLED = 1000;
+/** What one stalled download may hold at most (about 1 MiB measured): the proxy's queue (256 KiB), a read from the upstream and Bun.serve's own buffers. */
+const PER_STALLED_MIB = 1.5;
+/** What 5,000 idle connections may add together. */
+const IDLE_MIB = 64;
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+
+let upstream: StreamingUpstream;
+let small: ReturnType<typeof Bun.serve>;
+let proxy: RunningProxy;
+let sniPort: number;
+
+beforeAll(async () => {
+  upstream = streamingUpstream();
+  small = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("small") });
+  proxy = await startProxy([
+    ...ONE_PROCESS,
+    "-inline-routes", `big: Path("/big") -> "http://127.0.0.1:${upstream.port}"; small: * -> "http://127.0.0.1:${small.port}"`,
+    "-forward-address", "127.0.0.1:0",
+    "-sni-address", "127.0.0.1:0",
+    "-forward-head-timeout", "2s",
+    "-idle-timeout-server", "2s",
+  ]);
+  sniPort = Number(/:(\d+)"?$/.exec(await proxy.waitForLog(/sni listener on /))![1]);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  upstream?.stop();
+  small?.stop(true);
+});
+
+/** A request through -address on a new connection, answered whole. */
+const served = async () => (await fetch(`${proxy.url}/small`, { headers: { connection: "close" } }).then((r) => r.text())) === "small";
+
+/** Opens `n` connections to `port`, a hundred at a time; `hello` is written on each. */
+async function connections(port: number, n: number, hello = "") {
+  let closed = 0;
+  const sockets: Socket[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, n - i) }, () => Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => void closed++, error() {} } })),
+    );
+    for (const s of batch) if (hello) s.write(hello);
+    sockets.push(...batch);
+  }
+  return { sockets, closed: () => closed, end: () => sockets.forEach((s) => s.terminate()) };
+}
+
+/** Waits up to `ms` for `done`, polling. */
+async function within(ms: number, done: () => boolean): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!done() && Date.now() < until) await Bun.sleep(50);
+  return done();
+}
+
+describe("connections that send nothing", () => {
+  for (const door of ["address", "forward", "sni"] as const) {
+    test(`${IDLE.toLocaleString("en-US")} idle connections to ${door}: less than ${IDLE_MIB} MiB, another client served, all closed by the head deadline`, async () => {
+      const port = door === "address" ? proxy.port : door === "forward" ? proxy.forwardPort! : sniPort;
+      const before = rssMiB(proxy.proc.pid);
+      const idle = await connections(port, IDLE);
+      try {
+        expect(await served()).toBe(true);
+        expect(rssMiB(proxy.proc.pid) - before).toBeLessThan(IDLE_MIB);
+        expect(await within(door === "address" ? 20_000 : 6000, () => idle.closed() === IDLE)).toBe(true);
+      } finally {
+        idle.end();
+      }
+    }, 60_000);
+  }
+});
+
+describe("heads that trickle in (slowloris)", () => {
+  const trickle = async (port: number, start: string) => {
+    let closed = false;
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => void (closed = true), error() {} } });
+    socket.write(start);
+    const began = Date.now();
+    while (!closed && Date.now() - began < 30_000) {
+      await Bun.sleep(500);
+      if (!closed) socket.write("a");
+    }
+    socket.terminate();
+    return closed ? Date.now() - began : Infinity;
+  };
+
+  test("one byte every half second keeps no head open: -address within 20 s, the forward and SNI ports within -forward-head-timeout", async () => {
+    const [address, forward, sni] = await Promise.all([
+      trickle(proxy.port, "GET /small HTTP/1.1\r\nHost: h\r\nX-A: "),
+      trickle(proxy.forwardPort!, "GET http://a.test/ HTTP/1.1\r\nX-A: "),
+      trickle(sniPort, "\x16\x03\x01\x40\x00\x01"),
+    ]);
+    expect(address).toBeLessThan(20_000);
+    expect(forward).toBeLessThan(4000);
+    expect(sni).toBeLessThan(4000);
+    expect(await served()).toBe(true);
+  }, 60_000);
+});
+
+describe("downloads nobody reads", () => {
+  test(`${STALLED.toLocaleString("en-US")} clients stop reading a large download: at most ${PER_STALLED_MIB} MiB each, another client served, all let go once -idle-timeout-server passed with nothing moving`, async () => {
+    const before = rssMiB(proxy.proc.pid);
+    const stalled = await connections(proxy.port, STALLED, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+    try {
+      // Every upstream connection open, its body backed up to the client that does not read.
+      expect(await within(10_000, () => upstream.open() === STALLED)).toBe(true);
+      let peak = 0;
+      const watch = setInterval(() => void (peak = Math.max(peak, rssMiB(proxy.proc.pid))), 100);
+      expect(await served()).toBe(true);
+      const released = await within(20_000, () => upstream.open() === 0 && stalled.closed() === STALLED);
+      clearInterval(watch);
+      expect(released).toBe(true);
+      console.log(`${STALLED} stalled downloads: peak RSS ${peak.toFixed(0)} MiB (${(((peak - before) * 1024) / STALLED).toFixed(0)} KiB each), from ${before.toFixed(0)} MiB`);
+      expect((peak - before) / STALLED).toBeLessThan(PER_STALLED_MIB);
+      expect(await served()).toBe(true);
+    } finally {
+      stalled.end();
+    }
+  }, 60_000);
+});
