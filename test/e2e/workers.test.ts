@@ -115,10 +115,11 @@ test("-workers 2 with the port in use: the start fails with the flag and the rea
   }
 });
 
-test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish in-flight requests when the primary's SIGTERM follows", async () => {
+/** An upstream that holds every request until `release()`; `arrived` resolves with the first. */
+function holdingUpstream() {
   const { promise: released, resolve: release } = Promise.withResolvers<void>();
   const { promise: arrived, resolve: arrive } = Promise.withResolvers<void>();
-  const slow = Bun.serve({
+  const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch() {
@@ -127,6 +128,11 @@ test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish
       return new Response("finished");
     },
   });
+  return { server, arrived, release };
+}
+
+test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish in-flight requests when the primary's SIGTERM follows", async () => {
+  const { server: slow, arrived, release } = holdingUpstream();
   const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
   try {
     await proxy.waitForLog(/2 workers serving/);
@@ -260,25 +266,14 @@ test("-workers 2: rate limits and breakers are the primary's, so they hold for b
 });
 
 test("-workers 2, SIGTERM while the primary still serves a slow request and the other worker is gone: /readyz says 503 until the primary has drained too, then exit 0", async () => {
-  const { promise: released, resolve: release } = Promise.withResolvers<void>();
-  let arrived = 0;
-  const slow = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch() {
-      arrived++;
-      await released;
-      return new Response("finished");
-    },
-  });
+  const { server: slow, arrived, release } = holdingUpstream();
   const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
   try {
     await proxy.waitForLog(/2 workers serving/);
     const [other] = childrenOf(proxy.proc.pid) as [number];
     // One request, on a connection the primary itself holds.
     const statuses = onEachWorker(proxy.port, [proxy.proc.pid], 1, "/slow");
-    for (let i = 0; i < 500 && arrived < 1; i++) await Bun.sleep(10);
-    expect(arrived).toBe(1);
+    await arrived;
     proxy.proc.kill("SIGTERM");
     // The other worker had nothing in flight: it exits at once.
     const gone = () => !existsSync(`/proc/${other}`) || readFileSync(`/proc/${other}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
