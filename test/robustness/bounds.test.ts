@@ -20,8 +20,8 @@ import { streamingUpstream, type StreamingUpstream } from "../support/streaming-
 
 const IDLE = 5000;
 const STALLED = 1000;
-/** What one stalled download may hold at most (about 1 MiB measured): the proxy's queue (256 KiB), a read from the upstream and Bun.serve's own buffers. */
-const PER_STALLED_MIB = 1.5;
+/** What one stalled download may hold at most (250–330 KiB measured): the proxy's queue (64 KiB), a read from the upstream and Bun.serve's own buffers. */
+const PER_STALLED_MIB = 0.5;
 /** What 5,000 idle connections may add together. */
 const IDLE_MIB = 64;
 
