@@ -1,8 +1,8 @@
 /**
  * What no upstream and no client can make the binary do: pass an upstream's forged diagnostic
  * headers off as the proxy's, or hand out its own /metrics and /routes through a proxy port.
- * (No secret or credential in any output is checked for every end-to-end proxy by
- * test/support/binary.ts: its logs, its access log, and its /metrics and /routes.)
+ * (That no secret value, credential or private key reaches any output is checked for every
+ * end-to-end proxy by test/support/binary.ts: its logs, its access log, its /metrics and /routes.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";

@@ -175,6 +175,9 @@ function credentialFiles(args: readonly string[]): string[] {
   return files;
 }
 
+/** The private keys the proxy is given (its TLS listeners', the interception CA's): not a line of one may reach its output. */
+const privateKeyFiles = (args: readonly string[]) => ["tls-key", "intercept-ca-key"].flatMap((name) => flagValues(args, name)).filter(Boolean);
+
 /** What the files hold now, added to `into`; a file that cannot be read (a test locked it) is skipped. */
 function readSecrets(files: readonly string[], into: Set<string>): void {
   for (const file of files) {
@@ -240,7 +243,7 @@ async function supportPages(supportUrl: string): Promise<string[]> {
 /** Starts the binary on free loopback ports and waits until both listeners are up. */
 export async function startProxy(args: string[], options: { cwd?: string } = {}): Promise<RunningProxy> {
   await ensureBinary();
-  const secretFiles = credentialFiles(args);
+  const secretFiles = [...credentialFiles(args), ...privateKeyFiles(args)];
   const secrets = new Set<string>();
   readSecrets(secretFiles, secrets);
   const proc = Bun.spawn([BINARY, "-address", "127.0.0.1:0", "-support-listener", "127.0.0.1:0", ...args], {
