@@ -142,7 +142,7 @@ async function startFleet(options: FleetOptions, ports: Map<string, string>, sta
 
   // From the start: a SIGHUP must never kill the primary (Node's default), and it reaches every worker.
   const forward = (signal: NodeJS.Signals) => () => {
-    log.info(`${signal}: passed on to ${workers.length} workers`);
+    log.info(`${signal}: passed on to ${workers.length === 1 ? "the other worker" : `the ${workers.length} other workers`}`);
     for (const w of workers) w.proc.kill(signal);
   };
   const onHup = forward("SIGHUP");
