@@ -22,6 +22,7 @@ export const OUR_RESPONSE_FIELDS: readonly string[] = [ERROR_HEADER, CIRCUIT_OPE
 export type ErrorCause =
   | "no-route"
   | "bad-request"
+  | "head-too-large"
   | "connect-not-supported"
   | "connect-port-denied"
   | "egress-denied"
@@ -130,6 +131,9 @@ export const causeOf = (response: ResponseState): ErrorCause | undefined => (res
 /** A request the client got wrong: 400, never the backend's fault. */
 export const badRequest = (why: string, cause?: unknown): ProxyError => new ProxyError(400, "bad-request", `Bad Request: ${why}`, { cause });
 
+/** A request head over the limit a raw front reads (the forward port's 64 KiB). */
+export const headTooLarge = (limit: string): ProxyError => new ProxyError(431, "head-too-large", `Request Header Fields Too Large: the request head is over ${limit}`);
+
 /** A client certificate a TLS listener refused (none where one is required, or one -tls-client-ca does not verify). */
 export const clientCertificateRefused = (why: string): ProxyError => new ProxyError(403, "client-certificate", `Forbidden: ${why}`);
 
@@ -137,7 +141,7 @@ export const clientCertificateRefused = (why: string): ProxyError => new ProxyEr
 export const clientGone = (): ProxyError => new ProxyError(499, "client-gone", "Client Closed Request: the client went away");
 
 /** Failures that are the client's doing: they never count against a backend's breaker. */
-const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded", "client-certificate"]);
+const CLIENT_FAULTS: ReadonlySet<ErrorCause> = new Set(["bad-request", "head-too-large", "client-gone", "request-timeout", "no-dynamic-target", "connect-port-denied", "egress-denied", "proxy-auth-required", "not-forwarded", "client-certificate"]);
 
 /**
  * Bun.serve settings for every listener: whatever escapes a handler is reported to `onError` and

@@ -18,7 +18,7 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { DialPlan } from "../egress/dial.ts";
-import { badRequest, clientCertificateRefused, ProxyError } from "../exchange/errors.ts";
+import { badRequest, clientCertificateRefused, headTooLarge, ProxyError } from "../exchange/errors.ts";
 import type { Exchanges } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
 import { displayAddress, type Listener } from "../net/listener.ts";
@@ -31,7 +31,7 @@ import { errorBytes } from "./answer.ts";
 import { clientSocketHandlers, openTunnel, type ForwardClient } from "./connect.ts";
 import { refuse, serveConnect } from "./connect-request.ts";
 import { RelayEngine } from "./engine.ts";
-import { RequestFramer } from "./framer.ts";
+import { HEAD_TOO_LARGE, RequestFramer } from "./framer.ts";
 import type { RequestHead } from "./head.ts";
 import { HeadReader, type HeadOutcome } from "./head-reader.ts";
 import { proxyUser, type ProxyAuth } from "./proxy-user.ts";
@@ -107,7 +107,7 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       outcome.kind === "timeout"
         ? new ProxyError(408, "request-timeout", `Request Timeout: no complete request head within ${options.headTimeout} ms`)
         : outcome.kind === "too-large"
-          ? new ProxyError(431, "bad-request", "Request Header Fields Too Large: the request head is over 64 KiB")
+          ? headTooLarge("64 KiB")
           : badRequest(outcome.reason);
     refuse(client, record, error, exchanges);
   }
@@ -141,7 +141,7 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
       onStop: (reason) => {
         const tunnel = client.data.tunnel!;
         // Nothing relayed yet (the first request's body framing is unclear): the client is told why.
-        if (relayedBytes === 0) tunnel.down.push(errorBytes(badRequest(reason)));
+        if (relayedBytes === 0) tunnel.down.push(errorBytes(reason === HEAD_TOO_LARGE ? headTooLarge("64 KiB") : badRequest(reason)));
         // Otherwise the engine finishes what it has, then both sides close.
         tunnel.up.end();
         if (relayedBytes === 0) tunnel.down.end();
