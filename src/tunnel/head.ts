@@ -44,6 +44,8 @@ const latin1 = new TextDecoder("latin1");
 
 // RFC 9110 §5.6.2 token, for methods and header names.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Which byte values a token may hold, by value. */
+const TOKEN_BYTE: readonly boolean[] = Array.from({ length: 256 }, (_, b) => TOKEN.test(String.fromCharCode(b)));
 // Visible ASCII and obs-text, no spaces or controls (RFC 9112 §3.2).
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 // RFC 9110 §5.5 field value: VCHAR, obs-text, SP, HTAB.
@@ -54,6 +56,9 @@ export function parseHead(buf: Uint8Array, limit = MAX_HEAD_BYTES): HeadResult {
   let start = 0;
   // RFC 9112 §2.2: ignore empty lines (CRLF) before the request line.
   while (start + 1 < buf.length && buf[start] === CR && buf[start + 1] === LF) start += 2;
+  // A request starts with its method, a token: TLS (0x16), SSLv2 (0x80) or other bytes are refused
+  // at once rather than when the head deadline passes.
+  if (start < buf.length && buf[start] !== CR && !TOKEN_BYTE[buf[start]!]) return invalid("not an HTTP request");
   const end = findEmptyLine(buf, start, Math.min(buf.length, limit));
   if (end < 0) {
     // A client whose lines end in a bare LF would otherwise wait for an empty line that never comes.

@@ -53,6 +53,13 @@ describe("incomplete until the empty line, and 431 past the limit", () => {
   test.each(Array.from({ length: full.length - 1 }, (_, n) => n + 1))("the first %i bytes are incomplete", (n) => {
     expect(parseHead(bytes(full.slice(0, n)))).toEqual({ kind: "incomplete" });
   });
+  test("bytes no request starts with are refused from the first one, not when the deadline passes", () => {
+    for (const first of [0x16, 0x80, 0x00, 0x20, 0x0a]) {
+      expect(parseHead(Uint8Array.of(first, 0x03, 0x01))).toEqual({ kind: "invalid", reason: "not an HTTP request" });
+    }
+    expect(parseHead(bytes("\r"))).toEqual({ kind: "incomplete" });
+    expect(parseHead(bytes("\r\nG"))).toEqual({ kind: "incomplete" });
+  });
   test("a head that does not end within the limit is too large", () => {
     const big = bytes(`GET / HTTP/1.1\r\nX-Big: ${"a".repeat(MAX_HEAD_BYTES)}\r\n\r\n`);
     expect(parseHead(big)).toEqual({ kind: "too-large" });
