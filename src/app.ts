@@ -54,6 +54,8 @@ export interface Sallyport {
   openByListener(): Map<string, number>;
   /** reopens the -access-log file (SIGUSR1, after logrotate renamed it) */
   reopenLogs(): Promise<void>;
+  /** re-reads every file it serves from now (SIGHUP): routes, secrets, egress lists and roles, the forward auth file, the TLS files */
+  reread(): Promise<void>;
   /** what `/metrics` serves; undefined without a support listener */
   readonly metrics: Metrics | undefined;
   /** egress decisions on client-chosen destinations, by reason (for metrics) */
@@ -217,6 +219,9 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     exchanges,
     egressDecisions: egress.dialPlan.decisions,
     reopenLogs: () => accessLog?.reopen() ?? Promise.resolve(),
+    async reread() {
+      await Promise.all([routes.poll(), secrets.refresh(), egress.lists.reread(), forwardAuth?.reread(), serving?.reread()]);
+    },
     openByListener: () => new Map(started.map((listener) => [listener.name, listener.open])),
     metrics,
     get ready() {

@@ -1,6 +1,6 @@
 /**
  * sallyport: an egress proxy. Entry point: flags → config → listeners; SIGTERM/SIGINT drain,
- * SIGHUP re-reads the routes and the secrets, SIGUSR1 reopens the access log.
+ * SIGHUP re-reads every file the proxy serves from, SIGUSR1 reopens the access log.
  */
 import { startSallyport, StartupError, type Sallyport, type SharedState } from "./app.ts";
 import { runCheckCommand } from "./cli/check.ts";
@@ -45,9 +45,8 @@ async function serve(operatorConfig: Config): Promise<number> {
   let app: Sallyport | undefined;
   process.on("SIGHUP", () => {
     if (!app) return; // startup is reading everything anyway
-    log.info("SIGHUP: re-reading routes and secrets");
-    void app.routes.poll();
-    void app.secrets.refresh();
+    log.info("SIGHUP: re-reading routes, secrets, egress lists, the forward auth file and the TLS files");
+    void app.reread();
   });
   // SIGUSR1 without a handler would kill the process: logrotate sends it after renaming the file.
   process.on("SIGUSR1", () => {

@@ -105,6 +105,11 @@ export class EgressLists {
     return this.#built.choose(client);
   }
 
+  /** Reads the files now (SIGHUP). */
+  async reread(): Promise<void> {
+    await Promise.all(this.#files.map((file) => file.reread()));
+  }
+
   /** Re-reads the files every `pollMs`. */
   start(): void {
     for (const file of this.#files) file.start();

@@ -147,9 +147,10 @@ export class SecretStore implements SecretsReader {
       this.#entries = next;
       this.#count(next);
     } catch (e) {
-      // The scan catches file errors itself; this is for the unexpected. The old values stay.
+      // The scan records a file's problems itself; it rejects when the process is out of file
+      // descriptors, and for the unexpected. Either way nothing is known: the old values stay.
       this.#stats.errors++;
-      this.#log.error(`Failed to refresh secrets: ${(e as Error).message}`);
+      this.#log.error(`Failed to refresh secrets, keeping the previous values: ${(e as Error).message}`);
     }
     if (this.#started) this.#watcher?.ensure();
   }

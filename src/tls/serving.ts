@@ -105,6 +105,11 @@ export class ServingTls {
     this.file.start();
   }
 
+  /** Reads the files now (SIGHUP). */
+  reread(): Promise<void> {
+    return this.file.reread();
+  }
+
   stop(): void {
     this.file.stop();
   }
@@ -145,6 +150,9 @@ function check(config: ServingTlsOptions, text: string): Accepted | { problem: s
   } catch {
     return { problem: `${config.clientCaFile}: no PEM certificate` };
   }
+  // createSecureContext takes an empty key for no key at all and passes; every handshake would
+  // then fail. An empty key file is what `>` leaves while a new key is being written.
+  if (key === "") return { problem: `${config.keyFile}: not a PEM private key (empty)` };
   const options: ServerTlsOptions = { cert, key, ...(ca === undefined ? {} : { ca }), requestCert: config.clientAuth !== "none", rejectUnauthorized: false };
   try {
     createSecureContext(options);

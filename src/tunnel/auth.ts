@@ -149,6 +149,11 @@ export class ForwardAuth {
     this.#file.start();
   }
 
+  /** Reads the file now (SIGHUP). */
+  reread(): Promise<void> {
+    return this.#file.reread();
+  }
+
   stop(): void {
     this.#file.stop();
   }

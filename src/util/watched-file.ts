@@ -92,6 +92,11 @@ export class WatchedFile {
     this.#timer = timer;
   }
 
+  /** Reads the file now, as a poll does (SIGHUP); a change is applied, a failure logged. */
+  reread(): Promise<void> {
+    return this.#poll();
+  }
+
   async #poll(): Promise<void> {
     const { path, log, label = "file" } = this.options;
     let text: string;

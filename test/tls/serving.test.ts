@@ -1,8 +1,8 @@
 /**
  * The certificate our listeners serve, on real files and the fake clock: a set that cannot serve
  * stops the start with the file and the reason (never the key); a rotation is taken at the next
- * poll; a new certificate with the old key, garbage, or a file gone keeps the set in use and says
- * so; the client CA is part of the set.
+ * poll; a new certificate with the old key, garbage, an emptied key, or a file gone keeps the set
+ * in use and says so; the client CA is part of the set.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFile, rm, writeFile } from "node:fs/promises";
@@ -97,6 +97,18 @@ describe("rotation", () => {
     await s.clock.advance(POLL);
     expect(tls.options).toMatchObject({ cert: second.cert, key: second.key });
     tls.stop();
+  });
+
+  test("an emptied key file (as `>` leaves it before the write) is refused, at start and at a poll, never taken for no key", async () => {
+    const s = await serving(first);
+    const tls = await ServingTls.open(s.options);
+    tls.start();
+    await writeFile(s.keyFile, "");
+    await s.clock.advance(POLL);
+    expect(tls.options).toMatchObject({ cert: first.cert, key: first.key });
+    expect(s.logs.take()).toEqual([`warning TLS certificate ${s.certFile} not taken: ${s.keyFile}: not a PEM private key (empty); still serving CN=first.test`]);
+    tls.stop();
+    expect(await ServingTls.open(s.options).catch((e: Error) => e.message)).toBe(`-tls-cert/-tls-key: ${s.keyFile}: not a PEM private key (empty)`);
   });
 
   test("a file that goes away keeps the pair in use; when it is back and new, it is taken", async () => {
