@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { openAccessLog, type AccessLog, type AccessLogOptions } from "../../src/accesslog/index.ts";
 import { Exchanges } from "../../src/exchange/record.ts";
 import { FLUSH_MS } from "../../src/log/line-writer.ts";
+import { nextTurn } from "../../src/util/clock.ts";
 import { FakeClock } from "../support/clock.ts";
 import { parseDate, parseJson, parseText, STARTED_AT } from "./helpers.ts";
 
@@ -45,6 +46,8 @@ test("each completed exchange is a line in the file, within FLUSH_MS, stamped wi
   await clock.advance(3_000);
   await request("/a", 1_500);
   await request("/b");
+  // Lines are made on the next turn, then written within FLUSH_MS.
+  await nextTurn();
   expect(await lines(path)).toEqual([]);
   await clock.advance(FLUSH_MS);
   const parsed = (await lines(path)).map(parseText);
