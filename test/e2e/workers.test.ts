@@ -128,11 +128,21 @@ function holdingUpstream() {
       return new Response("finished");
     },
   });
-  return { server, arrived, release };
+  return {
+    server,
+    arrived,
+    release,
+    /** lets every request go and stops the server */
+    stop() {
+      release();
+      server.stop(true);
+    },
+  };
 }
 
 test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish in-flight requests when the primary's SIGTERM follows", async () => {
-  const { server: slow, arrived, release } = holdingUpstream();
+  const held = holdingUpstream();
+  const { server: slow, arrived, release } = held;
   const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
   try {
     await proxy.waitForLog(/2 workers serving/);
@@ -146,9 +156,8 @@ test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish
     expect(await inflight).toBe("finished");
     expect(await proxy.proc.exited).toBe(0);
   } finally {
-    release();
     proxy.proc.kill("SIGKILL");
-    slow.stop(true);
+    held.stop();
   }
 }, 30_000);
 
@@ -266,7 +275,8 @@ test("-workers 2: rate limits and breakers are the primary's, so they hold for b
 });
 
 test("-workers 2, SIGTERM while the primary still serves a slow request and the other worker is gone: /readyz says 503 until the primary has drained too, then exit 0", async () => {
-  const { server: slow, arrived, release } = holdingUpstream();
+  const held = holdingUpstream();
+  const { server: slow, arrived, release } = held;
   const proxy = await startProxy(["-workers", "2", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
   try {
     await proxy.waitForLog(/2 workers serving/);
@@ -284,8 +294,7 @@ test("-workers 2, SIGTERM while the primary still serves a slow request and the 
     expect(await statuses).toEqual([200]);
     expect(await proxy.proc.exited).toBe(0);
   } finally {
-    release();
     proxy.proc.kill("SIGKILL");
-    slow.stop(true);
+    held.stop();
   }
 }, 30_000);
