@@ -65,5 +65,8 @@ export function parseHostPort(host: string, defaultPort: string): Authority | st
   return parseAuthority(hasPort(host) ? host : `${host}:${defaultPort}`);
 }
 
-/** A peer address as logs and policies want it: an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as its IPv4. */
-export const peerAddress = (address: string): string => (address.startsWith("::ffff:") ? address.slice(7) : address);
+/**
+ * A peer address as logs and policies want it: an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as
+ * its IPv4. Bun gives a socket reset before its `open` ran no remoteAddress (typed as a string).
+ */
+export const peerAddress = (address: string | undefined): string => (address === undefined ? "" : address.startsWith("::ffff:") ? address.slice(7) : address);

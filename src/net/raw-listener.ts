@@ -15,10 +15,39 @@ export function listenRaw<Data>(flag: string, hostname: string, port: number, so
   // reusePort works on Bun.listen (1.4.5) but is typed for Bun.connect only.
   const binding = (portsShared() ? { reusePort: true } : { exclusive: true }) as { exclusive?: boolean };
   try {
-    return Bun.listen<Data>({ hostname, port, ...binding, allowHalfOpen: true, socket });
+    return Bun.listen<Data>({ hostname, port, ...binding, allowHalfOpen: true, socket: openedOnly(socket) });
   } catch (e) {
     throw bindFailure(flag, hostname, port, e);
   }
+}
+
+/**
+ * The handlers, each run only for a socket whose `open` completed. Bun reports an exception thrown
+ * by `open` to `error`, then `close`, and every handler here expects what `open` sets up: the
+ * soak's clients that reset at once left sockets without an address, `open` threw on it, and each
+ * of them logged two more TypeErrors from the handlers after it.
+ */
+function openedOnly<Data>(handlers: SocketHandler<Data>): SocketHandler<Data> {
+  const opened = new WeakSet<Socket<Data>>();
+  const guard =
+    <A extends unknown[]>(handler: ((socket: Socket<Data>, ...args: A) => void | Promise<void>) | undefined) =>
+    (socket: Socket<Data>, ...args: A) => {
+      if (opened.has(socket)) return handler?.(socket, ...args);
+    };
+  return {
+    ...handlers,
+    open(socket) {
+      const opening = handlers.open?.(socket);
+      opened.add(socket);
+      return opening;
+    },
+    data: guard(handlers.data),
+    drain: guard(handlers.drain),
+    end: guard(handlers.end),
+    close: guard(handlers.close),
+    error: guard(handlers.error),
+    timeout: guard(handlers.timeout),
+  };
 }
 
 /** A listener's open connections; `delete` from the socket's close handler. */

@@ -6,7 +6,7 @@
  * hold bytes the client sends before the upstream is open and pass the rest to the tunnel.
  */
 import type { Socket, SocketHandler } from "bun";
-import { ProxyError } from "../exchange/errors.ts";
+import { clientGone, ProxyError } from "../exchange/errors.ts";
 import type { ClientIdentity } from "../tls/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import { Tunnel } from "./pipe.ts";
@@ -88,7 +88,13 @@ export function openTunnel(client: Socket<TunnelClient>, target: DialTarget, opt
     allowHalfOpen: true,
     socket: {
       open(upstream) {
-        if (settled || client.data.gone) return void upstream.terminate();
+        if (settled) return void upstream.terminate();
+        // The client left while we dialed: nothing to tie it to. Settled now, or the CONNECT would
+        // wait for the dial timer (for ever with -timeout-backend 0) and count as a dial timeout.
+        if (client.data.gone) {
+          upstream.terminate();
+          return fail(clientGone());
+        }
         settled = true;
         timer?.cancel();
         const tunnel = new Tunnel(client, upstream, options.onClose);

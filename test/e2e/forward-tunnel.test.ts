@@ -968,11 +968,12 @@ describe("before the 200", () => {
  * A loopback listener whose connects never complete, in a python3 child: it listens with a
  * backlog of 0 and never accepts, then connects to itself until a connect does not complete
  * within 300 ms. With the accept queue full, Linux drops every further SYN (the client only
- * retransmits it), so a dial to the port stays pending. Prints the port; exits when its stdin
- * closes.
+ * retransmits it), so a dial to the port stays pending. Prints the port; a line on stdin makes it
+ * let go of its own connects and accept from then on (a pending dial completes with the SYN's next
+ * retransmission); exits when its stdin closes.
  */
 const NEVER_ACCEPTS = `
-import socket, sys
+import socket, sys, threading
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
 listener.listen(0)
@@ -990,11 +991,18 @@ while True:
     if len(queued) > 64:
         sys.exit("the accept queue never filled")
 print(port, flush=True)
-sys.stdin.read()
+def accept():
+    while True:
+        queued.append(listener.accept()[0])
+if sys.stdin.readline():
+    for probe in queued[:]:
+        probe.close()
+    threading.Thread(target=accept, daemon=True).start()
+    sys.stdin.read()
 `;
 
 /** Starts {@link NEVER_ACCEPTS}; resolves with its port once the queue is full. */
-async function neverAccepting(): Promise<{ port: number; stop(): Promise<void> }> {
+async function neverAccepting(): Promise<{ port: number; accept(): void; stop(): Promise<void> }> {
   const proc = Bun.spawn(["python3", "-c", NEVER_ACCEPTS], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const stop = async () => {
     proc.stdin.end();
@@ -1011,7 +1019,7 @@ async function neverAccepting(): Promise<{ port: number; stop(): Promise<void> }
     await stop();
     throw new Error(`the never-accepting listener did not start: ${JSON.stringify(out)} ${await new Response(proc.stderr).text()}`);
   }
-  return { port, stop };
+  return { port, accept: () => void proc.stdin.write("accept\n"), stop };
 }
 
 test("-timeout-backend bounds the CONNECT dial: a destination whose connect never completes is 504 dial-timeout once the flag's 500 ms have passed", async () => {
@@ -1033,6 +1041,26 @@ test("-timeout-backend bounds the CONNECT dial: a destination whose connect neve
     await hold.stop();
   }
 }, 15_000);
+
+test("a client that resets during the CONNECT's dial: once the dial completes the tunnel is dropped at once, recorded 499 client-gone, not left for -timeout-backend", async () => {
+  const hold = await neverAccepting();
+  try {
+    await using proxy = await tunnelProxy([hold.port], "-timeout-backend", "60s");
+    const client = net.connect({ host: HOST, port: proxy.forwardPort! });
+    client.on("error", () => {});
+    client.write(connectHead(hold.port));
+    // The proxy dials at once; its connect waits in the full accept queue.
+    await Bun.sleep(200);
+    client.resetAndDestroy();
+    await Bun.sleep(200);
+    hold.accept();
+    const line = await proxy.waitForLog(new RegExp(`"CONNECT ${HOST}:${hold.port} HTTP/1.1" \\d+`), 10_000);
+    expect(line).toContain(`"CONNECT ${HOST}:${hold.port} HTTP/1.1" 499`);
+    expect(proxy.logs.filter((l) => /TypeError|dial-timeout/.test(l))).toEqual([]);
+  } finally {
+    await hold.stop();
+  }
+}, 20_000);
 
 test("SIGTERM with a tunnel open: the forward port stops accepting, the tunnel keeps working until it ends, then the process exits 0", async () => {
   const upstream = rawUpstream();

@@ -14,14 +14,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import type { Socket } from "bun";
 import { ONE_PROCESS, startProxy, type RunningProxy } from "../support/binary.ts";
 import { streamingUpstream, type StreamingUpstream } from "../support/streaming-upstream.ts";
 
 const IDLE = 5000;
 const STALLED = 1000;
-/** What one stalled download may hold at most (250–330 KiB measured): the proxy's queue (64 KiB), a read from the upstream and Bun.serve's own buffers. */
-const PER_STALLED_MIB = 0.5;
+/** What one stalled download may hold at most (250–560 KiB measured, by how much the last read brought): the proxy's queue (64 KiB), a read from the upstream (up to 512 KiB) and Bun.serve's own buffers. */
+const PER_STALLED_MIB = 1;
 /** What 5,000 idle connections may add together. */
 const IDLE_MIB = 64;
 
@@ -91,6 +92,39 @@ describe("connections that send nothing", () => {
       }
     }, 60_000);
   }
+});
+
+describe("clients that reset at once", () => {
+  test("1,000 connections to each way in, reset a millisecond after they were made (some before the proxy saw them open): nothing is logged as an error, nothing stays open, another client is served", async () => {
+    const resetting = async (port: number) => {
+      const closed: Promise<void>[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const { promise, resolve } = Promise.withResolvers<void>();
+        const socket = net.connect({ host: "127.0.0.1", port });
+        socket.on("error", () => {});
+        socket.on("close", () => resolve());
+        // A first byte queued at once, the reset a millisecond later: some arrive before Bun ran the listener's open.
+        socket.write("G");
+        setTimeout(() => socket.resetAndDestroy(), 1);
+        closed.push(promise);
+        if (i % 50 === 49) await Bun.sleep(5);
+      }
+      await Promise.all(closed);
+    };
+    await Promise.all([resetting(proxy.port), resetting(proxy.forwardPort!), resetting(sniPort)]);
+    expect(await served()).toBe(true);
+    const openNow = async () => {
+      const scrape = await (await fetch(`${proxy.supportUrl}/metrics`)).text();
+      return [...scrape.matchAll(/^sallyport_listener_open\{listener="(forward|sni)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
+    };
+    let open = await openNow();
+    for (let i = 0; i < 100 && open.join() !== "forward 0,sni 0"; i++) {
+      await Bun.sleep(50);
+      open = await openNow();
+    }
+    expect(open).toEqual(["forward 0", "sni 0"]);
+    expect(proxy.logs.filter((line) => /error|TypeError/i.test(line))).toEqual([]);
+  }, 60_000);
 });
 
 describe("heads that trickle in (slowloris)", () => {
