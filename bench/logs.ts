@@ -20,12 +20,21 @@ export class LogWatch {
     return this.dirs.flatMap((d) => readdirSync(d).filter((n) => n.endsWith(".log")).map((n) => join(d, n)));
   }
 
+  /** Every line written since the watch was made, or since the last call when `advance` is set. */
+  newLines(advance = false): string[] {
+    return this.#files().flatMap((f) => {
+      const from = this.#sizes.get(f) ?? 0;
+      const fresh = readFileSync(f).subarray(from);
+      // a line still being written is left for the next call
+      const whole = advance ? fresh.subarray(0, fresh.lastIndexOf(10) + 1) : fresh;
+      if (advance) this.#sizes.set(f, from + whole.length);
+      return whole.toString("utf8").split("\n").filter((l) => l !== "");
+    });
+  }
+
   /** Error and warning lines written since the watch was made (sallyport's info lines excluded). */
   newProblemLines(): string[] {
-    return this.#files().flatMap((f) => {
-      const text = readFileSync(f).subarray(this.#sizes.get(f) ?? 0).toString("utf8");
-      return text.split("\n").filter((l) => PROBLEM.test(l) && !/level=info/.test(l));
-    });
+    return this.newLines().filter((l) => PROBLEM.test(l) && !/level=info/.test(l));
   }
 }
 

@@ -134,22 +134,32 @@ function readStat(pid: number): { ppid: number; ticks: number } | undefined {
   }
 }
 
-/**
- * Peak RSS (VmHWM) summed over the tree, in KiB. The sum of per-process peaks is an upper bound
- * of the tree's simultaneous peak; for nginx it is master + worker.
- */
-export function treePeakRssKiB(root: number): { kib: number; processes: number } {
+/** A kB field of /proc/PID/status summed over the tree. */
+function treeStatusKiB(root: number, field: "VmHWM" | "VmRSS"): { kib: number; processes: number } {
   let kib = 0;
   const pids = processTree(root);
   for (const pid of pids) {
     try {
-      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       if (m) kib += Number(m[1]);
     } catch {
       // exited meanwhile
     }
   }
   return { kib, processes: pids.length };
+}
+
+/**
+ * Peak RSS (VmHWM) summed over the tree, in KiB. The sum of per-process peaks is an upper bound
+ * of the tree's simultaneous peak; for nginx it is master + worker.
+ */
+export function treePeakRssKiB(root: number): { kib: number; processes: number } {
+  return treeStatusKiB(root, "VmHWM");
+}
+
+/** RSS right now (VmRSS) summed over the tree, in KiB. */
+export function treeRssKiB(root: number): { kib: number; processes: number } {
+  return treeStatusKiB(root, "VmRSS");
 }
 
 /** Resets VmHWM to the current RSS (`echo 5 > clear_refs`, Linux ≥ 4.0) so each phase gets its own peak. */

@@ -10,18 +10,22 @@ import type { Mode } from "./modes.ts";
 import type { PlainTable, RowData, ScenarioResult, SeriesTable, Table } from "./results.ts";
 import { summarize } from "./logs.ts";
 
-/** One run, as results.json stores it and the Markdown shows it. */
-export interface RunData {
+/** What every section of bench/RESULTS.md says first: how the run was started, when, where, on what. */
+export interface RunFacts {
   readonly command: string;
   /** ISO 8601 */
   readonly date: string;
-  readonly mode: Mode;
-  /** the scenarios asked for (--only), all when not given */
-  readonly only?: string[];
   readonly machine: { cpus: number; model: string; memGiB: string };
   readonly versions: Record<string, string>;
   readonly commit: string;
   readonly binary: string;
+}
+
+/** One run, as results.json stores it and the Markdown shows it. */
+export interface RunData extends RunFacts {
+  readonly mode: Mode;
+  /** the scenarios asked for (--only), all when not given */
+  readonly only?: string[];
   readonly upstream: string;
   readonly estimatedSeconds: number;
   readonly elapsedSeconds: number;
@@ -105,14 +109,20 @@ function modeLine(m: Mode): string {
   return `\`${m.name}\`: ${m.rounds} round(s) × ${m.seconds} s per wrk measurement (scenario 3: ${m.featureRounds} round(s)), ${m.warmup ? `an unrecorded ${m.warmup} s warm-up before each contender's first measurement of a shape` : "no warm-up"}, wrk -t${m.threads}; routed shapes ${shapes}; streamed bodies ${m.bigBytes >= 2 ** 30 ? `${m.bigBytes / 2 ** 30} GiB` : `${m.bigBytes / 2 ** 20} MiB`}; route tables ${m.routeCounts.map(thousands).join(", ")}; ${m.startupRuns} start-ups each`;
 }
 
+/** The versions and the source measured, as list items. */
+export function sourceLines(facts: RunFacts): string[] {
+  return [`- **Versions:** ${Object.entries(facts.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`, `- **sallyport source:** ${facts.commit}; binary \`${facts.binary}\``];
+}
+
+/** "2026-12-07 22:20:31 UTC" from an ISO date. */
+export const sectionDate = (iso: string): string => iso.replace("T", " ").replace(/\.\d+Z$/, " UTC");
+
 export function renderRun(run: RunData): string {
   const out: string[] = [];
-  const date = run.date.replace("T", " ").replace(/\.\d+Z$/, " UTC");
-  out.push(`## ${date}: \`${run.command}\``, "");
+  out.push(`## ${sectionDate(run.date)}: \`${run.command}\``, "");
   out.push(`- **Command:** \`${run.command}\` (from the repository root)${run.only ? `; scenarios: ${run.only.join(", ")} (--only)` : ""}`);
   out.push(`- **Machine:** ${run.machine.cpus} CPUs (nproc), ${run.machine.model}, ${run.machine.memGiB} GiB. wrk, the upstream and the proxy under test share these cores, so read the ratios rather than the absolute numbers.`);
-  out.push(`- **Versions:** ${Object.entries(run.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
-  out.push(`- **sallyport source:** ${run.commit}; binary \`${run.binary}\``);
+  out.push(...sourceLines(run));
   out.push(`- **Mode:** ${modeLine(run.mode)}. Took ${minutes(run.elapsedSeconds)} (estimated ${minutes(run.estimatedSeconds)}).`);
   out.push(`- **Upstream:** ${run.upstream}`);
   out.push(`- **Method:** all contenders of a scenario run at the same time, idle but for the one measured; each round measures every shape on every contender, the contenders' order rotated by one per round. After each measurement one request through the contender is checked byte for byte.`);

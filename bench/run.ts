@@ -49,7 +49,7 @@ import { startup } from "./scenarios/startup.ts";
 import { streaming } from "./scenarios/streaming.ts";
 import type { Ctx, Scenario } from "./scenarios/types.ts";
 import { BIG_PATH, MEDIUM_PATH, SMALL_BODY, SMALL_PATH, startUpstream } from "./servers.ts";
-import { ensureBinary, ensureTools, gitDescribe, machine, versions } from "./tools.ts";
+import { commandLine, ensureBinary, ensureTools, gitDescribe, machine, versions } from "./tools.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const SCENARIOS: readonly Scenario[] = [routed, forward, features, streaming, routes, startup, micro];
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
       ...findings(results),
     ];
     const run: RunData = {
-      command: commandLine(),
+      command: commandLine("bench", "bench/run.ts"),
       date: new Date().toISOString(),
       mode,
       only: opts.only ? scenarios.map((s) => s.id) : undefined,
@@ -174,13 +174,6 @@ async function main(): Promise<void> {
     if (ok && !opts.keep) rmSync(dir, { recursive: true, force: true });
     else console.log(`configs and logs kept in ${dir}`);
   }
-}
-
-/** How this run was started, as a person would type it. */
-function commandLine(): string {
-  const args = Bun.argv.slice(2).join(" ");
-  if (process.env.npm_lifecycle_event === "bench") return `npm run bench${args ? ` -- ${args}` : ""}`;
-  return `bun run bench/run.ts${args ? ` ${args}` : ""}`;
 }
 
 await main().catch((e) => {

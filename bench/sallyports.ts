@@ -39,6 +39,15 @@ export function routedRoute(upstreamPort: number, extraFilters = ""): string {
 /** Shell-quoted for the setup texts, as a person would paste it. */
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
+/** Flags as a command line in the setup texts: an empty value shows as `""`. */
+const shown = (flags: readonly string[]) => flags.map((a) => (a === "" ? '""' : a)).join(" ");
+
+/** Replaces `file` at once (written to `staging`, then renamed over it): a reader sees the old text or the new, never half of one. */
+export function replaceFile(file: string, text: string, staging = `${file}.tmp`): void {
+  writeFileSync(staging, text);
+  renameSync(staging, file);
+}
+
 /**
  * The routed hot path as the comparisons run it: the issue's route, no access log and no support
  * listener (nginx and haproxy log nothing either; scenario 3 measures what those cost).
@@ -51,7 +60,7 @@ export async function startSallyportRouted(root: string, bin: string, upstreamPo
   const flags = [...p.args, "-access-log-disabled", ...(opts.flags ?? []), "-inline-routes", routes];
   return start("sallyport", [bin, ...flags], dir, {
     name: opts.name ?? "sallyport",
-    setup: `\`sallyport ${flags.slice(0, -1).map((a) => (a === "" ? '""' : a)).join(" ")} ${q(routes)}\``,
+    setup: `\`sallyport ${shown(flags.slice(0, -1))} ${q(routes)}\``,
     url: `http://127.0.0.1:${p.port}`,
     host: ROUTED_HOST,
   });
@@ -104,7 +113,7 @@ export async function startSallyportForward(root: string, bin: string, upstream:
   const flags = [...p.args, "-access-log-disabled", "-forward-address", `127.0.0.1:${forward}`, "-egress-allow", "127.0.0.1", "-connect-ports", upstreamPort];
   return start("sallyport forward port", [bin, ...flags], dir, {
     name: "sallyport forward port",
-    setup: `\`sallyport ${flags.map((a) => (a === "" ? '""' : a)).join(" ")}\`, no routes (the built-in fallback forwards to the requested destination); wrk sends ${absoluteForm(upstream)} to the forward port`,
+    setup: `\`sallyport ${shown(flags)}\`, no routes (the built-in fallback forwards to the requested destination); wrk sends ${absoluteForm(upstream)} to the forward port`,
     url: upstream.url,
     proxy: `http://127.0.0.1:${forward}`,
   });
@@ -141,7 +150,7 @@ export async function startSallyportRouteTable(root: string, bin: string, upstre
   const name = `${count.toLocaleString("en-US")} routes${dot === "[.]" ? "" : " `\\.`"}`;
   const t = await start(`sallyport (${count} routes, ${dot})`, [bin, ...flags], dir, {
     name,
-    setup: `\`sallyport ${flags.slice(0, -1).map((a) => (a === "" ? '""' : a)).join(" ")} routes.eskip\`, ${count} lines \`${line(0).replace(/^r0:/, "rN:").replace("h0", "hN")}\`, requests send \`Host: ${host}\` (the last route)`,
+    setup: `\`sallyport ${shown(flags.slice(0, -1))} routes.eskip\`, ${count} lines \`${line(0).replace(/^r0:/, "rN:").replace("h0", "hN")}\`, requests send \`Host: ${host}\` (the last route)`,
     url: `http://127.0.0.1:${p.port}`,
     host,
   }, { readyMs: 180_000 });
@@ -152,9 +161,46 @@ export async function startSallyportRouteTable(root: string, bin: string, upstre
     count,
     file,
     rewrite(newHost) {
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, text(newHost.replaceAll(".", eskipDot)));
-      renameSync(tmp, file);
+      replaceFile(file, text(newHost.replaceAll(".", eskipDot)));
     },
   };
+}
+
+/** The soak's sallyport, with the doors besides -address. */
+export interface SoakProxy extends Target {
+  readonly forwardPort: number;
+  readonly supportUrl: string;
+}
+
+/**
+ * The soak's sallyport (bench/soak.ts), every door open at once: -address serving the routes of a
+ * -routes-file (polled every 3 s, the default), the forward port for absolute-form requests and
+ * CONNECT to the upstream (`-egress-allow 127.0.0.1` opens the private-address guard for it and
+ * `-connect-ports` its port), /metrics on a support listener, and the secrets of a
+ * -credentials-paths directory, re-read on change and every 10 s as in the README's walkthrough.
+ * No access log: millions of lines would measure the disk.
+ */
+export async function startSallyportSoak(root: string, bin: string, upstreamPort: number, files: { routes: string; secrets: string }, workers: number, host: string): Promise<SoakProxy> {
+  const dir = dirFor(root, "sallyport-soak");
+  const p = ports(true);
+  const forwardPort = otherFreePort([p.port, p.support!]);
+  const flags = [
+    ...p.args,
+    // after ports()' `-workers 1`, which it overrides
+    ...(workers === 1 ? [] : ["-workers", String(workers)]),
+    "-access-log-disabled",
+    "-forward-address", `127.0.0.1:${forwardPort}`,
+    "-egress-allow", "127.0.0.1",
+    "-connect-ports", String(upstreamPort),
+    "-credentials-paths", files.secrets,
+    "-credentials-update-interval", "10s",
+    "-routes-file", files.routes,
+  ];
+  const t = await start("sallyport (soak)", [bin, ...flags], dir, {
+    name: "sallyport",
+    setup: `\`sallyport ${shown(flags)}\``,
+    url: `http://127.0.0.1:${p.port}`,
+    host,
+  });
+  return { ...t, forwardPort, supportUrl: `http://127.0.0.1:${p.support}` };
 }

@@ -61,7 +61,7 @@ export function dirFor(root: string, name: string): string {
  * One GET with a fresh connection (a pooled one could belong to a server we already stopped).
  * Through a forward proxy, fetch sends the absolute-form request for the http: URL, as wrk does.
  */
-export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path: string, timeoutMs = 5000): Promise<{ status: number; body: Uint8Array }> {
+export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path: string, timeoutMs = 5000): Promise<{ status: number; headers: Headers; body: Uint8Array }> {
   const res = await fetch(target.url + path, {
     headers: target.host ? { host: target.host } : {},
     keepalive: false,
@@ -69,7 +69,7 @@ export async function probe(target: Pick<Target, "url" | "host" | "proxy">, path
     proxy: target.proxy ?? false,
     signal: AbortSignal.timeout(timeoutMs),
   } as RequestInit);
-  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
+  return { status: res.status, headers: res.headers, body: new Uint8Array(await res.arrayBuffer()) };
 }
 
 /**
@@ -151,14 +151,23 @@ export interface Upstream extends Target {
   readonly medium: Uint8Array;
 }
 
+/** What a caller adds to the upstream's nginx.conf: `http` at the http level, `server` in its server block. */
+export interface UpstreamExtras {
+  readonly http?: string;
+  readonly server?: string;
+}
+
+/** SMALL_BODY as an nginx `return` string. */
+export const SMALL_BODY_NGINX = `"${SMALL_BODY.replace("\n", "\\n")}"`;
+
 /**
  * The upstream: nginx, one worker, the 1 KiB body from `return` (no disk), a 64 KiB file of
  * random bytes and the sparse big file via sendfile. nginx rather than a Bun.serve so the
  * upstream is neutral and as cheap as possible. keepalive_requests is raised because nginx's
  * default (1000) would close every client and proxy connection after 1000 requests, which
- * measures reconnects, not proxying.
+ * measures reconnects, not proxying. `extras` adds locations (the soak's failing and slow ones).
  */
-export async function startUpstream(root: string, nginx: string, bigBytes: number): Promise<Upstream> {
+export async function startUpstream(root: string, nginx: string, bigBytes: number, extras: UpstreamExtras = {}): Promise<Upstream> {
   const dir = dirFor(root, "upstream");
   const www = join(dir, "www");
   mkdirSync(www, { recursive: true });
@@ -173,10 +182,12 @@ export async function startUpstream(root: string, nginx: string, bigBytes: numbe
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   default_type application/octet-stream;
+${extras.http ?? ""}
   server {
     listen 127.0.0.1:${port};
     root ${www};
-    location = ${SMALL_PATH} { default_type text/plain; return 200 "${SMALL_BODY.replace("\n", "\\n")}"; }
+    location = ${SMALL_PATH} { default_type text/plain; return 200 ${SMALL_BODY_NGINX}; }
+${extras.server ?? ""}
   }
 }
 `);

@@ -23,14 +23,14 @@ async function sh(cmd: string[], timeoutMs: number, env?: Record<string, string>
 }
 
 /**
- * Installs the missing tools with apt-get (an `update` first only if the plain install fails,
+ * Installs the missing tools (all of the bench's, or those `wanted`) with apt-get (an `update` first only if the plain install fails,
  * i.e. the package lists are empty or stale). Services are not started by us: each server runs
  * as our own foreground child with its own config. (On Debian images /usr/sbin/policy-rc.d
  * usually keeps postinst from starting the system services; if it does start them, they listen
  * on their default ports, which this benchmark never uses.)
  */
-export async function ensureTools(): Promise<Record<string, string>> {
-  const missing = Object.keys(PACKAGES).filter((t) => !which(t));
+export async function ensureTools(wanted: readonly string[] = Object.keys(PACKAGES)): Promise<Record<string, string>> {
+  const missing = wanted.filter((t) => !which(t));
   if (missing.length) {
     const pkgs = missing.map((t) => PACKAGES[t]!);
     console.log(`installing with apt-get: ${pkgs.join(" ")}`);
@@ -44,7 +44,7 @@ export async function ensureTools(): Promise<Record<string, string>> {
     if (r.code !== 0) console.warn(`apt-get install failed (exit ${r.code}); targets needing ${pkgs.join(", ")} are skipped:\n${r.out.slice(-2000)}`);
   }
   const found: Record<string, string> = {};
-  for (const tool of Object.keys(PACKAGES)) {
+  for (const tool of wanted) {
     const path = which(tool);
     if (path) found[tool] = path;
   }
@@ -96,6 +96,13 @@ export async function versions(tools: Record<string, string>, sallyport: string)
   if (tools.wrk) v.wrk = (await versionOf([tools.wrk, "-v"])).replace(/^wrk (\S+).*$/, "$1");
   if (tools.curl) v.curl = (await versionOf([tools.curl, "-V"])).replace(/^curl (\S+).*$/, "$1");
   return v;
+}
+
+/** How a bench script was started, as a person would type it: `npm run NAME -- ARGS` or `bun run FILE ARGS`. */
+export function commandLine(npmScript: string, file: string): string {
+  const args = Bun.argv.slice(2).join(" ");
+  if (process.env.npm_lifecycle_event === npmScript) return `npm run ${npmScript}${args ? ` -- ${args}` : ""}`;
+  return `bun run ${file}${args ? ` ${args}` : ""}`;
 }
 
 export async function gitDescribe(root: string): Promise<string> {
