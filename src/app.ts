@@ -4,6 +4,7 @@
  * a handle to reload routes and to drain and stop; main.ts wires it to signals. A new way in is one
  * folder exporting a {@link Listener} factory and one line in {@link listeners}.
  */
+import type { Socket } from "bun";
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola/core";
@@ -36,7 +37,8 @@ import { forwardListener } from "./tunnel/forward.ts";
 import type { InterceptOptions } from "./tunnel/intercept.ts";
 import { LeafCertificates, loadCa } from "./tls/ca.ts";
 import { ServingTls } from "./tls/serving.ts";
-import { httpsListener } from "./https/listener.ts";
+import { frontedListener } from "./https/listener.ts";
+import { Admission, defaultQueue } from "./net/admission.ts";
 import { systemClock, type Clock } from "./util/clock.ts";
 
 export interface Sallyport {
@@ -137,6 +139,15 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       log,
   };
   const started: Listener[] = [];
+  // -enable-tcp-queue: one admission per way in (the support listener is never held back).
+  const admissions = new Map<string, Admission<Socket<unknown>>>();
+  const admissionFor = (listener: string) => {
+    if (!config.enableTcpQueue || config.maxTcpListenerConcurrency === 0) return undefined;
+    const concurrency = config.maxTcpListenerConcurrency;
+    const admission = new Admission<Socket<unknown>>({ concurrency, queue: config.maxTcpListenerQueue || defaultQueue(concurrency) });
+    admissions.set(listener, admission);
+    return admission;
+  };
   // Made before the listeners start, so the first request is counted; served on the support port.
   const metrics = config.supportListener
     ? createMetrics({
@@ -151,13 +162,16 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         dns: egress.resolver,
         secrets,
         openByListener: () => new Map(started.map((l) => [l.name, l.open])),
+        admissions: config.enableTcpQueue ? admissions : undefined,
         certificates: serving && (() => started.flatMap((l) => (l.name === "proxy" || l.name === "forward" ? [{ listener: l.name, notAfter: serving.notAfter }] : []))),
       })
     : undefined;
   // In start order: the support listener (health) last, so /readyz answers only once the rest is bound.
   const proxyOptions = { ...engine, ...parseListenAddress(config.address), table: addressBuiltins ? withFallback(table, addressBuiltins) : table };
   const handshakeTimeout = config.tlsHandshakeTimeout;
-  const listeners: Listener[] = [serving ? httpsListener({ ...proxyOptions, tls: serving, handshakeTimeout }) : proxyListener(proxyOptions)];
+  // Bun.serve itself unless something needs the connections before Bun.serve sees them.
+  const addressAdmission = admissionFor("proxy");
+  const listeners: Listener[] = [serving || addressAdmission ? frontedListener({ ...proxyOptions, tls: serving, handshakeTimeout, admission: addressAdmission }) : proxyListener(proxyOptions)];
   if (forwardBuiltins) {
     listeners.push(
       forwardListener({
@@ -171,11 +185,12 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         intercept,
         tls: serving,
         handshakeTimeout,
+        admission: admissionFor("forward"),
       }),
     );
   }
   if (config.sniAddress) {
-    listeners.push(sniListener({ ...engine, ...parseListenAddress(config.sniAddress), upstreamPort: config.sniUpstreamPort, headTimeout: config.forwardHeadTimeout, dialTimeout: config.timeoutBackend }));
+    listeners.push(sniListener({ ...engine, ...parseListenAddress(config.sniAddress), upstreamPort: config.sniUpstreamPort, headTimeout: config.forwardHeadTimeout, dialTimeout: config.timeoutBackend, admission: admissionFor("sni") }));
   }
   if (config.supportListener) {
     listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));

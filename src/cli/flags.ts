@@ -28,7 +28,9 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "address", kind: "string", default: ":9090", key: "address", usage: "TCP address the proxy listens on" },
   { name: "support-listener", kind: "string", default: ":9911", key: "supportListener", usage: "TCP address of the support listener (/healthz, /readyz, /routes, /metrics); empty disables it" },
   { name: "metrics-listener", kind: "string", default: ":9911", unwired: "/metrics is served on -support-listener", usage: "Skipper's legacy /metrics listener; accepted, /metrics is served on -support-listener" },
-  { name: "max-tcp-listener-concurrency", kind: "int", default: 0, unwired: NO_EFFECT, usage: "Skipper's cap on requests served at once by the listener; accepted, no effect yet" },
+  { name: "enable-tcp-queue", kind: "bool", default: false, key: "enableTcpQueue", usage: "serve at most -max-tcp-listener-concurrency connections per listener at once; more wait unread, the newest served next; -address then runs behind a raw front" },
+  { name: "max-tcp-listener-concurrency", kind: "int", default: 0, key: "maxTcpListenerConcurrency", usage: "with -enable-tcp-queue: connections served at once by each of -address, the forward port and the SNI port; 0 is no limit" },
+  { name: "max-tcp-listener-queue", kind: "int", default: 0, key: "maxTcpListenerQueue", usage: "with -enable-tcp-queue: connections waiting at most per listener, the oldest closed beyond it; 0 is ten times the concurrency" },
 
   // routes
   { name: "inline-routes", kind: "string", default: "", key: "inlineRoutes", usage: "eskip routes given on the command line; a parse error aborts startup" },
@@ -131,11 +133,15 @@ export function configInput(parsed: ParsedFlags): Record<string, unknown> {
  * What the start must tell the operator about the command line: that -insecure is on,
  * and one line per flag given that does nothing here. The entry point logs each as a warning.
  */
-export function startupWarnings(config: Pick<Config, "insecure" | "unwiredFlags">): string[] {
+export function startupWarnings(config: Pick<Config, "insecure" | "unwiredFlags" | "enableTcpQueue" | "maxTcpListenerConcurrency">): string[] {
   const warnings = config.unwiredFlags.map((name) => {
     const note = SERVE_FLAGS.find((flag) => flag.name === name)?.unwired ?? NO_EFFECT;
     return `flag -${name} is accepted for Skipper compatibility but ${note}`;
   });
+  // As in Skipper, the limits apply only under the queue; one set alone is a mistake worth saying.
+  if (config.enableTcpQueue !== config.maxTcpListenerConcurrency > 0) {
+    warnings.push(config.enableTcpQueue ? "-enable-tcp-queue without -max-tcp-listener-concurrency: no limit" : "-max-tcp-listener-concurrency has no effect without -enable-tcp-queue");
+  }
   if (config.insecure) warnings.unshift("-insecure: TLS certificates of backends are not verified");
   return warnings;
 }

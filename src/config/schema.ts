@@ -233,6 +233,10 @@ export const ConfigSchema = v.pipe(
     interceptCaCert: v.string(),
     interceptCaKey: v.string(),
     interceptHosts: listOf(egressRule),
+    /** Skipper's queue listener: connections served at once per listener, and waiting at most (0: ten times that) */
+    enableTcpQueue: v.boolean(),
+    maxTcpListenerConcurrency: integer(0, 1_000_000, "must be between 0 and 1000000"),
+    maxTcpListenerQueue: integer(0, 10_000_000, "must be between 0 and 10000000"),
     /** worker processes sharing the ports; 0 is one per core (resolved by main) */
     workers: integer(0, 256, "must be between 0 and 256"),
     /** destinations with metric series of their own; the rest share host="other" */

@@ -1,17 +1,23 @@
 /**
  * @module
- * `-address` over TLS (`-tls-cert`/`-tls-key`, and client certificates with `-tls-client-auth`).
+ * `-address` behind a raw front, where Bun.serve alone cannot do what is asked: over TLS
+ * (`-tls-cert`/`-tls-key`, and client certificates with `-tls-client-auth`), and under
+ * `-enable-tcp-queue`, which needs to hold connections before they are read.
+ *
  * Bun.serve keeps the TLS context it started with and tells a handler nothing about a client's
- * certificate, so the port is a raw front (../tls/listen.ts) that terminates TLS per connection
- * with the certificate current at accept — a rotation needs no restart — and relays the
- * plaintext, untouched, to the same route engine a plain `-address` runs, on a private loopback
- * listener (../tunnel/engine.ts). Requests on a connection carry its client's address and
- * certificate identity into their exchange records and the egress policy.
+ * certificate, nor about connections at all, so the port is a raw front (../tls/listen.ts) that
+ * admits connections (../net/admission.ts), terminates TLS per connection with the certificate
+ * current at accept — a rotation needs no restart — and relays the plaintext, untouched, to the
+ * same route engine a plain `-address` runs, on a private loopback listener
+ * (../tunnel/engine.ts). Requests on a connection carry its client's address and certificate
+ * identity into their exchange records and the egress policy. The relay costs a hop: a plain
+ * `-address` without the queue is Bun.serve itself.
  *
  * A client certificate that is refused is answered `403 client-certificate` and the connection
  * closed, so the client learns why instead of seeing a reset.
  */
-import type { TCPSocketListener } from "bun";
+import type { Socket, TCPSocketListener } from "bun";
+import type { Admission } from "../net/admission.ts";
 import { clientCertificateRefused, ProxyError } from "../exchange/errors.ts";
 import type { Exchanges } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
@@ -24,16 +30,19 @@ import { clientSocketHandlers, type ForwardClient } from "../tunnel/connect.ts";
 import { refuse } from "../tunnel/connect-request.ts";
 import { RelayEngine } from "../tunnel/engine.ts";
 
-export interface HttpsListenerOptions extends Omit<ProxyListenerOptions, "relayed" | "name" | "flag" | "listener"> {
-  readonly tls: ServingTls;
+export interface FrontedListenerOptions extends Omit<ProxyListenerOptions, "relayed" | "name" | "flag" | "listener"> {
+  /** TLS on every connection; plain when unset */
+  readonly tls?: ServingTls | undefined;
   /** -tls-handshake-timeout, ms */
   readonly handshakeTimeout: number;
+  /** -enable-tcp-queue: how many connections are served at once */
+  readonly admission?: Admission<Socket<unknown>> | undefined;
   readonly exchanges: Exchanges;
 }
 
 const LISTENER = "proxy";
 
-export function httpsListener(options: HttpsListenerOptions): Listener {
+export function frontedListener(options: FrontedListenerOptions): Listener {
   const { clock, exchanges } = options;
   // A blind relay: the client's bytes reach the engine as sent, so nothing it says is taken as the front's word.
   const engine = new RelayEngine({ ...options, name: LISTENER, flag: "-address", listener: LISTENER, relayed: {} });
@@ -48,7 +57,7 @@ export function httpsListener(options: HttpsListenerOptions): Listener {
     },
     async start() {
       front = await engine.startWith(() =>
-        listenFront<ForwardClient>({ flag: "-address", hostname: options.hostname, port: options.port, tls: options.tls, handshakeTimeout: options.handshakeTimeout, clock }, {
+        listenFront<ForwardClient>({ flag: "-address", hostname: options.hostname, port: options.port, tls: options.tls, handshakeTimeout: options.handshakeTimeout, clock, admission: options.admission }, {
           init: (raw) => ({ peer: peerAddress(raw.remoteAddress), early: [] }),
           open(client, identity) {
             open.add(client);

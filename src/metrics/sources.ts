@@ -21,6 +21,16 @@ export function rateLimitMetrics(registry: MetricRegistry, filters: { readonly r
   });
 }
 
+/** -enable-tcp-queue: what waits at each listener, and how many waited too long (closed when the queue was full). */
+export function admissionMetrics(registry: MetricRegistry, admissions: ReadonlyMap<string, { readonly waiting: number; readonly dropped: number }>): void {
+  registry.collect("sallyport_listener_waiting", "Connections accepted and waiting for a slot (-max-tcp-listener-concurrency), unread.", "gauge", ["listener"], (emit) => {
+    for (const [listener, admission] of admissions) emit([listener], admission.waiting);
+  });
+  registry.collect("sallyport_listener_dropped_total", "Waiting connections closed because the queue was full (-max-tcp-listener-queue).", "counter", ["listener"], (emit) => {
+    for (const [listener, admission] of admissions) emit([listener], admission.dropped);
+  });
+}
+
 export function egressMetrics(registry: MetricRegistry, decisions: ReadonlyMap<string, number>): void {
   registry.collect("sallyport_egress_decisions_total", "Egress policy decisions on client-chosen destinations, by reason.", "counter", ["reason"], (emit) => {
     for (const [reason, count] of decisions) emit([reason], count);

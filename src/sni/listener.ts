@@ -30,6 +30,7 @@ import { badRequest, clientGone, ProxyError, type ErrorCause } from "../exchange
 import type { ExchangeRecord, Exchanges, RequestDetails } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
 import { displayAddress, type Listener } from "../net/listener.ts";
+import type { Admission } from "../net/admission.ts";
 import { listenRaw, OpenSockets } from "../net/raw-listener.ts";
 import { clientSocketHandlers, openTunnel, type TunnelClient } from "../tunnel/connect.ts";
 import type { Clock, Timer } from "../util/clock.ts";
@@ -51,6 +52,8 @@ export interface SniListenerOptions {
   readonly helloLimit?: number;
   /** where refusals are told; default nowhere */
   readonly log?: { info(message: string): void };
+  /** -enable-tcp-queue: how many connections are served at once */
+  readonly admission?: Admission<Socket<unknown>> | undefined;
 }
 
 /** What an SNI-port client socket carries. */
@@ -227,7 +230,7 @@ export function sniListener(options: SniListenerOptions): Listener {
           stopReading(client);
           clientSocketHandlers.error!(client, err);
         },
-      });
+      }, options.admission as Admission<Socket<SniClient>> | undefined);
       return displayAddress(options.hostname, server.port);
     },
     async stop(graceMs) {

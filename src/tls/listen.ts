@@ -18,6 +18,7 @@
  * A handshake that fails, or is not done within `handshakeTimeout`, closes the connection.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import type { Admission } from "../net/admission.ts";
 import { listenRaw } from "../net/raw-listener.ts";
 import type { Clock, Timer } from "../util/clock.ts";
 import { identityOf, type ClientIdentity } from "./identity.ts";
@@ -42,6 +43,8 @@ export interface FrontOptions {
   /** ms for the TLS handshake to complete; default 10 s, 0 = no limit */
   readonly handshakeTimeout?: number | undefined;
   readonly clock: Clock;
+  /** -enable-tcp-queue: connections beyond the concurrency wait, unread and before any handshake */
+  readonly admission?: Admission<Socket<unknown>> | undefined;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -50,18 +53,22 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 interface Handshaking {
   timer: Timer | undefined;
   open: boolean;
+  /** the TCP socket under it, whose admission slot its close frees (Bun reports no close of the raw half) */
+  raw: Socket<unknown>;
 }
 
 export function listenFront<Data>(options: FrontOptions, handlers: FrontHandlers<Data>): TCPSocketListener<Data> {
   const { tls } = options;
+  const admission = options.admission as Admission<Socket<Data>> | undefined;
   if (!tls) {
-    return listenRaw<Data>(options.flag, options.hostname, options.port, {
+    const plain: SocketHandler<Data> = {
       ...handlers,
       open(socket) {
         socket.data = handlers.init(socket);
         handlers.open(socket, undefined);
       },
-    });
+    };
+    return listenRaw<Data>(options.flag, options.hostname, options.port, plain, admission);
   }
   // Handlers run for sockets that are open; close and error also for one still in its handshake.
   const state = new WeakMap<Socket<Data>, Handshaking>();
@@ -77,6 +84,7 @@ export function listenFront<Data>(options: FrontOptions, handlers: FrontHandlers
       shaking?.timer?.cancel();
       if (shaking?.open) handler?.(socket, ...args);
     };
+  const closed = ended(handlers.close);
   const secure: SocketHandler<Data> = {
     handshake(socket, success, authorizationError) {
       const shaking = state.get(socket);
@@ -93,10 +101,14 @@ export function listenFront<Data>(options: FrontOptions, handlers: FrontHandlers
     data: ifOpen(handlers.data),
     drain: ifOpen(handlers.drain),
     end: ifOpen(handlers.end),
-    close: ended(handlers.close),
+    close(socket, err) {
+      const raw = state.get(socket)?.raw;
+      if (raw) admission?.release(raw as Socket<Data>);
+      closed(socket, err);
+    },
     error: ended(handlers.error),
   };
-  return listenRaw<Data>(options.flag, options.hostname, options.port, {
+  const rawHandlers: SocketHandler<Data> = {
     open(raw) {
       const data = handlers.init(raw);
       const [, socket] = raw.upgradeTLS<Data>({
@@ -106,12 +118,13 @@ export function listenFront<Data>(options: FrontOptions, handlers: FrontHandlers
         data,
         socket: secure,
       });
-      const shaking: Handshaking = { timer: undefined, open: false };
+      const shaking: Handshaking = { timer: undefined, open: false, raw: raw as Socket<unknown> };
       state.set(socket, shaking);
       const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
       if (timeout > 0) shaking.timer = options.clock.setTimeout(() => socket.terminate(), timeout);
     },
     // Ciphertext, and a close Bun reports on the TLS half: nothing to do on the raw half.
     data() {},
-  });
+  };
+  return listenRaw<Data>(options.flag, options.hostname, options.port, rawHandlers, admission);
 }

@@ -22,6 +22,7 @@ import { badRequest, clientCertificateRefused, headTooLarge, ProxyError } from "
 import type { Exchanges } from "../exchange/record.ts";
 import { peerAddress } from "../net/host-port.ts";
 import { displayAddress, type Listener } from "../net/listener.ts";
+import type { Admission } from "../net/admission.ts";
 import { OpenSockets } from "../net/raw-listener.ts";
 import type { ProxyListenerOptions } from "../proxy/listener.ts";
 import { listenFront } from "../tls/listen.ts";
@@ -56,6 +57,8 @@ export interface ForwardListenerOptions extends Omit<ProxyListenerOptions, "host
   readonly tls?: ServingTls | undefined;
   /** -tls-handshake-timeout, ms (with `tls`) */
   readonly handshakeTimeout?: number | undefined;
+  /** -enable-tcp-queue: how many connections are served at once */
+  readonly admission?: Admission<Socket<unknown>> | undefined;
   readonly exchanges: Exchanges;
   readonly clock: Clock;
 }
@@ -162,7 +165,7 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
     },
     async start() {
       front = await engine.startWith(() =>
-        listenFront<Connection>({ flag: "-forward-address", hostname: options.hostname, port: options.port, tls: options.tls, handshakeTimeout: options.handshakeTimeout, clock }, {
+        listenFront<Connection>({ flag: "-forward-address", hostname: options.hostname, port: options.port, tls: options.tls, handshakeTimeout: options.handshakeTimeout, clock, admission: options.admission }, {
           init: (client) => ({ peer: peerAddress(client.remoteAddress), early: [], reader: undefined }),
           open(client, identity) {
             client.data.identity = identity;

@@ -14,7 +14,6 @@ const UNWIRED: { name: string; kind: string; argv: string[] }[] = [
   { name: "remove-hop-headers", kind: "bool", argv: ["-remove-hop-headers=false"] },
   { name: "max-idle-connection-backend", kind: "int", argv: ["-max-idle-connection-backend", "1_000"] },
   { name: "close-idle-conns-period", kind: "duration", argv: ["-close-idle-conns-period", "1m"] },
-  { name: "max-tcp-listener-concurrency", kind: "int", argv: ["-max-tcp-listener-concurrency=0x40"] },
 ];
 
 describe("-insecure", () => {
@@ -64,7 +63,7 @@ describe("flags accepted for Skipper command lines", () => {
     { argv: ["-wait-for-healthcheck-interval", "10"], message: 'invalid value "10" for flag -wait-for-healthcheck-interval: parse error' },
     { argv: ["-close-idle-conns-period=20x"], message: 'invalid value "20x" for flag -close-idle-conns-period: parse error' },
     { argv: ["-max-idle-connection-backend", "many"], message: 'invalid value "many" for flag -max-idle-connection-backend: parse error' },
-    { argv: ["-max-tcp-listener-concurrency=1.5"], message: 'invalid value "1.5" for flag -max-tcp-listener-concurrency: parse error' },
+    { argv: ["-max-idle-connection-backend=1.5"], message: 'invalid value "1.5" for flag -max-idle-connection-backend: parse error' },
     {
       argv: ["-remove-hop-headers", "true"],
       message: 'invalid arguments: [true]\n(a boolean flag takes its value after "=": -remove-hop-headers=true)',
@@ -83,7 +82,7 @@ describe("startupWarnings", () => {
   });
 
   test("-insecure first, then one line per unwired flag", () => {
-    const warnings = startupWarnings({ insecure: true, unwiredFlags: ["enable-prometheus-metrics", "remove-hop-headers", "close-idle-conns-period"] });
+    const warnings = startupWarnings({ ...DEFAULT_CONFIG, insecure: true, unwiredFlags: ["enable-prometheus-metrics", "remove-hop-headers", "close-idle-conns-period"] });
     expect(warnings).toEqual([
       "-insecure: TLS certificates of backends are not verified",
       "flag -enable-prometheus-metrics is accepted for Skipper compatibility but /metrics is always in the Prometheus text format",
@@ -92,8 +91,14 @@ describe("startupWarnings", () => {
     ]);
   });
 
+  test("the queue's limit without the queue, or the queue without a limit, is said", () => {
+    expect(startupWarnings({ ...DEFAULT_CONFIG, maxTcpListenerConcurrency: 100 })).toEqual(["-max-tcp-listener-concurrency has no effect without -enable-tcp-queue"]);
+    expect(startupWarnings({ ...DEFAULT_CONFIG, enableTcpQueue: true })).toEqual(["-enable-tcp-queue without -max-tcp-listener-concurrency: no limit"]);
+    expect(startupWarnings({ ...DEFAULT_CONFIG, enableTcpQueue: true, maxTcpListenerConcurrency: 100 })).toEqual([]);
+  });
+
   test.each(UNWIRED)("-$name has a warning", ({ name }) => {
-    const [warning] = startupWarnings({ insecure: false, unwiredFlags: [name] });
+    const [warning] = startupWarnings({ ...DEFAULT_CONFIG, unwiredFlags: [name] });
     expect(warning).toStartWith(`flag -${name} is accepted for Skipper compatibility but `);
   });
 });
@@ -106,7 +111,6 @@ describe("usage", () => {
     { name: "remove-hop-headers", lines: "  -remove-hop-headers\n    \taccepted for Skipper command lines; hop-by-hop headers are always removed\n" },
     { name: "max-idle-connection-backend", lines: "  -max-idle-connection-backend int\n    \tSkipper's limit of idle backend connections; accepted, no effect yet\n" },
     { name: "close-idle-conns-period", lines: "  -close-idle-conns-period duration\n    \tSkipper's interval for closing idle backend connections; accepted, no effect yet (default 20s)\n" },
-    { name: "max-tcp-listener-concurrency", lines: "  -max-tcp-listener-concurrency int\n    \tSkipper's cap on requests served at once by the listener; accepted, no effect yet\n" },
   ])("-$name", async ({ lines }) => {
     expect((await cli(["-help"])).stdout).toContain(lines);
   });

@@ -32,14 +32,12 @@ describe("Skipper flags that do nothing yet", () => {
       "-remove-hop-headers",
       "-max-idle-connection-backend=64",
       "-close-idle-conns-period=20s",
-      "-max-tcp-listener-concurrency=100",
     ]);
     const warnings = proxy.logs.filter((line) => line.includes("level=warning")).map((line) => /msg="(.*)"( worker=\d+)?$/.exec(line)?.[1] ?? line);
     expect(warnings[0]).toBe("-insecure: TLS certificates of backends are not verified");
     // One each, in flag table order.
     expect(warnings.slice(1).map((warning) => /^flag -(\S+) is accepted for Skipper compatibility but /.exec(warning)?.[1])).toEqual([
       "metrics-listener",
-      "max-tcp-listener-concurrency",
       "remove-hop-headers",
       "max-idle-connection-backend",
       "close-idle-conns-period",

@@ -175,3 +175,59 @@ describe("downloads nobody reads", () => {
     }
   }, 60_000);
 });
+
+describe("-enable-tcp-queue: connections beyond -max-tcp-listener-concurrency wait unread, the newest served first, the oldest closed when -max-tcp-listener-queue is full", () => {
+  for (const door of ["address", "forward"] as const) {
+    test(`${door}: two served, one waiting; a fourth pushes the third out; a freed slot serves the fourth; counted in /metrics`, async () => {
+      const target = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("served") });
+      await using queued = await startProxy([
+        ...ONE_PROCESS,
+        "-enable-tcp-queue",
+        "-max-tcp-listener-concurrency", "2",
+        "-max-tcp-listener-queue", "1",
+        "-inline-routes", `* -> "http://127.0.0.1:${target.port}"`,
+        "-forward-address", "127.0.0.1:0",
+        "-egress-allow", `127.0.0.1:${target.port}`,
+      ]);
+      const port = door === "address" ? queued.port : queued.forwardPort!;
+      const request = door === "address" ? "GET / HTTP/1.1\r\nHost: h\r\n\r\n" : `GET http://127.0.0.1:${target.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`;
+      const listener = door === "address" ? "proxy" : "forward";
+      const client = async () => {
+        let got = "";
+        let closed = false;
+        const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (_s, b) => void (got += Buffer.from(b).toString()), close: () => void (closed = true) } });
+        return { socket, got: () => got, closed: () => closed };
+      };
+      const waiting = async () => Number(new RegExp(`^sallyport_listener_waiting\\{listener="${listener}"\\} (\\d+)$`, "m").exec(await (await fetch(`${queued.supportUrl}/metrics`)).text())?.[1]);
+      try {
+        const [first, second] = [await client(), await client()];
+        for (const c of [first, second]) c.socket.write(request);
+        expect(await within(5000, () => first.got().includes("served") && second.got().includes("served"))).toBe(true);
+        // Both slots taken (the connections stay open, kept alive): the third waits, counted, unread.
+        const third = await client();
+        third.socket.write(request);
+        let waitingNow = 0;
+        for (let i = 0; i < 100 && waitingNow !== 1; i++) {
+          await Bun.sleep(20);
+          waitingNow = await waiting();
+        }
+        expect(waitingNow).toBe(1);
+        expect(third.got()).toBe("");
+        // The queue holds one: the fourth comes, the third (older) goes, never read.
+        const fourth = await client();
+        fourth.socket.write(request);
+        expect(await within(5000, () => third.closed())).toBe(true);
+        expect(third.got()).toBe("");
+        // A slot frees: the newest waiting connection is served.
+        first.socket.terminate();
+        expect(await within(5000, () => fourth.got().includes("served"))).toBe(true);
+        const scrape = await (await fetch(`${queued.supportUrl}/metrics`)).text();
+        expect(scrape).toContain(`sallyport_listener_dropped_total{listener="${listener}"} 1\n`);
+        expect(await waiting()).toBe(0);
+        for (const c of [second, fourth]) c.socket.terminate();
+      } finally {
+        target.stop(true);
+      }
+    }, 30_000);
+  }
+});

@@ -10,6 +10,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { copyFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClientIdentity } from "../../src/tls/identity.ts";
+import { Admission } from "../../src/net/admission.ts";
 import { listenFront } from "../../src/tls/listen.ts";
 import { ServingTls, type ClientAuth } from "../../src/tls/serving.ts";
 import { systemClock } from "../../src/util/clock.ts";
@@ -43,14 +44,14 @@ interface Seen {
 }
 
 /** A front that answers each connection's first bytes with who it is, and a refusal with 403. */
-function front(tls: ServingTls | undefined, clock = systemClock, handshakeTimeout?: number) {
+function front(tls: ServingTls | undefined, clock = systemClock, handshakeTimeout?: number, admission?: Admission<Socket<unknown>>) {
   const seen: Seen = { opened: [], refused: [], closed: 0 };
   const answer = (socket: Socket<{ who: string }>, status: string, body: string) => {
     socket.write(`HTTP/1.1 ${status}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
     socket.end();
   };
   const listener: TCPSocketListener<{ who: string }> = listenFront<{ who: string }>(
-    { flag: "-test", hostname: "127.0.0.1", port: 0, tls, clock, handshakeTimeout },
+    { flag: "-test", hostname: "127.0.0.1", port: 0, tls, clock, handshakeTimeout, admission },
     {
       init: () => ({ who: "" }),
       open(socket, identity) {
@@ -79,7 +80,7 @@ async function serving(clientAuth: ClientAuth, clock = new FakeClock()) {
 
 /** curl to the front; `cert` is the client certificate it presents. */
 async function curl(port: number, cert?: SignedCertificate): Promise<{ code: number; out: string; err: string }> {
-  const args = ["curl", "-sS", "--cacert", pki.caFile, ...(cert ? ["--cert", cert.certFile, "--key", cert.keyFile] : []), `https://localhost:${port}/`];
+  const args = ["curl", "-sS", "--max-time", "10", "--cacert", pki.caFile, ...(cert ? ["--cert", cert.certFile, "--key", cert.keyFile] : []), `https://localhost:${port}/`];
   const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
@@ -154,6 +155,15 @@ describe("TLS", () => {
     using f = front(tls, clock, 5_000);
     expect((await curl(f.listener.port)).out).toBe("anonymous");
     expect(clock.pending).toBe(0);
+  });
+
+  test("under -enable-tcp-queue a TLS connection's slot is freed by its close (Bun reports none for the TCP half): one slot serves one connection after another", async () => {
+    const { tls } = await serving("none");
+    const admission = new Admission<Socket<unknown>>({ concurrency: 1, queue: 5 });
+    using f = front(tls, systemClock, undefined, admission);
+    for (let i = 0; i < 3; i++) expect(await curl(f.listener.port)).toEqual({ code: 0, out: "anonymous", err: "" });
+    for (let i = 0; i < 100 && admission.serving > 0; i++) await Bun.sleep(10);
+    expect([admission.serving, admission.waiting]).toEqual([0, 0]);
   });
 
   test("a rotated certificate is served to the next connection, without a restart", async () => {

@@ -31,6 +31,8 @@ interface WorkerOptions {
   certificates?: readonly CertificateExpiry[];
   /** secret path → clock ms of its last good read */
   secrets?: Record<string, number>;
+  /** -enable-tcp-queue: listener → connections waiting */
+  waiting?: Record<string, number>;
 }
 
 /** One worker's metrics, as createMetrics makes them in the app, with the pieces a test drives. */
@@ -49,6 +51,7 @@ function worker(options: WorkerOptions = {}) {
     openByListener: listeners && (() => new Map(Object.entries(listeners))),
     certificates: certificates && (() => certificates),
     secrets: secrets && { stats: { reloads: 1, errors: 0, lastRead: new Map(Object.entries(secrets)) } },
+    admissions: options.waiting && new Map(Object.entries(options.waiting).map(([listener, waiting]) => [listener, { waiting, dropped: 0 }])),
   });
   started.push(metrics);
   const fail = (host: string) => {
@@ -204,7 +207,7 @@ test("a gauge the table does not list is summed", () => {
 });
 
 test("every gauge src/metrics writes has its rule in the table, and the table lists no other", () => {
-  const a = worker({ open: ["a:443"], listeners: { proxy: 1 }, certificates: [{ listener: "proxy", notAfter: 1 }], secrets: { "/s": 1 } });
+  const a = worker({ open: ["a:443"], listeners: { proxy: 1 }, certificates: [{ listener: "proxy", notAfter: 1 }], secrets: { "/s": 1 }, waiting: { proxy: 1 } });
   const gauges = [...a.render().matchAll(/^# TYPE (\S+) gauge$/gm)].map((m) => m[1]!);
   expect(gauges.sort()).toEqual(Object.keys(GAUGE_MERGE).sort());
 });
