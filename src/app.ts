@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import type { ConsolaInstance } from "consola/core";
 import { BreakerRegistry } from "./circuit/registry.ts";
+import { queuedResponseBytes } from "./client/body-stream.ts";
 import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";
 import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
@@ -163,6 +164,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         secrets,
         openByListener: () => new Map(started.map((l) => [l.name, l.open])),
         admissions: config.enableTcpQueue ? admissions : undefined,
+        responseBytesQueued: queuedResponseBytes,
         certificates: serving && (() => started.flatMap((l) => (l.name === "proxy" || l.name === "forward" ? [{ listener: l.name, notAfter: serving.notAfter }] : []))),
       })
     : undefined;

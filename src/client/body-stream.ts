@@ -17,6 +17,18 @@ import { ClientError } from "./response-head.ts";
  */
 const QUEUED_BYTES = 64 * 1024;
 
+/**
+ * What every body stream holds together, kept as each one's share changes (a push, a read, its
+ * end), so a scrape costs nothing and no stream is kept alive for it.
+ */
+let queuedTotal = 0;
+
+/**
+ * Response bytes read from backends and not yet taken by the reader (Bun.serve, for the client),
+ * over every response body still arriving: at most 64 KiB each, plus a last read that was larger.
+ */
+export const queuedResponseBytes = (): number => queuedTotal;
+
 /** What the stream asks of the exchange that feeds it. */
 export interface BodySource {
   pause(): void;
@@ -31,12 +43,17 @@ export class BodyStream implements WatchedStream {
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #ended: StreamEnd | undefined;
   #listeners: StreamEndListener[] = [];
+  /** this stream's share of {@link queuedTotal} when last counted */
+  #counted = 0;
 
   constructor(readonly exchange: BodySource) {
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => void (this.#controller = controller),
-        pull: () => exchange.resume(),
+        pull: () => {
+          this.#recount();
+          exchange.resume();
+        },
         cancel: () => {
           this.#end({ kind: "cancelled" });
           exchange.fail(new ClientError("ECONNRESET", "the response body was cancelled"));
@@ -46,10 +63,18 @@ export class BodyStream implements WatchedStream {
     );
   }
 
+  /** Brings its share of the total to what it holds now: pushed and not yet read, nothing once ended. */
+  #recount(): void {
+    const now = this.#ended ? 0 : QUEUED_BYTES - (this.#controller.desiredSize ?? QUEUED_BYTES);
+    queuedTotal += now - this.#counted;
+    this.#counted = now;
+  }
+
   push(chunk: Uint8Array): void {
     if (this.#ended || chunk.length === 0) return;
     this.bytes += chunk.length;
     this.#controller.enqueue(chunk);
+    this.#recount();
     if ((this.#controller.desiredSize ?? 1) <= 0) this.exchange.pause();
   }
 
@@ -73,6 +98,7 @@ export class BodyStream implements WatchedStream {
   #end(how: StreamEnd): boolean {
     if (this.#ended) return false;
     this.#ended = how;
+    this.#recount();
     for (const listener of this.#listeners.splice(0)) listener(how, this.bytes);
     return true;
   }

@@ -23,7 +23,7 @@ import { exchangeMetrics } from "./exchanges.ts";
 import { HostLabels } from "./labels.ts";
 import { processMetrics, type CertificateExpiry } from "./process.ts";
 import { MetricRegistry } from "./registry.ts";
-import { admissionMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics } from "./sources.ts";
+import { admissionMetrics, bufferMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics } from "./sources.ts";
 
 export type { CertificateExpiry } from "./process.ts";
 
@@ -46,6 +46,8 @@ export interface MetricsOptions {
   readonly secrets?: { readonly stats: SecretStats } | undefined;
   /** what each listener has open, by name (`Sallyport.openByListener`) */
   readonly openByListener?: (() => ReadonlyMap<string, number>) | undefined;
+  /** response bytes queued for clients, over every response (the HTTP client's) */
+  readonly responseBytesQueued?: (() => number) | undefined;
   /** -enable-tcp-queue: each listener's admission, by name (filled as the listeners are made) */
   readonly admissions?: ReadonlyMap<string, { readonly waiting: number; readonly dropped: number }> | undefined;
   /** TLS listeners' certificates, once there are any */
@@ -76,6 +78,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.retries) retryMetrics(registry, options.retries);
   if (options.egressDecisions) egressMetrics(registry, options.egressDecisions);
   if (options.admissions) admissionMetrics(registry, options.admissions);
+  if (options.responseBytesQueued) bufferMetrics(registry, options.responseBytesQueued);
   if (options.dns) dnsMetrics(registry, options.dns.stats);
   // A clock reading is turned into wall time by its distance from now.
   if (options.secrets) secretMetrics(registry, options.secrets.stats, (at) => unixMs() - (clock.now() - at));

@@ -31,6 +31,11 @@ export function admissionMetrics(registry: MetricRegistry, admissions: ReadonlyM
   });
 }
 
+/** What the proxy holds of backends' answers that clients have not taken yet. */
+export function bufferMetrics(registry: MetricRegistry, queued: () => number): void {
+  registry.collect("sallyport_response_bytes_queued", "Response bytes read from backends and not yet taken for the client: at most 64 KiB per response body still arriving, plus a last larger read.", "gauge", [], (emit) => emit([], queued()));
+}
+
 export function egressMetrics(registry: MetricRegistry, decisions: ReadonlyMap<string, number>): void {
   registry.collect("sallyport_egress_decisions_total", "Egress policy decisions on client-chosen destinations, by reason.", "counter", ["reason"], (emit) => {
     for (const [reason, count] of decisions) emit([reason], count);

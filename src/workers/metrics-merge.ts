@@ -56,6 +56,7 @@ export const GAUGE_MERGE: Readonly<Record<string, Merge>> = {
   sallyport_heap_size_bytes: "sum",
   sallyport_listener_open: "sum",
   sallyport_listener_waiting: "sum",
+  sallyport_response_bytes_queued: "sum",
   sallyport_requests_in_flight: "sum",
   sallyport_tunnels_open: "sum",
   sallyport_circuit_breaker_state: "sum",

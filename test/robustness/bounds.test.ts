@@ -53,6 +53,9 @@ afterAll(async () => {
   small?.stop(true);
 });
 
+/** sallyport_response_bytes_queued from the proxy's /metrics. */
+const queuedBytes = async () => Number(/^sallyport_response_bytes_queued (\d+)$/m.exec(await (await fetch(`${proxy.supportUrl}/metrics`)).text())?.[1]);
+
 /** A request through -address on a new connection, answered whole. */
 const served = async () => (await fetch(`${proxy.url}/small`, { headers: { connection: "close" } }).then((r) => r.text())) === "small";
 
@@ -161,12 +164,20 @@ describe("downloads nobody reads", () => {
     try {
       // Every upstream connection open, its body backed up to the client that does not read.
       expect(await within(10_000, () => upstream.open() === STALLED)).toBe(true);
+      // What they hold is counted: each pauses its upstream once its 64 KiB queue has filled.
+      let queued = 0;
+      for (let i = 0; i < 200 && queued < STALLED * (64 << 10); i++) {
+        await Bun.sleep(50);
+        queued = await queuedBytes();
+      }
+      expect(queued).toBeGreaterThanOrEqual(STALLED * (64 << 10));
       let peak = 0;
       const watch = setInterval(() => void (peak = Math.max(peak, rssMiB(proxy.proc.pid))), 100);
       expect(await served()).toBe(true);
       const released = await within(20_000, () => upstream.open() === 0 && stalled.closed() === STALLED);
       clearInterval(watch);
       expect(released).toBe(true);
+      expect(await queuedBytes()).toBe(0);
       console.log(`${STALLED} stalled downloads: peak RSS ${peak.toFixed(0)} MiB (${(((peak - before) * 1024) / STALLED).toFixed(0)} KiB each), from ${before.toFixed(0)} MiB`);
       expect((peak - before) / STALLED).toBeLessThan(PER_STALLED_MIB);
       expect(await served()).toBe(true);

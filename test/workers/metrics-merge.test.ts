@@ -51,6 +51,7 @@ function worker(options: WorkerOptions = {}) {
     openByListener: listeners && (() => new Map(Object.entries(listeners))),
     certificates: certificates && (() => certificates),
     secrets: secrets && { stats: { reloads: 1, errors: 0, lastRead: new Map(Object.entries(secrets)) } },
+    responseBytesQueued: () => 0,
     admissions: options.waiting && new Map(Object.entries(options.waiting).map(([listener, waiting]) => [listener, { waiting, dropped: 0 }])),
   });
   started.push(metrics);
