@@ -35,7 +35,10 @@ export async function signCertificate(pki: TestPki, request: CertificateRequest)
   const ext = [...(request.altNames.length > 0 ? [`subjectAltName=${request.altNames.join(",")}`] : []), "basicConstraints=CA:FALSE"];
   await writeFile(join(pki.dir, `${base}.ext`), `${ext.join("\n")}\n`);
   await openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", request.subject, "-keyout", `${base}.key`, "-out", `${base}.csr`], pki.dir);
-  await openssl(["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", String(request.days ?? 2), "-extfile", `${base}.ext`, "-out", `${base}.pem`], pki.dir);
+  // A random serial of its own, not -CAcreateserial: certificates signed at once would race on
+  // the CA's shared ca.srl file ("Unable to load number from ca.srl").
+  const serial = `0x${crypto.randomUUID().replaceAll("-", "").slice(0, 30)}`;
+  await openssl(["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", serial, "-days", String(request.days ?? 2), "-extfile", `${base}.ext`, "-out", `${base}.pem`], pki.dir);
   const keyFile = join(pki.dir, `${base}.key`);
   const certFile = join(pki.dir, `${base}.pem`);
   return { key: await readFile(keyFile, "utf8"), cert: await readFile(certFile, "utf8"), keyFile, certFile };
