@@ -10,10 +10,10 @@ import { ClientError } from "./response-head.ts";
 /**
  * Response bytes queued for the reader before the socket is paused. Counted in bytes, not chunks:
  * one read can bring 512 KiB, and a 1 GiB download peaked 10–15 MB higher with eight chunks queued.
- * 64 KiB rather than 256: a download whose client stopped reading holds 250–600 KiB instead of
- * about 1 MiB until the idle timeout lets it go (1,000 of them: test/robustness/bounds.test.ts),
- * and one 1 GiB download ran as fast (5 alternating rounds: 1,043 vs 969 MiB/s median, the same
- * 92 MiB peak).
+ * 64 KiB rather than 256: less is held for a download whose client stopped reading, until the
+ * idle timeout lets it go (1,000 of them, test/robustness/bounds.test.ts: 298 MiB peak instead of
+ * 1,079 in one run; runs vary with the allocator), and one 1 GiB download ran as fast
+ * (5 alternating rounds: 1,043 vs 969 MiB/s median, the same 92 MiB peak).
  */
 const QUEUED_BYTES = 64 * 1024;
 
