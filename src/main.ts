@@ -64,12 +64,12 @@ async function serve(operatorConfig: Config): Promise<number> {
     if (worker !== undefined) process.send?.({ ready: true, support: app.addresses.get("support") });
     if (plan) {
       const self = app;
-      fleet = await plan.start({ support: self.addresses.get("support")!, ready: () => self.ready });
-      if (!fleet) {
+      fleet = await plan.start({ support: self.addresses.get("support")!, ready: () => self.ready }).catch(async (e: Error) => {
         await self.stop(0);
-        log.error("Failed to start sallyport: a worker exited during its start");
-        return 1;
-      }
+        log.error(`Failed to start sallyport: ${e.message}`);
+        return undefined;
+      });
+      if (!fleet) return 1;
     }
   } catch (e) {
     const code = startupExitCode(e);

@@ -61,8 +61,8 @@ export interface FleetPlan {
   readonly config: Config;
   /** every worker's breakers and rate limits, for this process's app */
   readonly shared: { readonly limiters: LimiterFactory; readonly breakers: BreakerRegistry };
-  /** Starts the other workers once this process serves; undefined when one died during its start (it said why on stderr). */
-  start(self: SelfWorker): Promise<Fleet | undefined>;
+  /** Starts the other workers once this process serves; rejects, with none left running, when one died during its start (it said why on stderr) or the support listener could not bind. */
+  start(self: SelfWorker): Promise<Fleet>;
 }
 
 /** The primary's own app, as the fleet sees it. */
@@ -118,7 +118,7 @@ export function planFleet(options: FleetOptions): FleetPlan {
   };
 }
 
-async function startFleet(options: FleetOptions, ports: Map<string, string>, state: StateOwner, self: SelfWorker): Promise<Fleet | undefined> {
+async function startFleet(options: FleetOptions, ports: Map<string, string>, state: StateOwner, self: SelfWorker): Promise<Fleet> {
   const { config, log, clock } = options;
   const argv = [...commandOf(options.args), ...workerFlags(ports)];
   const workers: Worker[] = [];
@@ -152,17 +152,20 @@ async function startFleet(options: FleetOptions, ports: Map<string, string>, sta
 
   // Worker 0 is this process; one of the others that exits before it is ready fails the start.
   for (let n = 1; n < options.workers; n++) workers.push(spawn(n));
-  const allReady = await Promise.race([
-    waitUntil(() => workers.every((w) => w.support !== undefined), clock).then(() => true),
-    Promise.race(workers.map((w) => w.proc.exited)).then(() => false),
-  ]);
-  if (!allReady) {
+  /** A start that failed: no worker is started again, none is left running, no signal handler stays. */
+  const abandon = async (why: Error): Promise<never> => {
+    stopping = true;
     for (const w of workers) w.proc.kill("SIGKILL");
     await Promise.all(workers.map((w) => w.proc.exited));
     process.off("SIGHUP", onHup);
     process.off("SIGUSR1", onUsr1);
-    return undefined;
-  }
+    throw why;
+  };
+  const allReady = await Promise.race([
+    waitUntil(() => workers.every((w) => w.support !== undefined), clock).then(() => true),
+    Promise.race(workers.map((w) => w.proc.exited)).then(() => false),
+  ]);
+  if (!allReady) await abandon(new Error("a worker exited during its start"));
 
   // A worker that dies is started again, in its place.
   const supervise = (worker: Worker) => {
@@ -193,9 +196,7 @@ async function startFleet(options: FleetOptions, ports: Map<string, string>, sta
     try {
       ports.set("-support-listener", await support.start());
     } catch (e) {
-      for (const w of workers) w.proc.kill("SIGKILL");
-      log.error(`Failed to start sallyport: ${(e as Error).message}`);
-      return undefined;
+      await abandon(e as Error);
     }
   }
   for (const [flag, address] of ports) log.info(flag === "-address" ? `Listen on ${address}` : `${nameOf(flag)} listener on ${address}`);

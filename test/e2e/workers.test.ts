@@ -140,6 +140,18 @@ function holdingUpstream() {
   };
 }
 
+test("-workers 2 with the support port in use: one line names the flag and the reason, exit 1, no worker started again or left", async () => {
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const { code, stderr } = await runBinary(["-workers", "2", "-address", "127.0.0.1:0", "-support-listener", `127.0.0.1:${taken.port}`, "-inline-routes", "* -> <shunt>"]);
+    expect(code).toBe(1);
+    expect(stderr.split("\n").filter((l) => l.includes("Failed to start sallyport"))).toEqual([expect.stringContaining(`-support-listener 127.0.0.1:${taken.port}: address already in use`)]);
+    expect(stderr).not.toContain("starting it again");
+  } finally {
+    taken.stop(true);
+  }
+});
+
 test("-workers 2, Ctrl-C: workers that got SIGINT from the terminal still finish in-flight requests when the primary's SIGTERM follows", async () => {
   const held = holdingUpstream();
   const { server: slow, arrived, release } = held;
