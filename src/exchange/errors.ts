@@ -59,7 +59,7 @@ export interface ProxyErrorOptions {
 
 export class ProxyError extends Error {
   readonly headers: Readonly<Record<string, string>> | undefined;
-  readonly #options: ProxyErrorOptions;
+  readonly #uncounted: boolean;
 
   constructor(
     readonly status: number,
@@ -69,17 +69,17 @@ export class ProxyError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.headers = options.headers;
-    this.#options = options;
+    this.#uncounted = options.uncounted ?? false;
   }
 
   /** Whether a backend's breaker counts this failure against it. */
   get countsAgainstBackend(): boolean {
-    return !CLIENT_FAULTS.has(this.reason) && !this.#options.uncounted;
+    return !CLIENT_FAULTS.has(this.reason) && !this.#uncounted;
   }
 
   /** The same failure, not counted against the backend: it may have been the client's. */
   uncounted(): ProxyError {
-    return new ProxyError(this.status, this.reason, this.message, { ...this.#options, uncounted: true });
+    return new ProxyError(this.status, this.reason, this.message, { headers: this.headers, cause: this.cause, uncounted: true });
   }
 
   toResponse(): Response {
