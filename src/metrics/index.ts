@@ -23,7 +23,7 @@ import { exchangeMetrics } from "./exchanges.ts";
 import { HostLabels } from "./labels.ts";
 import { processMetrics, type CertificateExpiry } from "./process.ts";
 import { MetricRegistry } from "./registry.ts";
-import { admissionMetrics, bufferMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics } from "./sources.ts";
+import { admissionMetrics, bufferMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics, type AdmissionCounts } from "./sources.ts";
 
 export type { CertificateExpiry } from "./process.ts";
 
@@ -49,7 +49,7 @@ export interface MetricsOptions {
   /** response bytes queued for clients, over every response (the HTTP client's) */
   readonly responseBytesQueued?: (() => number) | undefined;
   /** -enable-tcp-queue: each listener's admission, by name (filled as the listeners are made) */
-  readonly admissions?: ReadonlyMap<string, { readonly waiting: number; readonly dropped: number }> | undefined;
+  readonly admissions?: ReadonlyMap<string, AdmissionCounts> | undefined;
   /** TLS listeners' certificates, once there are any */
   readonly certificates?: (() => Iterable<CertificateExpiry>) | undefined;
   /** wall-clock ms since the epoch (Date.now), for timestamps */

@@ -21,8 +21,14 @@ export function rateLimitMetrics(registry: MetricRegistry, filters: { readonly r
   });
 }
 
+/** What a listener's admission (src/net/admission.ts) counts. */
+export interface AdmissionCounts {
+  readonly waiting: number;
+  readonly dropped: number;
+}
+
 /** -enable-tcp-queue: what waits at each listener, and how many waited too long (closed when the queue was full). */
-export function admissionMetrics(registry: MetricRegistry, admissions: ReadonlyMap<string, { readonly waiting: number; readonly dropped: number }>): void {
+export function admissionMetrics(registry: MetricRegistry, admissions: ReadonlyMap<string, AdmissionCounts>): void {
   registry.collect("sallyport_listener_waiting", "Connections accepted and waiting for a slot (-max-tcp-listener-concurrency), unread.", "gauge", ["listener"], (emit) => {
     for (const [listener, admission] of admissions) emit([listener], admission.waiting);
   });
