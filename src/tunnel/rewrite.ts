@@ -70,8 +70,8 @@ function splitAbsolute(target: string): AbsoluteTarget | { readonly stop: string
   if (end < 0) end = rest.length;
   const authority = rest.slice(0, end);
   // Refused here, before routing, like a CONNECT's: no route, filter or rate limit sees a target
-  // that names no host, port 0, or a host that is percent-encoded (no DNS name is).
-  const valid = authority !== "" && !authority.includes("@") && !authority.includes("%") && isValidHost(authority) && typeof parseHostPort(authority, DEFAULT_PORT[scheme]) !== "string";
+  // with userinfo, no host, port 0, or a percent-encoded host (no DNS name is one).
+  const valid = !authority.includes("%") && isValidHost(authority) && typeof parseHostPort(authority, DEFAULT_PORT[scheme]) !== "string";
   if (!valid) return { stop: "the target has no valid authority (host[:port], no userinfo)" };
   const after = rest.slice(end);
   if (after.includes("#")) return { stop: "a fragment in the request target" };
