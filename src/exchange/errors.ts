@@ -72,9 +72,14 @@ export class ProxyError extends Error {
     this.#uncounted = options.uncounted ?? false;
   }
 
+  /** Whether the failure is the client's doing: a request it got wrong, a destination it may not reach, its leaving. */
+  get clientsFault(): boolean {
+    return CLIENT_FAULTS.has(this.reason);
+  }
+
   /** Whether a backend's breaker counts this failure against it. */
   get countsAgainstBackend(): boolean {
-    return !CLIENT_FAULTS.has(this.reason) && !this.#uncounted;
+    return !this.clientsFault && !this.#uncounted;
   }
 
   /** The same failure, not counted against the backend: it may have been the client's. */

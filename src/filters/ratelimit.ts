@@ -39,6 +39,7 @@ function limitFilter(registry: LimiterRegistry, kind: string, max: number, windo
       if (key === "") return;
       const refuse = (wait: number) => {
         if (wait > 0) ctx.serve(errorState(status, "rate-limited", statusText(status), rejectionHeaders(limiter, wait)));
+        else ctx.onUnsent(() => limiter.giveBack(key));
       };
       const wait = limiter.take(key);
       return typeof wait === "number" ? refuse(wait) : wait.then(refuse);

@@ -18,6 +18,12 @@ export interface FilterContext {
   readonly state: StateBag;
   /** Answer the request from the filter: later filters and the backend are skipped. */
   serve(response: ResponseState): void;
+  /**
+   * `giveBack` runs if the request never reaches the backend whole through the client's doing
+   * (a body cut off or malformed, a destination the policy refuses; src/proxy/unsent.ts): a
+   * rate limit gives its slot back.
+   */
+  onUnsent(giveBack: () => void): void;
 }
 
 export interface Filter {

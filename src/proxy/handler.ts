@@ -10,6 +10,7 @@ import { BreakerRegistry } from "../circuit/registry.ts";
 import { badRequest, causeOf, clientGone, errorResponse, ProxyError, statusText } from "../exchange/errors.ts";
 import { Exchanges, type ExchangeRecord } from "../exchange/record.ts";
 import type { RequestState } from "../exchange/state.ts";
+import { Unsent } from "../exchange/unsent.ts";
 import { UNLIMITED, type RequestLimit } from "../ratelimit/global.ts";
 import type { RoutingTable } from "../routing/table.ts";
 import { nextTurn, systemClock, type Clock } from "../util/clock.ts";
@@ -27,6 +28,7 @@ import { isValidHost, peerAddress } from "../net/host-port.ts";
 import type { ClientIdentity } from "../tls/identity.ts";
 import { checkFraming } from "./request.ts";
 import type { RetryStats } from "./retry.ts";
+import { neverSentWhole } from "./unsent.ts";
 import { callUpstream, type BodyWatch, type UpstreamOptions } from "./upstream.ts";
 
 /** Where the handler reports what it cannot answer for: bugs and broken backend bodies. */
@@ -39,6 +41,11 @@ export interface ProxyLog {
 export interface RelayedClient {
   readonly peer: string;
   readonly identity?: ClientIdentity | undefined;
+  /**
+   * Why the front stopped relaying a request body it found malformed, if it did: the front then
+   * cut the relay short, and whatever failure the engine saw (a client gone) was this.
+   */
+  readonly bodyFault?: () => ProxyError | undefined;
 }
 
 /**
@@ -178,6 +185,8 @@ export function createHandler(options: ProxyOptions) {
     record.identity = client?.identity;
     // Named values only, copied before the headers are stripped: nothing else can reach a log line.
     if (exchanges.observed) record.details = requestDetails((name) => req.headers.get(name), options.recordQuery ? rawQuery : "", "HTTP/1.1");
+    const unsent = new Unsent();
+    let body: ReturnType<typeof requestBody>;
     try {
       if (relayed) {
         // Someone on this machine who dialed the engine directly would skip the front's checks.
@@ -213,14 +222,16 @@ export function createHandler(options: ProxyOptions) {
       // Ours alone: never passed on from a front, whoever put it there.
       if (relayed) headers.delete(RELAYED_SCHEME);
       const state: RequestState = { method: req.method, path: decodedPath, rawQuery, headers, host, peer: record.peer, scheme, rawPath, decodedPath };
-      let limited = requestLimit.check(state);
+      let limited = requestLimit.check(state, unsent);
       if (limited instanceof Promise) limited = await limited;
       if (limited) throw new ProxyError(429, "rate-limited", statusText(429), { headers: limited });
-      const body = requestBody(req, length, record);
-      const exchange = { state, body: body?.stream ?? req.body, bodyWatch: body?.watch, signal: req.signal, record };
+      body = requestBody(req, length, record);
+      const exchange = { state, body: body?.stream ?? req.body, bodyWatch: body?.watch, signal: req.signal, record, unsent };
       return answer(record, await pipeline.route(exchange, options.table(), 0));
     } catch (err) {
-      return answerError(record, err);
+      const failure = client?.bodyFault?.() ?? err;
+      if (failure instanceof ProxyError && neverSentWhole(failure, record, body?.watch)) unsent.giveBack();
+      return answerError(record, failure);
     }
   }
 

@@ -9,6 +9,7 @@ import { ProxyError, statusText } from "../exchange/errors.ts";
 import { BACKEND_TIMEOUT, BREAKER_SETTINGS, DYNAMIC_TARGET, NO_RETRY, RETRY_POLICY } from "../exchange/keys.ts";
 import type { ExchangeRecord } from "../exchange/record.ts";
 import { clientAddress, StateBag, type RequestState, type ResponseState } from "../exchange/state.ts";
+import type { Unsent } from "../exchange/unsent.ts";
 import type { FilterContext } from "../filters/types.ts";
 import { originOf, type Origin } from "../routing/origin.ts";
 import type { RoutingTable } from "../routing/table.ts";
@@ -47,6 +48,8 @@ export interface Exchange {
   readonly bodyWatch?: BodyWatch | undefined;
   readonly signal: AbortSignal;
   readonly record: ExchangeRecord;
+  /** what the request gives back if it turns out unsent (./unsent.ts) */
+  readonly unsent: Unsent;
 }
 
 /** A response on its way out, with the watch on its backend body when it came from a backend. */
@@ -63,10 +66,15 @@ export class Pass implements FilterContext {
   constructor(
     readonly request: RequestState,
     readonly params: Readonly<Record<string, string>>,
+    readonly unsent: Unsent,
   ) {}
 
   serve(response: ResponseState): void {
     this.served = response;
+  }
+
+  onUnsent(giveBack: () => void): void {
+    this.unsent.add(giveBack);
   }
 }
 
@@ -78,7 +86,7 @@ export function createPipeline(options: PipelineOptions) {
     if (!match) throw new ProxyError(defaultStatus, "no-route", statusText(defaultStatus));
     const { id, filters, backend } = match.value;
     exchange.record.routeId = id;
-    const pass = new Pass(exchange.state, match.params);
+    const pass = new Pass(exchange.state, match.params, exchange.unsent);
     let ran = 0;
     // The filter that serves is counted as run: its response half still runs, as in Skipper.
     for (; ran < filters.length && !pass.served; ran++) {

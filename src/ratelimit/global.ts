@@ -5,14 +5,18 @@
  * all requests together.
  */
 import type { RequestState } from "../exchange/state.ts";
+import type { Unsent } from "../exchange/unsent.ts";
 import type { Clock } from "../util/clock.ts";
 import { localLimiters, rejectionHeaders, type LimiterFactory } from "./limiter.ts";
 import { byClient, sameBucket } from "./lookup.ts";
 import type { RatelimitSettings } from "./settings.ts";
 
 export interface RequestLimit {
-  /** undefined when the request may pass, else the headers of its 429; a promise of that under `-workers` */
-  check(state: RequestState): Rejection | Promise<Rejection>;
+  /**
+   * undefined when the request may pass, else the headers of its 429; a promise of that under
+   * `-workers`. A request let through gives its slot back if it turns out `unsent`.
+   */
+  check(state: RequestState, unsent: Unsent): Rejection | Promise<Rejection>;
   /** requests refused so far, for metrics */
   readonly rejected: number;
 }
@@ -28,20 +32,20 @@ export function createRequestLimit(settings: RatelimitSettings | undefined, cloc
   const limiter = create(`-ratelimits ${type} ${maxHits} ${timeWindow}`, maxHits, timeWindow);
   const lookup = type === "client" ? byClient : sameBucket;
   let rejected = 0;
-  const answer = (wait: number): Rejection => {
-    if (wait <= 0) return undefined;
-    rejected++;
-    return rejectionHeaders(limiter, wait);
-  };
   return {
     get rejected() {
       return rejected;
     },
-    check(state) {
+    check(state, unsent) {
       const key = lookup(state);
       if (key === "") return undefined;
+      const decide = (wait: number): Rejection => {
+        if (wait <= 0) return void unsent.add(() => limiter.giveBack(key));
+        rejected++;
+        return rejectionHeaders(limiter, wait);
+      };
       const wait = limiter.take(key);
-      return typeof wait === "number" ? answer(wait) : wait.then(answer);
+      return typeof wait === "number" ? decide(wait) : wait.then(decide);
     },
   };
 }

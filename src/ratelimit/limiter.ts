@@ -26,6 +26,13 @@ export interface Limiter {
    * where the buckets live elsewhere (`-workers`: in the primary).
    */
   take(key: string): number | Promise<number>;
+  /**
+   * Gives back the newest slot of `key`: the request that took one never reached the backend
+   * whole, through the client's doing (src/proxy/unsent.ts). The newest, not the request's own:
+   * which one is not known under `-workers`, and the difference is only when a slot frees again,
+   * sooner by at most how long the request lasted.
+   */
+  giveBack(key: string): void;
 }
 
 /** Makes the limiter of one setting; `name` says which (`service 100 60000`), the same in every worker. */
@@ -35,7 +42,7 @@ export type LimiterFactory = (name: string, max: number, window: number) => Limi
 export const localLimiters = (clock: Clock): LimiterFactory => (_name, max, window) => new SlidingWindowLimiter(max, window, clock);
 
 /** Lets everything through; stands in where no limit is configured. */
-export const NO_LIMIT: Limiter = Object.freeze({ max: Infinity, window: 0, take: () => 0 });
+export const NO_LIMIT: Limiter = Object.freeze({ max: Infinity, window: 0, take: () => 0, giveBack: () => {} });
 
 export class SlidingWindowLimiter implements Limiter {
   readonly #buckets = new Map<string, Bucket>();
@@ -67,6 +74,10 @@ export class SlidingWindowLimiter implements Limiter {
     return bucket.take(now, this.max, this.window);
   }
 
+  giveBack(key: string): void {
+    this.#buckets.get(key)?.giveBack();
+  }
+
   #makeRoom(now: number): void {
     if (now - this.#lastSweep >= this.window) {
       this.#lastSweep = now;
@@ -77,16 +88,18 @@ export class SlidingWindowLimiter implements Limiter {
   }
 }
 
-/** The pass times of one key: appended until `max`, then a ring whose head is the oldest. */
+/** The pass times of one key, oldest first: a ring of up to `max`, whose oldest is at `head`. */
 class Bucket {
   readonly times: number[] = [];
   head = 0;
+  count = 0;
   newest = -Infinity;
 
   take(now: number, max: number, window: number): number {
     const { times } = this;
-    if (times.length < max) {
-      times.push(now);
+    if (this.count < max) {
+      // Until the ring is full once, head is 0 and this appends.
+      times[(this.head + this.count++) % max] = now;
     } else {
       const oldest = times[this.head]!;
       if (now - oldest < window) return oldest + window - now;
@@ -95,6 +108,11 @@ class Bucket {
     }
     this.newest = now;
     return 0;
+  }
+
+  /** Drops the newest pass time; `newest` stays, so a sweep may keep the bucket a window longer. */
+  giveBack(): void {
+    if (this.count > 0) this.count--;
   }
 }
 

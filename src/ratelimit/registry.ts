@@ -59,7 +59,7 @@ export class LimiterRegistry {
       const wait = limiter.take(key);
       return typeof wait === "number" ? count(wait) : wait.then(count);
     };
-    return { counted: { max, window, take }, refs: 0 };
+    return { counted: { max, window, take, giveBack: (key) => limiter.giveBack(key) }, refs: 0 };
   }
 
   release(kind: string, max: number, window: number): void {

@@ -132,27 +132,50 @@ export function forwardListener(options: ForwardListenerOptions): ForwardListene
   /**
    * Ties `client` (a plain connection, or an intercepted tunnel's TLS socket) to a new connection
    * to the engine; what the client sends goes through the framer, each head rewritten by `rewrite`.
+   * What the framer passes on from one chunk is held until the chunk has been read: a first
+   * request whose framing breaks within its first chunk is refused here, and nothing of it
+   * reaches the engine.
    */
   function relayToEngine(client: Socket<ForwardClient>, rewrite: HeadRewrite, first: Uint8Array | undefined, onClose?: () => void): Promise<unknown> {
     let relayedBytes = 0;
+    const held: Uint8Array[] = [];
+    const flush = () => {
+      for (const bytes of held) {
+        relayedBytes += bytes.length;
+        client.data.tunnel!.up.push(bytes);
+      }
+      held.length = 0;
+    };
+    let bodyFault: ProxyError | undefined;
     const framer = new RequestFramer({
       head: rewrite,
-      out: (chunk) => {
-        relayedBytes += chunk.length;
-        client.data.tunnel!.up.push(chunk);
-      },
-      onStop: (reason) => {
+      out: (bytes) => void held.push(bytes),
+      onStop: (reason, inBody) => {
         const tunnel = client.data.tunnel!;
-        // Nothing relayed yet (the first request's body framing is unclear): the client is told why.
-        if (relayedBytes === 0) tunnel.down.push(errorBytes(reason === HEAD_TOO_LARGE ? headTooLarge("64 KiB") : badRequest(reason)));
-        // Otherwise the engine finishes what it has, then both sides close.
+        const error = reason === HEAD_TOO_LARGE ? headTooLarge("64 KiB") : badRequest(reason);
+        if (relayedBytes === 0 && framer.requests <= 1) {
+          // Nothing relayed yet, and nothing held of an earlier request: the client is told why, here.
+          held.length = 0;
+          const record = exchanges.begin(LISTENER, client.data.peer, "", "", "");
+          [record.status, record.cause] = [error.status, error.reason];
+          exchanges.complete(record);
+          tunnel.down.push(errorBytes(error));
+          tunnel.up.end();
+          tunnel.down.end();
+          return;
+        }
+        // The engine finishes what it has, then both sides close; a body cut short is the request's failure.
+        if (inBody) bodyFault = error;
+        flush();
         tunnel.up.end();
-        if (relayedBytes === 0) tunnel.down.end();
       },
     });
-    client.data.feed = (chunk) => framer.push(chunk);
+    client.data.feed = (chunk) => {
+      framer.push(chunk);
+      flush();
+    };
     if (first) client.data.early.push(first);
-    return engine.connect(client, { peer: client.data.peer, identity: client.data.identity }, onClose);
+    return engine.connect(client, { peer: client.data.peer, identity: client.data.identity, bodyFault: () => bodyFault }, onClose);
   }
 
   return {

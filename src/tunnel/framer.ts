@@ -39,8 +39,8 @@ export interface RequestFramerOptions {
    * as received (empty lines before it included), valid during the call only.
    */
   readonly head: (head: RequestHead, raw: Uint8Array) => HeadVerdict;
-  /** Called once, when the framer stops; nothing is passed on after it. */
-  readonly onStop: (reason: string) => void;
+  /** Called once, when the framer stops; nothing is passed on after it. `inBody`: a body's framing broke, after its head went out. */
+  readonly onStop: (reason: string, inBody: boolean) => void;
   /** bytes a head may take, and the trailer section too (MAX_HEAD_BYTES) */
   readonly limit?: number;
 }
@@ -140,7 +140,7 @@ export class RequestFramer {
     }
     // What came before a malformed byte still goes out: it is the body as far as it was sound.
     this.#emit(chunk.subarray(pos, end));
-    if (this.#mode === "chunked" && this.#chunked.error !== undefined) this.#stop(this.#chunked.error);
+    if (this.#mode === "chunked" && this.#chunked.error !== undefined) this.#stop(this.#chunked.error, true);
     return end;
   }
 
@@ -148,9 +148,9 @@ export class RequestFramer {
     if (bytes.length > 0) this.#options.out(bytes);
   }
 
-  #stop(reason: string): void {
+  #stop(reason: string, inBody = false): void {
     this.#stopped = true;
-    this.#options.onStop(reason);
+    this.#options.onStop(reason, inBody);
   }
 }
 

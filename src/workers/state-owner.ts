@@ -59,7 +59,12 @@ export class StateOwner {
   }
 
   /** For the primary's own app: limiters on these buckets, answering at once. */
-  readonly limiters: LimiterFactory = (name, max, window) => ({ max, window, take: (key) => this.#limiter(name, max, window).take(key) });
+  readonly limiters: LimiterFactory = (name, max, window) => ({
+    max,
+    window,
+    take: (key) => this.#limiter(name, max, window).take(key),
+    giveBack: (key) => this.#giveBack(name, key),
+  });
 
   /** Worker `number` is (again) at the other end of `send`. */
   attach(number: number, send: (batch: StateBatch<ToWorker>) => void): void {
@@ -87,6 +92,9 @@ export class StateOwner {
           outbox?.push(["took", id, this.#limiter(name, max, window).take(key)]);
           break;
         }
+        case "giveBack":
+          this.#giveBack(message[1], message[2]);
+          break;
         case "settings":
           this.#settings.set(message[1], breakerSettings(message[2]));
           break;
@@ -115,6 +123,11 @@ export class StateOwner {
   #breaker(host: string, key: string): Breaker {
     const settings = this.#settings.get(key);
     return settings ? this.breakers.get(host, settings) : NO_BREAKER;
+  }
+
+  /** A limiter dropped since the take has no slot left to give back. */
+  #giveBack(name: string, key: string): void {
+    this.#limits.get(name)?.limiter.giveBack(key);
   }
 
   #limiter(name: string, max: number, window: number): SlidingWindowLimiter {

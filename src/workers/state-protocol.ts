@@ -14,6 +14,8 @@ import type { BreakerSettings } from "../circuit/settings.ts";
 export type ToPrimary =
   /** take a slot of limiter `name` for `key`; answered by `took` */
   | readonly ["take", id: number, name: string, max: number, window: number, key: string]
+  /** give back the newest slot of limiter `name` for `key`; no answer */
+  | readonly ["giveBack", name: string, key: string]
   /** the merged settings behind breaker key `key`, sent once before the key is first used */
   | readonly ["settings", key: string, settings: BreakerSettings]
   /** this worker holds a view of the breaker of `host` under `key`; answered by `changed` with its state now */

@@ -50,6 +50,10 @@ export class PrimaryState {
       if (this.#local) return this.#localLimiter(name, max, window).take(key);
       return this.ask((id) => ["take", id, name, max, window, key], () => this.#localLimiter(name, max, window).take(key));
     },
+    giveBack: (key) => {
+      if (this.#local) this.#localLimiter(name, max, window).giveBack(key);
+      else this.tell(["giveBack", name, key]);
+    },
   });
 
   /** For the breaker registry: views of the primary's breakers. */

@@ -3,6 +3,7 @@ import type { Arg } from "../../src/eskip/ast.ts";
 import type { RequestState } from "../../src/exchange/state.ts";
 import { builtinFilterRegistry } from "../../src/filters/builtin.ts";
 import type { Filter } from "../../src/filters/types.ts";
+import { Unsent } from "../../src/exchange/unsent.ts";
 import { Pass } from "../../src/proxy/pipeline.ts";
 import { FakeSecrets } from "../support/fake-secrets.ts";
 
@@ -19,7 +20,7 @@ export function makeContext(over: Partial<RequestState> = {}, params: Record<str
     decodedPath: path,
     ...over,
   };
-  return new Pass(state, params);
+  return new Pass(state, params, new Unsent());
 }
 
 /** what the secret filters of {@link createFilter} read; tests set values on it */

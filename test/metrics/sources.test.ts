@@ -3,6 +3,7 @@
  * secrets store (real temp files, fake timers), rate limits, egress decisions, retries; and the
  * process.
  */
+import { Unsent } from "../../src/exchange/unsent.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -105,7 +106,7 @@ test("rate-limit rejections: the filters' by kind, across a reload that drops th
   const client = ratelimits.acquire("client x-tenant", 1, 60_000);
   expect([client.take("a"), client.take("a"), client.take("b")].map((wait) => sync(wait) > 0)).toEqual([false, true, false]);
   const state = { headers: new Headers(), peer: "10.0.0.1" } as unknown as RequestState;
-  expect([requestLimit.check(state), requestLimit.check(state)].map((h) => h !== undefined)).toEqual([false, true]);
+  expect([requestLimit.check(state, new Unsent()), requestLimit.check(state, new Unsent())].map((h) => h !== undefined)).toEqual([false, true]);
   const text = scrape();
   expect(valueOf(text, "sallyport_ratelimit_rejections_total", { limit: "service" })).toBe(2);
   expect(valueOf(text, "sallyport_ratelimit_rejections_total", { limit: "client" })).toBe(1);

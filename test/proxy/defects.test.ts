@@ -8,6 +8,7 @@ import { BreakerRegistry } from "../../src/circuit/registry.ts";
 import { parse } from "../../src/eskip/index.ts";
 import { Exchanges, type ExchangeRecord } from "../../src/exchange/record.ts";
 import { createHandler, type ProxyOptions } from "../../src/proxy/handler.ts";
+import { createRequestLimit } from "../../src/ratelimit/global.ts";
 import { buildTable } from "../../src/routing/build.ts";
 import { builtinRegistries } from "../../src/routing/registries.ts";
 import { systemClock } from "../../src/util/clock.ts";
@@ -30,11 +31,20 @@ function proxy(routes: string, options: Partial<ProxyOptions> = {}) {
   expect(table.problems).toEqual([]);
   const exchanges = new Exchanges(systemClock);
   const records: ExchangeRecord[] = [];
-  exchanges.subscribe((r) => records.push({ ...r }));
+  let recorded = Promise.withResolvers<void>();
+  exchanges.subscribe((r) => {
+    records.push({ ...r });
+    recorded.resolve();
+    recorded = Promise.withResolvers<void>();
+  });
+  /** Resolves once `n` exchanges have completed. */
+  const completed = async (n: number) => {
+    while (records.length < n) await recorded.promise;
+  };
   const handler = createHandler({ table: () => table, defaultStatus: 404, maxLoopbacks: 9, preserveHost: false, upstream: { responseHeaderTimeout: 5000 }, exchanges, ...options });
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler, development: false });
   servers.push(server);
-  return { url: `http://127.0.0.1:${server.port}`, port: server.port!, records };
+  return { url: `http://127.0.0.1:${server.port}`, port: server.port!, records, completed };
 }
 
 describe("paths are matched decoded, once, and forwarded as sent", () => {
@@ -128,6 +138,51 @@ describe("a client's fault never opens a backend's breaker", () => {
     for (let i = 0; i < 2; i++) await fetch(p.url + "/", { signal: AbortSignal.timeout(50) }).catch(() => {});
     await Bun.sleep(400);
     expect((await fetch(p.url + "/")).status).toBe(200);
+  });
+});
+
+describe("a rate limit is not charged for a request the backend never had whole through the client's doing", () => {
+  const reading = () => {
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => new Response(await req.text()) });
+    servers.push(server);
+    return `http://127.0.0.1:${server.port}`;
+  };
+  const statusOf = (res: string) => Number(res.slice(9, 12));
+
+  test("a body too slow for -read-timeout-server (408): its slot is given back", async () => {
+    const p = proxy(`r: * -> ratelimit(1, "1h") -> "${reading()}"`, { readTimeout: 100 });
+    expect(statusOf(await rawRequest(p.port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", 3000))).toBe(408);
+    expect((await fetch(p.url + "/")).status).toBe(200);
+    expect((await fetch(p.url + "/")).status).toBe(429);
+  });
+
+  test("a client that leaves before its body is sent (the body watched): given back; the -ratelimits slot too", async () => {
+    const requestLimit = createRequestLimit({ type: "service", maxHits: 1, timeWindow: 3_600_000, group: "" }, systemClock);
+    const p = proxy(`r: * -> ratelimit(1, "1h") -> "${reading()}"`, { readTimeout: 5000, requestLimit });
+    await rawRequest(p.port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", 300);
+    await p.completed(1);
+    expect([p.records[0]!.status, p.records[0]!.cause]).toEqual([499, "client-gone"]);
+    expect((await fetch(p.url + "/")).status).toBe(200);
+    expect((await fetch(p.url + "/")).status).toBe(429);
+  });
+
+  test("a client that leaves once its whole request went out is charged: the backend may act on it", async () => {
+    const slow = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => (await Bun.sleep(300), new Response("late")) });
+    servers.push(slow);
+    const p = proxy(`r: * -> ratelimit(2, "1h") -> "http://127.0.0.1:${slow.port}"`, { readTimeout: 5000 });
+    await fetch(p.url + "/", { signal: AbortSignal.timeout(50) }).catch(() => {});
+    await fetch(p.url + "/", { method: "POST", body: "whole", signal: AbortSignal.timeout(50) }).catch(() => {});
+    await p.completed(2);
+    expect(p.records.map((r) => r.status)).toEqual([499, 499]);
+    expect((await fetch(p.url + "/")).status).toBe(429);
+  });
+
+  test("a dynamic target the client got wrong (400 before any backend call): given back", async () => {
+    const p = proxy(`dyn: * -> ratelimit(1, "1h") -> <dynamic>`);
+    for (let i = 0; i < 3; i++) {
+      const res = await rawRequest(p.port, "GET / HTTP/1.1\r\nHost: a%40127.0.0.1\r\nConnection: close\r\n\r\n");
+      expect(res.toLowerCase()).toContain("x-sallyport-error: no-dynamic-target");
+    }
   });
 });
 

@@ -88,6 +88,22 @@ describe("clientRatelimit", () => {
     expect(await hit(f, {})).toBeUndefined();
   });
 
+  test("a request that turns out unsent gives its own client's slot back; a refused one has none to give", async () => {
+    const { create } = setup();
+    const f = create("clientRatelimit", 1, "1h");
+    const unsent = makeContext({ peer: "10.0.0.1" });
+    await f.request?.(unsent);
+    const refused = makeContext({ peer: "10.0.0.1" });
+    await f.request?.(refused);
+    expect(refused.served?.status).toBe(429);
+    refused.unsent.giveBack();
+    expect((await hit(f, {}, "10.0.0.1"))?.status).toBe(429);
+    expect(await hit(f, {}, "10.0.0.2")).toBeUndefined();
+    unsent.unsent.giveBack();
+    expect((await hit(f, {}, "10.0.0.2"))?.status).toBe(429);
+    expect(await hit(f, {}, "10.0.0.1")).toBeUndefined();
+  });
+
   test("clientRatelimit and ratelimit with the same numbers do not share buckets", async () => {
     const { create, registry } = setup();
     create("clientRatelimit", 1, "1m");

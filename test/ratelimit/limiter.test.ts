@@ -19,6 +19,11 @@ const refused =
   (retryMs: number, key = "a"): Step =>
   (w) =>
     expect(w.limiter.take(key)).toBe(retryMs);
+/** Client `key`'s newest slot is given back: its request never reached the backend whole. */
+const giveBack =
+  (key = "a"): Step =>
+  (w) =>
+    w.limiter.giveBack(key);
 const times = (n: number, step: Step): Step[] => Array.from({ length: n }, () => step);
 const advance =
   (ms: number): Step =>
@@ -44,6 +49,15 @@ describe("sliding window", () => {
     { name: "refused requests take no slot", max: 1, window: 1000, steps: [pass(), times(5, refused(1000)), advance(1000), pass()] },
     { name: "keys are independent", max: 1, window: 1000, steps: [pass("a"), refused(1000, "a"), pass("b"), refused(1000, "b")] },
     { name: "max 0 refuses everything, for about five years", max: 0, window: 1000, steps: [refused(NEVER_MS), advance(10_000), refused(NEVER_MS)] },
+    { name: "a slot given back is free at once", max: 2, window: 1000, steps: [times(2, pass()), refused(1000), giveBack(), pass(), refused(1000)] },
+    {
+      name: "given back from a full ring: the newest pass goes, the older ones still free the slots when due",
+      max: 3,
+      window: 1000,
+      steps: [times(3, pass()), advance(1000), pass(), advance(100), pass(), advance(100), pass(), giveBack(), advance(100), pass(), refused(700), advance(700), pass(), refused(100)],
+    },
+    { name: "giving back more than was taken frees no slot that was never taken", max: 1, window: 1000, steps: [pass(), giveBack(), giveBack(), giveBack("unknown"), pass(), refused(1000)] },
+    { name: "a give-back touches only its own key", max: 1, window: 1000, steps: [pass("a"), pass("b"), giveBack("b"), refused(1000, "a"), pass("b")] },
     { name: "a long quiet period resets nothing it should not", max: 3, window: 60_000, steps: [times(3, pass()), advance(3_600_000), times(3, pass()), refused(60_000)] },
   ])("$name", ({ max, window, steps }) => {
     run(max, window, steps);
