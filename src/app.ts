@@ -26,6 +26,7 @@ import { ListenError, portsShared, type Listener } from "./net/listener.ts";
 import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
+import { openSwarm } from "./ratelimit/swarm.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
 import type { LimiterFactory } from "./ratelimit/limiter.ts";
 import { buildFallbackTable, withFallback } from "./routing/fallback.ts";
@@ -92,7 +93,8 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const secrets = await SecretStore.open({ paths: config.credentialsPaths, intervalMs: config.credentialsUpdateInterval, log, clock });
   // Skipper gates the ratelimit filters behind -enable-ratelimits and makes the breaker filters
   // no-ops without -enable-breakers; here a filter in a route always does what it says.
-  const ratelimits = new LimiterRegistry(clock, shared?.limiters);
+  const swarm = await openSwarm(config, log, clock);
+  const ratelimits = new LimiterRegistry(clock, shared?.limiters, swarm?.limiters);
   // Shared breakers are the primary's: it writes their state changes to the log and to /metrics.
   const breakers = shared?.breakers ?? new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
   const retries: RetryStats = { retries: 0 };
@@ -108,7 +110,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const egress = await openEgress(config, log, clock);
   const intercept = await openInterception(config, clock);
   // Skipper uses the first -ratelimits entry only.
-  const requestLimit = createRequestLimit(config.ratelimits[0], clock, shared?.limiters);
+  const requestLimit = createRequestLimit(config.ratelimits[0], clock, shared?.limiters, swarm?.limiters);
   const forwardAuth = config.forwardAuthFile ? await ForwardAuth.open({ file: config.forwardAuthFile, pollMs: config.sourcePollTimeout, clock, log }) : undefined;
   let draining = false;
   const onError = (err: Error) => log.error(`internal error: ${err?.stack ?? err}`);
@@ -161,6 +163,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         retries: () => retries.retries,
         egressDecisions: egress.dialPlan.decisions,
         dns: egress.resolver,
+        swarm: swarm && { latency: swarm.swarm.latency, failures: () => swarm.swarm.failures(), stats: swarm.stats },
         secrets,
         openByListener: () => new Map(started.map((l) => [l.name, l.open])),
         admissions: config.enableTcpQueue ? admissions : undefined,
@@ -264,6 +267,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
       await Promise.all(started.filter((listener) => listener.name !== SUPPORT_LISTENER).map(drain));
       await Promise.all(support.map(drain));
       backends.close();
+      swarm?.swarm.close();
       // After the listeners: exchanges that ended while draining are logged too.
       await accessLog?.close();
       metrics?.stop();

@@ -12,6 +12,10 @@ import type { Loc, RouteDef } from "../eskip/ast.ts";
 import { EskipError, parse } from "../eskip/index.ts";
 import { buildTable, describeDuplicate, lastDefinitions } from "../routing/build.ts";
 import { builtinRegistries } from "../routing/registries.ts";
+import { LimiterRegistry, type ClusterLimiterFactory } from "../ratelimit/registry.ts";
+import { openSwarm } from "../ratelimit/swarm.ts";
+import { NO_SECRETS } from "../secrets/index.ts";
+import { systemClock } from "../util/clock.ts";
 import { egressListsOptions, servingTlsOptions, type Config } from "../config/index.ts";
 import { EgressLists } from "../egress/lists.ts";
 import { createLogger } from "../log/index.ts";
@@ -41,7 +45,7 @@ export async function runCheckCommand(request: CheckRequest, out: Output = stder
   const config = request.config;
   const sources: RouteSource[] = [...request.files, ...(config?.routesFile ?? [])].map((file) => ({ name: file, read: () => readTextFile(file) }));
   if (config?.inlineRoutes) sources.push({ name: "-inline-routes", read: async () => config.inlineRoutes });
-  lines.push(...(await routeProblems(sources)));
+  lines.push(...(await routeProblems(sources, config?.enableSwarm ?? false)));
   if (config) lines.push(...(await fileProblems(config)));
   for (const line of lines) out.write(line + "\n");
   return lines.length > 0 ? 1 : 0;
@@ -69,10 +73,15 @@ async function fileProblems(config: Config): Promise<string[]> {
   await opening(registerSecretPaths(config.credentialsPaths));
   const tls = servingTlsOptions(config, { log: quiet });
   if (tls) await opening(ServingTls.open(tls));
+  // Reads the password and CA files; connects to nobody.
+  await opening(openSwarm(config, quiet, systemClock).then((swarm) => swarm?.swarm.close()));
   return problems;
 }
 
-async function routeProblems(sources: readonly RouteSource[]): Promise<string[]> {
+/** With `-enable-swarm` cluster filters build; checking asks nothing of Redis. */
+const CHECK_ONLY: ClusterLimiterFactory = (_scope, _max, _window, fallback) => fallback;
+
+async function routeProblems(sources: readonly RouteSource[], swarm: boolean): Promise<string[]> {
   const files = sources.map((source) => source.name);
   const reports: Report[] = [];
   const fileOf = new Map<RouteDef, number>();
@@ -104,7 +113,8 @@ async function routeProblems(sources: readonly RouteSource[]): Promise<string[]>
   for (const duplicate of lastDefinitions(defs).duplicates) {
     reports.push({ ...placeOf(duplicate.def), text: describeDuplicate(duplicate, (def) => where(placeOf(def))) });
   }
-  for (const p of buildTable(defs, builtinRegistries()).problems) {
+  const ratelimits = new LimiterRegistry(systemClock, undefined, swarm ? CHECK_ONLY : undefined);
+  for (const p of buildTable(defs, builtinRegistries({ secrets: NO_SECRETS, ratelimits })).problems) {
     const place = placeOf(p.def, p.loc);
     reports.push({ ...place, text: `${where(place)}: route ${p.id}: ${p.reason}: ${p.message}` });
   }

@@ -52,8 +52,17 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   // circuit breakers and rate limits
   { name: "breaker", kind: "repeat", default: [], key: "breaker", check: parseBreakerFlag, usage: "global or host circuit breaker, repeatable: type=consecutive|rate|disabled,host=…,window=N,failures=N,timeout=D,half-open-requests=N,idle-ttl=D" },
   { name: "enable-breakers", kind: "bool", default: false, key: "enableBreakers", usage: "accepted for Skipper command lines; the breaker filters always work" },
-  { name: "ratelimits", kind: "repeat", default: [], key: "ratelimits", check: parseRatelimitFlag, usage: "global rate limit applied before routing (the first entry counts): type=client|service|disabled,max-hits=N,time-window=D" },
+  { name: "ratelimits", kind: "repeat", default: [], key: "ratelimits", check: parseRatelimitFlag, usage: "global rate limit applied before routing (the first entry counts): type=client|service|clusterClient|clusterService|disabled,max-hits=N,time-window=D[,group=G]" },
   { name: "enable-ratelimits", kind: "bool", default: false, key: "enableRatelimits", usage: "accepted for Skipper command lines; the ratelimit filters are always available" },
+
+  // cluster rate limits (Redis)
+  { name: "enable-swarm", kind: "bool", default: false, key: "enableSwarm", usage: "keep cluster rate limits (clusterRatelimit, clusterClientRatelimit, -ratelimits type=cluster…) in the Redis shards of -swarm-redis-urls" },
+  { name: "swarm-redis-urls", kind: "list", default: [], key: "swarmRedisUrls", usage: "comma-separated Redis shards: HOST:PORT, redis://[USER@]HOST:PORT[/DB] or rediss:// for TLS; keys are spread by consistent hashing" },
+  { name: "swarm-redis-password", kind: "string", default: "", key: "swarmRedisPassword", usage: "file holding the Redis password (read at start; never the password itself, which ps would show)" },
+  { name: "swarm-redis-ca-file", kind: "string", default: "", key: "swarmRedisCaFile", usage: "PEM CA bundle that verifies rediss:// shards; empty: the system's CAs" },
+  { name: "swarm-redis-dial-timeout", kind: "duration", default: "25ms", key: "swarmRedisDialTimeout", usage: "time to connect to a Redis shard" },
+  { name: "swarm-redis-read-timeout", kind: "duration", default: "25ms", key: "swarmRedisReadTimeout", usage: "time a Redis call may take; then the request is decided without Redis" },
+  { name: "cluster-ratelimit-fail-closed", kind: "bool", default: false, key: "clusterRatelimitFailClosed", usage: "when Redis cannot answer, refuse with 503 instead of letting the local limit decide" },
 
   // secrets
   { name: "credentials-paths", kind: "list", default: [], key: "credentialsPaths", usage: "comma-separated files and directories of secrets for bearerinjector; each must exist at start" },

@@ -10,6 +10,7 @@ import type { LookupFamily } from "../egress/dns.ts";
 import { parseEgressRule, type EgressRule } from "../egress/rules.ts";
 import { parseNumericHost } from "../net/numeric-host.ts";
 import { parseRatelimitFlag } from "../ratelimit/settings.ts";
+import { parseShard, type ShardSettings } from "../swarm/settings.ts";
 import { parseListenAddress } from "./listen-address.ts";
 
 /** logrus levels, the ones Skipper's `-application-log-level` accepts. */
@@ -82,6 +83,8 @@ const port = (text: string): { value: number } | { error: string } => {
   const n = Number(text);
   return /^\d{1,5}$/.test(text) && n >= 1 && n <= 65535 ? { value: n } : { error: "not a port (1–65535)" };
 };
+
+const redisShard = (entry: string): { value: ShardSettings } | { error: string } => parseShard(entry);
 
 // parseEgressRule's reasons start with the quoted entry themselves; listOf adds it once.
 const egressRule = (entry: string): { value: EgressRule } | { error: string } => {
@@ -160,6 +163,14 @@ export const ConfigSchema = v.pipe(
     ratelimits: entries(parseRatelimitFlag),
     /** Skipper's switch that registers the ratelimit filters; they are always registered here */
     enableRatelimits: v.boolean(),
+    /** cluster rate limits in Redis: on, the shards, the password and CA files, the call deadlines, what happens without Redis */
+    enableSwarm: v.boolean(),
+    swarmRedisUrls: listOf(redisShard),
+    swarmRedisPassword: v.string(),
+    swarmRedisCaFile: v.string(),
+    swarmRedisDialTimeout: positiveMilliseconds,
+    swarmRedisReadTimeout: positiveMilliseconds,
+    clusterRatelimitFailClosed: v.boolean(),
     /** secret files and directories; existence is checked at start, by the secrets store */
     credentialsPaths: v.array(v.string()),
     /** secrets re-read interval, ms; Skipper turns a value <= 0 into its 10m default */
@@ -266,6 +277,14 @@ export const ConfigSchema = v.pipe(
   v.forward(
     v.partialCheck([["interceptCaCert"], ["interceptCaKey"], ["interceptHosts"]], ({ interceptCaCert, interceptCaKey, interceptHosts }) => (interceptCaCert === "") === (interceptCaKey === "") && (interceptHosts.length === 0 || interceptCaCert !== ""), "-intercept-ca-cert and -intercept-ca-key go together, and -intercept-hosts needs them"),
     ["interceptCaCert"],
+  ),
+  v.forward(
+    v.partialCheck([["enableSwarm"], ["swarmRedisUrls"]], ({ enableSwarm, swarmRedisUrls }) => !enableSwarm || swarmRedisUrls.length > 0, "needs -swarm-redis-urls: the Redis shards that keep the cluster rate limits"),
+    ["enableSwarm"],
+  ),
+  v.forward(
+    v.partialCheck([["ratelimits"], ["enableSwarm"]], ({ ratelimits, enableSwarm }) => enableSwarm || !ratelimits.some((r) => r.type.startsWith("cluster")), "type=clusterClient and clusterService need -enable-swarm with -swarm-redis-urls"),
+    ["ratelimits"],
   ),
   v.forward(
     v.partialCheck([["dnsMinTtl"], ["dnsMaxTtl"]], ({ dnsMinTtl, dnsMaxTtl }) => dnsMaxTtl < 0 || dnsMinTtl <= dnsMaxTtl, "must not be more than the maximum DNS TTL (-dns-max-ttl)"),

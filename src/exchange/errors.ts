@@ -44,6 +44,7 @@ export type ErrorCause =
   | "secret-unavailable"
   | "circuit-open"
   | "rate-limited"
+  | "ratelimit-unavailable"
   | "request-timeout"
   | "client-gone"
   | "internal";

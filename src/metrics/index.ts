@@ -23,7 +23,7 @@ import { exchangeMetrics } from "./exchanges.ts";
 import { HostLabels } from "./labels.ts";
 import { processMetrics, type CertificateExpiry } from "./process.ts";
 import { MetricRegistry } from "./registry.ts";
-import { admissionMetrics, bufferMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics, type AdmissionCounts } from "./sources.ts";
+import { admissionMetrics, bufferMetrics, dnsMetrics, egressMetrics, rateLimitMetrics, retryMetrics, secretMetrics, swarmMetrics, type AdmissionCounts, type SwarmCounts } from "./sources.ts";
 
 export type { CertificateExpiry } from "./process.ts";
 
@@ -50,6 +50,8 @@ export interface MetricsOptions {
   readonly responseBytesQueued?: (() => number) | undefined;
   /** -enable-tcp-queue: each listener's admission, by name (filled as the listeners are made) */
   readonly admissions?: ReadonlyMap<string, AdmissionCounts> | undefined;
+  /** -enable-swarm: Redis call latency and failures, and cluster limits' decisions made without Redis */
+  readonly swarm?: SwarmCounts | undefined;
   /** TLS listeners' certificates, once there are any */
   readonly certificates?: (() => Iterable<CertificateExpiry>) | undefined;
   /** wall-clock ms since the epoch (Date.now), for timestamps */
@@ -80,6 +82,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.admissions) admissionMetrics(registry, options.admissions);
   if (options.responseBytesQueued) bufferMetrics(registry, options.responseBytesQueued);
   if (options.dns) dnsMetrics(registry, options.dns.stats);
+  if (options.swarm) swarmMetrics(registry, options.swarm);
   // A clock reading is turned into wall time by its distance from now.
   if (options.secrets) secretMetrics(registry, options.secrets.stats, (at) => unixMs() - (clock.now() - at));
   stops.push(processMetrics(registry, { clock, unixMs, lagIntervalMs: options.lagIntervalMs ?? LAG_INTERVAL_MS, openByListener: options.openByListener, certificates: options.certificates }));

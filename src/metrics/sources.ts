@@ -7,7 +7,7 @@
  */
 import type { DnsStats } from "../egress/dns.ts";
 import type { SecretStats } from "../secrets/store.ts";
-import type { MetricRegistry } from "./registry.ts";
+import type { Histogram, MetricRegistry } from "./registry.ts";
 
 export function retryMetrics(registry: MetricRegistry, retries: () => number): void {
   registry.collect("sallyport_retries_total", "Backend tries beyond the first, of all requests.", "counter", [], (emit) => emit([], retries()));
@@ -65,5 +65,23 @@ export function secretMetrics(registry: MetricRegistry, stats: SecretStats, unix
   registry.collect("sallyport_secrets_read_errors_total", "Secrets found unreadable or invalid, counted at each read, and reads that failed.", "counter", [], (emit) => emit([], stats.errors));
   registry.collect("sallyport_secrets_last_read_timestamp_seconds", "When each secret file last gave a usable value, by path (never the value).", "gauge", ["path"], (emit) => {
     for (const [path, at] of stats.lastRead) emit([path], unixMs(at) / 1000);
+  });
+}
+
+/** What the swarm and the cluster limiters count (src/swarm, src/ratelimit/cluster.ts). */
+export interface SwarmCounts {
+  readonly latency: Histogram;
+  failures(): Iterable<[shard: string, kind: string, count: number]>;
+  readonly stats: { readonly failOpen: number; readonly failClosed: number };
+}
+
+export function swarmMetrics(registry: MetricRegistry, swarm: SwarmCounts): void {
+  registry.add(swarm.latency);
+  registry.collect("sallyport_redis_errors_total", "Redis calls of cluster rate limits that got no answer, by shard and kind: timeout, connection (refused, closed, login failed), overloaded (too many waiting).", "counter", ["shard", "kind"], (emit) => {
+    for (const [shard, kind, count] of swarm.failures()) emit([shard, kind], count);
+  });
+  registry.collect("sallyport_cluster_ratelimit_unavailable_total", "Cluster rate-limit decisions made without Redis: fail_open (the local limit decided) or fail_closed (503).", "counter", ["decision"], (emit) => {
+    emit(["fail_open"], swarm.stats.failOpen);
+    emit(["fail_closed"], swarm.stats.failClosed);
   });
 }

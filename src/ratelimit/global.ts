@@ -8,6 +8,7 @@ import type { RequestState } from "../exchange/state.ts";
 import type { Unsent } from "../exchange/unsent.ts";
 import type { Clock } from "../util/clock.ts";
 import { localLimiters, rejectionHeaders, type LimiterFactory } from "./limiter.ts";
+import type { ClusterLimiterFactory } from "./registry.ts";
 import { byClient, sameBucket } from "./lookup.ts";
 import type { RatelimitSettings } from "./settings.ts";
 
@@ -26,11 +27,15 @@ export type Rejection = Record<string, string> | undefined;
 
 export const UNLIMITED: RequestLimit = Object.freeze({ check: () => undefined, rejected: 0 });
 
-export function createRequestLimit(settings: RatelimitSettings | undefined, clock: Clock, create: LimiterFactory = localLimiters(clock)): RequestLimit {
+export function createRequestLimit(settings: RatelimitSettings | undefined, clock: Clock, create: LimiterFactory = localLimiters(clock), cluster?: ClusterLimiterFactory): RequestLimit {
   if (!settings || settings.type === "disabled") return UNLIMITED;
-  const { type, maxHits, timeWindow } = settings;
-  const limiter = create(`-ratelimits ${type} ${maxHits} ${timeWindow}`, maxHits, timeWindow);
-  const lookup = type === "client" ? byClient : sameBucket;
+  const { type, maxHits, timeWindow, group } = settings;
+  const perClient = type === "client" || type === "clusterClient";
+  const local = create(`-ratelimits ${type} ${group} ${maxHits} ${timeWindow}`, maxHits, timeWindow);
+  const clustered = type === "clusterClient" || type === "clusterService";
+  if (clustered && !cluster) throw new Error(`-ratelimits type=${type} needs -enable-swarm`);
+  const limiter = clustered ? cluster!({ group, perClient }, maxHits, timeWindow, local) : local;
+  const lookup = perClient ? byClient : sameBucket;
   let rejected = 0;
   return {
     get rejected() {

@@ -11,6 +11,13 @@
 import type { Clock } from "../util/clock.ts";
 import { localLimiters, type Limiter, type LimiterFactory } from "./limiter.ts";
 
+/** A group's limit kept by the swarm (./cluster.ts); `fallback` decides when Redis cannot. */
+export interface ClusterScope {
+  readonly group: string;
+  readonly perClient: boolean;
+}
+export type ClusterLimiterFactory = (scope: ClusterScope, max: number, window: number, fallback: Limiter) => Limiter;
+
 interface Shared {
   /** what routes get: the limiter, counting its rejections */
   readonly counted: Limiter;
@@ -22,10 +29,20 @@ export class LimiterRegistry {
   readonly #rejections = new Map<string, number>();
 
   readonly #create: LimiterFactory;
+  readonly #cluster: ClusterLimiterFactory | undefined;
 
-  /** `create` makes each limiter: in-process buckets unless told otherwise (`-workers`). */
-  constructor(clock: Clock, create: LimiterFactory = localLimiters(clock)) {
+  /**
+   * `create` makes each limiter: in-process buckets unless told otherwise (`-workers`);
+   * `cluster` the cluster limiters, with `-enable-swarm` only.
+   */
+  constructor(clock: Clock, create: LimiterFactory = localLimiters(clock), cluster?: ClusterLimiterFactory) {
     this.#create = create;
+    this.#cluster = cluster;
+  }
+
+  /** Whether cluster limiters can be made: `-enable-swarm` with its Redis shards. */
+  get clustered(): boolean {
+    return this.#cluster !== undefined;
   }
 
   /** live limiters, for tests and metrics */
@@ -38,17 +55,23 @@ export class LimiterRegistry {
     return this.#rejections;
   }
 
-  /** The limiter for these settings; `kind` separates e.g. per-client from per-route buckets. */
-  acquire(kind: string, max: number, window: number): Limiter {
+  /**
+   * The limiter for these settings; `kind` separates e.g. per-client from per-route buckets. With
+   * `cluster` the buckets are the swarm's, and a local limiter of the same settings stands in
+   * when Redis cannot answer.
+   */
+  acquire(kind: string, max: number, window: number, cluster?: ClusterScope): Limiter {
     const key = `${kind} ${max} ${window}`;
     let shared = this.#shared.get(key);
-    if (!shared) this.#shared.set(key, (shared = this.#counted(key, kind, max, window)));
+    if (!shared) this.#shared.set(key, (shared = this.#counted(key, kind, max, window, cluster)));
     shared.refs++;
     return shared.counted;
   }
 
-  #counted(name: string, kind: string, max: number, window: number): Shared {
-    const limiter = this.#create(name, max, window);
+  #counted(name: string, kind: string, max: number, window: number, cluster: ClusterScope | undefined): Shared {
+    const local = this.#create(name, max, window);
+    if (cluster && !this.#cluster) throw new Error("cluster limiters need -enable-swarm");
+    const limiter = cluster ? this.#cluster!(cluster, max, window, local) : local;
     const label = kind.split(" ", 1)[0]!;
     const rejections = this.#rejections;
     const count = (wait: number) => {

@@ -5,8 +5,8 @@
  */
 import { KeyValueFlag } from "../util/kv-flag.ts";
 
-/** `client`: a bucket per client address; `service`: one bucket for everyone. */
-export type RatelimitType = "client" | "service" | "disabled";
+/** `client`: a bucket per client address; `service`: one bucket for everyone; the cluster types keep theirs in Redis (-enable-swarm). */
+export type RatelimitType = "client" | "service" | "clusterClient" | "clusterService" | "disabled";
 
 export interface RatelimitSettings {
   readonly type: RatelimitType;
@@ -14,7 +14,7 @@ export interface RatelimitSettings {
   readonly maxHits: number;
   /** ms */
   readonly timeWindow: number;
-  /** Skipper's cluster ratelimit group; kept so a Skipper command line parses, unused here */
+  /** the cluster types' group: routes' cluster filters with the same group share its budget */
   readonly group: string;
 }
 
@@ -25,8 +25,9 @@ const TYPES = ["client", "service", "disabled", "local", "clusterClient", "clust
 
 /**
  * Parses one `-ratelimits` value. Without `type` the entry is disabled, as in Skipper; `local` is
- * Skipper's deprecated name for `client`. The cluster types need a swarm or Redis, which sallyport
- * does not have; Skipper silently never limits then, here it is an error.
+ * Skipper's deprecated name for `client`. The cluster types need `-enable-swarm` (checked with the
+ * whole configuration) and a group; Skipper silently never limits without a swarm, here it is an
+ * error.
  */
 export function parseRatelimitFlag(value: string): RatelimitSettings {
   let type: RatelimitType = "disabled";
@@ -36,8 +37,7 @@ export function parseRatelimitFlag(value: string): RatelimitSettings {
   for (const [key, text] of FLAG.pairs(value)) {
     switch (key) {
       case "type": {
-        const t = FLAG.oneOf(key, text, TYPES, "client, service or disabled");
-        if (t === "clusterClient" || t === "clusterService") throw FLAG.error(`type: ${t} needs a cluster (swarm or Redis), which sallyport does not have; use client or service`);
+        const t = FLAG.oneOf(key, text, TYPES, "client, service, clusterClient, clusterService or disabled");
         type = t === "local" ? "client" : t;
         break;
       }
@@ -53,5 +53,6 @@ export function parseRatelimitFlag(value: string): RatelimitSettings {
     }
   }
   if (type !== "disabled" && timeWindow <= 0) throw FLAG.error("time-window: must be a positive duration like 1m");
+  if (type.startsWith("cluster") && group === "") throw FLAG.error(`group: type=${type} needs a group, the budget it shares with cluster filters of that group`);
   return Object.freeze({ type, maxHits, timeWindow, group });
 }

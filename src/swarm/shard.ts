@@ -1,0 +1,146 @@
+/**
+ * @module
+ * One Redis server of the swarm, through Bun's built-in client. Calls never wait longer than
+ * `-swarm-redis-read-timeout`, never queue while the connection is down (the client's offline
+ * queue is off), and never pile up: past `maxInFlight` a call fails at once. A shard that fails a
+ * call — a timeout, a closed connection, a refused login — is down for a second: calls skip it
+ * (the ring moves its keys on), then the next call tries again, reconnecting first. A reply
+ * error (a script the server does not know) is the caller's to handle and says nothing about
+ * the shard's health.
+ */
+import { RedisClient } from "bun";
+import type { Histogram } from "../metrics/registry.ts";
+import type { Clock } from "../util/clock.ts";
+import type { ShardSettings } from "./settings.ts";
+
+export interface ShardOptions {
+  readonly password: string | undefined;
+  /** ms to connect (and log in); -swarm-redis-dial-timeout */
+  readonly dialTimeout: number;
+  /** ms a call may take; -swarm-redis-read-timeout */
+  readonly readTimeout: number;
+  /** PEM CAs for rediss:// */
+  readonly ca: string | undefined;
+  readonly clock: Clock;
+  /** called when the shard goes down (with why) and when it answers again (undefined) */
+  readonly onHealth: (shard: Shard, downBecause: string | undefined) => void;
+  /** call latency, labelled by shard */
+  readonly latency: Histogram;
+  readonly maxInFlight?: number;
+}
+
+/** How long a shard that failed is skipped before it is tried again. */
+export const DOWN_MS = 1000;
+const MAX_IN_FLIGHT = 1024;
+
+export type FailureKind = "timeout" | "connection" | "overloaded";
+
+/** The shard could not answer; the caller decides without it. */
+export class ShardFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A reply error from Redis, such as NOSCRIPT: the shard is fine. */
+const isReplyError = (err: unknown): boolean => (err as { code?: string } | null)?.code === "ERR_REDIS_SERVER_ERROR" && !/WRONGPASS|NOAUTH|NOPERM/.test(String((err as Error).message));
+
+export class Shard {
+  readonly #client: RedisClient;
+  readonly #options: ShardOptions;
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  #downUntil = 0;
+  #down = false;
+  #connecting: Promise<void> | undefined;
+  /** failures by kind, for metrics */
+  readonly failures = new Map<FailureKind, number>();
+
+  constructor(
+    readonly settings: ShardSettings,
+    options: ShardOptions,
+  ) {
+    this.#options = options;
+    this.#maxInFlight = options.maxInFlight ?? MAX_IN_FLIGHT;
+    const { host, port, tls, username, db } = settings;
+    const auth = username !== undefined || options.password !== undefined ? `${encodeURIComponent(username ?? "")}:${encodeURIComponent(options.password ?? "")}@` : "";
+    // The password lives in this URL only, never in a message: errors name settings.address.
+    const url = `${tls ? "rediss" : "redis"}://${auth}${host.includes(":") ? `[${host}]` : host}:${port}/${db}`;
+    this.#client = new RedisClient(url, {
+      connectionTimeout: options.dialTimeout,
+      enableOfflineQueue: false,
+      autoReconnect: false,
+      enableAutoPipelining: true,
+      tls: tls ? (options.ca ? { ca: options.ca } : true) : false,
+    });
+    this.#client.onclose = () => this.#fail("connection", "the connection closed");
+    options.latency.init([settings.address]);
+  }
+
+  get address(): string {
+    return this.settings.address;
+  }
+
+  /** Whether calls may go to it: not skipped after a failure. */
+  get usable(): boolean {
+    return !this.#down || this.#options.clock.now() >= this.#downUntil;
+  }
+
+  /** Sends one command; rejects with a {@link ShardFailure} when the shard cannot answer in time. */
+  async call(command: string, args: string[]): Promise<unknown> {
+    if (this.#inFlight >= this.#maxInFlight) throw this.#count(new ShardFailure("overloaded", `more than ${this.#maxInFlight} calls waiting`));
+    this.#inFlight++;
+    const { clock, readTimeout } = this.#options;
+    const started = clock.now();
+    const { promise: expired, reject } = Promise.withResolvers<never>();
+    const timer = clock.setTimeout(() => reject(new ShardFailure("timeout", `no answer within ${readTimeout} ms`)), readTimeout);
+    try {
+      if (!this.#client.connected) await Promise.race([this.#connect(), expired]);
+      const reply = await Promise.race([this.#client.send(command, args), expired]);
+      this.#options.latency.observe([this.address], (clock.now() - started) / 1000);
+      this.#up();
+      return reply;
+    } catch (err) {
+      if (isReplyError(err)) throw err;
+      const failure = err instanceof ShardFailure ? err : new ShardFailure("connection", String((err as Error)?.message ?? err));
+      this.#fail(failure.kind, failure.message);
+      throw this.#count(failure);
+    } finally {
+      timer.cancel();
+      this.#inFlight--;
+    }
+  }
+
+  close(): void {
+    this.#client.onclose = null;
+    this.#client.close();
+  }
+
+  /** One connect at a time; Bun's own timeout (the dial timeout) ends a connect that hangs. */
+  #connect(): Promise<void> {
+    this.#connecting ??= this.#client.connect().finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  #count(failure: ShardFailure): ShardFailure {
+    this.failures.set(failure.kind, (this.failures.get(failure.kind) ?? 0) + 1);
+    return failure;
+  }
+
+  #fail(kind: FailureKind, message: string): void {
+    if (kind === "overloaded") return;
+    this.#downUntil = this.#options.clock.now() + DOWN_MS;
+    if (this.#down) return;
+    this.#down = true;
+    this.#options.onHealth(this, message);
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.#options.onHealth(this, undefined);
+  }
+}
