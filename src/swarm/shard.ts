@@ -11,6 +11,7 @@
 import { RedisClient } from "bun";
 import type { Histogram } from "../metrics/registry.ts";
 import type { Clock } from "../util/clock.ts";
+import { askWhyLoginFailed } from "./auth-probe.ts";
 import type { ShardSettings } from "./settings.ts";
 
 export interface ShardOptions {
@@ -45,6 +46,12 @@ export class ShardFailure extends Error {
   }
 }
 
+/** Why a connection failed, in words an operator can act on; Redis' own message never holds the password. */
+function describe(err: unknown): string {
+  const message = String((err as Error)?.message ?? err);
+  return /WRONGPASS|NOAUTH|NOPERM/.test(message) ? `authentication failed: ${message}` : message;
+}
+
 /** A reply error from Redis, such as NOSCRIPT: the shard is fine. */
 const isReplyError = (err: unknown): boolean => (err as { code?: string } | null)?.code === "ERR_REDIS_SERVER_ERROR" && !/WRONGPASS|NOAUTH|NOPERM/.test(String((err as Error).message));
 
@@ -56,6 +63,7 @@ export class Shard {
   #downUntil = 0;
   #down = false;
   #connecting: Promise<void> | undefined;
+  readonly #auth: string[] | undefined;
   /** failures by kind, for metrics */
   readonly failures = new Map<FailureKind, number>();
 
@@ -66,6 +74,7 @@ export class Shard {
     this.#options = options;
     this.#maxInFlight = options.maxInFlight ?? MAX_IN_FLIGHT;
     const { host, port, tls, username, db } = settings;
+    this.#auth = options.password === undefined ? undefined : username === undefined ? [options.password] : [username, options.password];
     const auth = username !== undefined || options.password !== undefined ? `${encodeURIComponent(username ?? "")}:${encodeURIComponent(options.password ?? "")}@` : "";
     // The password lives in this URL only, never in a message: errors name settings.address.
     const url = `${tls ? "rediss" : "redis"}://${auth}${host.includes(":") ? `[${host}]` : host}:${port}/${db}`;
@@ -76,7 +85,8 @@ export class Shard {
       enableAutoPipelining: true,
       tls: tls ? (options.ca ? { ca: options.ca } : true) : false,
     });
-    this.#client.onclose = () => this.#fail("connection", "the connection closed");
+    // No onclose: a connection that closed is found by the next call, which reconnects or
+    // fails with the reason (a refused login, a refused connect) rather than "closed".
     options.latency.init([settings.address]);
   }
 
@@ -91,7 +101,7 @@ export class Shard {
 
   /** Sends one command; rejects with a {@link ShardFailure} when the shard cannot answer in time. */
   async call(command: string, args: string[]): Promise<unknown> {
-    if (this.#inFlight >= this.#maxInFlight) throw this.#count(new ShardFailure("overloaded", `more than ${this.#maxInFlight} calls waiting`));
+    if (this.#inFlight >= this.#maxInFlight) throw this.#fail(new ShardFailure("overloaded", `more than ${this.#maxInFlight} calls waiting`));
     this.#inFlight++;
     const { clock, readTimeout } = this.#options;
     const started = clock.now();
@@ -105,9 +115,7 @@ export class Shard {
       return reply;
     } catch (err) {
       if (isReplyError(err)) throw err;
-      const failure = err instanceof ShardFailure ? err : new ShardFailure("connection", String((err as Error)?.message ?? err));
-      this.#fail(failure.kind, failure.message);
-      throw this.#count(failure);
+      throw this.#fail(err instanceof ShardFailure ? err : new ShardFailure("connection", describe(err)));
     } finally {
       timer.cancel();
       this.#inFlight--;
@@ -115,27 +123,36 @@ export class Shard {
   }
 
   close(): void {
-    this.#client.onclose = null;
     this.#client.close();
   }
 
-  /** One connect at a time; Bun's own timeout (the dial timeout) ends a connect that hangs. */
+  /**
+   * One connect at a time; Bun's own timeout (the dial timeout) ends a connect that hangs. Bun
+   * logs in as it connects and calls a refused login "Connection closed": then the server is
+   * asked why, once per outage, so the log can say the password is wrong.
+   */
   #connect(): Promise<void> {
-    this.#connecting ??= this.#client.connect().finally(() => (this.#connecting = undefined));
+    this.#connecting ??= this.#client
+      .connect()
+      .catch(async (err: unknown) => {
+        if (!this.#auth || this.#down) throw err;
+        const refusal = await askWhyLoginFailed(this.settings, this.#auth, this.#options.ca, this.#options.dialTimeout);
+        throw refusal ? new ShardFailure("connection", `authentication failed: ${refusal}`) : err;
+      })
+      .finally(() => (this.#connecting = undefined));
     return this.#connecting;
   }
 
-  #count(failure: ShardFailure): ShardFailure {
+  /** Counts the failure; any but overload takes the shard down for {@link DOWN_MS}, the first time with a word to the log. */
+  #fail(failure: ShardFailure): ShardFailure {
     this.failures.set(failure.kind, (this.failures.get(failure.kind) ?? 0) + 1);
-    return failure;
-  }
-
-  #fail(kind: FailureKind, message: string): void {
-    if (kind === "overloaded") return;
+    if (failure.kind === "overloaded") return failure;
     this.#downUntil = this.#options.clock.now() + DOWN_MS;
-    if (this.#down) return;
-    this.#down = true;
-    this.#options.onHealth(this, message);
+    if (!this.#down) {
+      this.#down = true;
+      this.#options.onHealth(this, failure.message);
+    }
+    return failure;
   }
 
   #up(): void {
