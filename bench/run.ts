@@ -7,6 +7,7 @@
  *   2. forward  absolute-form requests through sallyport's forward port, squid and tinyproxy, and
  *               big downloads through their CONNECT tunnels (and direct)
  *   3. features sallyport with access log, /metrics, a secret, a breaker and a rate limit vs without
+ *   3b. cluster sallyport with a cluster rate limit kept in a redis-server vs a local one
  *   4. streaming a big body down and up through the routed path: peak RSS
  *   5. routes   route tables of 10 … 100,000 routes: req/s and reload time
  *   6. startup  exec of the binary to the first proxied 200
@@ -27,9 +28,9 @@
  * --build  rebuild dist/sallyport first (otherwise it is built only when missing)
  * --bin    measure this sallyport binary instead of dist/sallyport
  *
- * Installs nginx, haproxy, squid, tinyproxy, curl and wrk with apt-get when missing. Stops by
- * itself: every wait is bounded, and all servers are killed by process group on the way out,
- * including on errors and Ctrl-C.
+ * Installs nginx, haproxy, squid, tinyproxy, curl, wrk and redis-server with apt-get when
+ * missing. Stops by itself: every wait is bounded, and all servers are killed by process group on
+ * the way out, including on errors and Ctrl-C.
  */
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,6 +41,7 @@ import { MODES, type Mode, sizeLabel } from "./modes.ts";
 import { killAllSync, stopAll } from "./procs.ts";
 import { errorCount, findings, goalsMarkdown, renderRun, RESULTS_HEADER, type RunData } from "./report.ts";
 import type { ScenarioResult } from "./results.ts";
+import { cluster } from "./scenarios/cluster.ts";
 import { features } from "./scenarios/features.ts";
 import { forward } from "./scenarios/forward.ts";
 import { micro } from "./scenarios/micro.ts";
@@ -52,7 +54,7 @@ import { BIG_PATH, MEDIUM_PATH, SMALL_BODY, SMALL_PATH, startUpstream } from "./
 import { commandLine, ensureBinary, ensureTools, gitDescribe, machine, versions } from "./tools.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const SCENARIOS: readonly Scenario[] = [routed, forward, features, streaming, routes, startup, micro];
+const SCENARIOS: readonly Scenario[] = [routed, forward, features, cluster, streaming, routes, startup, micro];
 
 const { values: opts } = parseArgs({
   args: Bun.argv.slice(2),

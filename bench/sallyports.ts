@@ -1,7 +1,8 @@
 /**
  * @module
- * The sallyports under test: the routed hot path (plain, and with the features of scenario 3),
- * the forward port, and route tables of many Host routes that can be rewritten for a reload.
+ * The sallyports under test: the routed hot path (plain, with the features of scenario 3, and
+ * with a local or a cluster rate limit for scenario 3b), the forward port, and route tables of
+ * many Host routes that can be rewritten for a reload.
  * Each runs as the binary under test (`--bin`, else dist/sallyport) on loopback ports of its own;
  * the setup texts say `sallyport` for whichever binary that is (the run's facts name it).
  */
@@ -95,6 +96,82 @@ async function metricsCounted(supportUrl: string): Promise<string[]> {
   const r = await probe({ url: supportUrl }, "/metrics").catch(() => undefined);
   const text = r ? new TextDecoder().decode(r.body) : "";
   return r?.status === 200 && /^sallyport_requests_total\{[^}]*route="bench"[^}]*\} [1-9]/m.test(text) ? [] : ["/metrics did not count the bench route's requests"];
+}
+
+/** A metric's samples summed over their labels (0 when absent), from /metrics text. */
+export function metricSum(text: string, name: string): number {
+  const re = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm");
+  let sum = 0;
+  for (const m of text.matchAll(re)) sum += Number(m[1]);
+  return sum;
+}
+
+/** What the cluster rate limit counted so far, from /metrics. */
+export interface ClusterCounts {
+  /** Redis calls answered: sallyport_redis_call_duration_seconds_count */
+  readonly calls: number;
+  /** their summed duration, seconds */
+  readonly callSeconds: number;
+  /** Redis calls that got no answer: sallyport_redis_errors_total */
+  readonly callErrors: number;
+  /** decisions made without Redis: sallyport_cluster_ratelimit_unavailable_total, fail_open + fail_closed */
+  readonly unavailable: number;
+}
+
+export async function clusterCounts(supportUrl: string): Promise<ClusterCounts> {
+  const r = await probe({ url: supportUrl }, "/metrics");
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+  const text = new TextDecoder().decode(r.body);
+  if (!/^sallyport_cluster_ratelimit_unavailable_total\{/m.test(text)) throw new Error("/metrics has no sallyport_cluster_ratelimit_unavailable_total: is -enable-swarm on?");
+  return {
+    calls: metricSum(text, "sallyport_redis_call_duration_seconds_count"),
+    callSeconds: metricSum(text, "sallyport_redis_call_duration_seconds_sum"),
+    callErrors: metricSum(text, "sallyport_redis_errors_total"),
+    unavailable: metricSum(text, "sallyport_cluster_ratelimit_unavailable_total"),
+  };
+}
+
+/** A sallyport of scenario 3b, with the URL of its support listener. */
+export interface RatelimitProxy extends Target {
+  readonly supportUrl: string;
+}
+
+/**
+ * Scenario 3b: the routed path of scenario 1 with a rate limit that never trips, kept in this
+ * process (`ratelimit(1000000, "1s")`) or, with `redis` given, in Redis (`-enable-swarm
+ * -swarm-redis-urls` and `clusterRatelimit("bench", 1000000, "1s")`: one script call per request).
+ * Both have /metrics on a support listener (without one sallyport counts nothing, so the two stay
+ * alike but for the limit) and no access log. After each measurement /metrics is read: the route
+ * must have counted requests, and the cluster one must have made Redis calls and no decision
+ * without Redis (a fail-open decision is the local limit's, so the row would not measure Redis).
+ */
+export async function startSallyportRatelimit(root: string, bin: string, upstreamPort: number, name: string, redis?: { address: string }): Promise<RatelimitProxy> {
+  const dir = dirFor(root, redis ? "sallyport-cluster-ratelimit" : "sallyport-local-ratelimit");
+  const p = ports(true);
+  const filter = redis ? `clusterRatelimit("bench", 1000000, "1s")` : `ratelimit(1000000, "1s")`;
+  const route = routedRoute(upstreamPort, ` -> ${filter}`);
+  const swarm = redis ? ["-enable-swarm", "-swarm-redis-urls", redis.address] : [];
+  const flags = [...p.args, "-access-log-disabled", ...swarm, "-inline-routes", route];
+  const supportUrl = `http://127.0.0.1:${p.support}`;
+  let calls = 0;
+  const check = async (): Promise<string[]> => {
+    const problems = await metricsCounted(supportUrl);
+    if (!redis) return problems;
+    const c = await clusterCounts(supportUrl).catch((e: Error) => e);
+    if (c instanceof Error) return [...problems, `/metrics: ${c.message}`];
+    if (c.calls <= calls) problems.push("no Redis calls counted during the run");
+    if (c.unavailable > 0) problems.push(`${c.unavailable} cluster rate-limit decisions made without Redis so far (sallyport_cluster_ratelimit_unavailable_total): the measurement is invalid`);
+    calls = c.calls;
+    return problems;
+  };
+  const t = await start(`sallyport (${redis ? "cluster" : "local"} ratelimit)`, [bin, ...flags], dir, {
+    name,
+    setup: `\`sallyport ${shown(flags.slice(0, -1).map((a) => (a === redis?.address ? "127.0.0.1:REDIS_PORT" : a)))} ${q(route)}\`, /metrics on the support listener${redis ? " (REDIS_PORT: the redis-server's)" : ""}`,
+    url: `http://127.0.0.1:${p.port}`,
+    host: ROUTED_HOST,
+    check,
+  });
+  return { ...t, supportUrl };
 }
 
 /**

@@ -385,6 +385,46 @@ PidFile "${dir}/tinyproxy.pid"
   });
 }
 
+/** Whether a Redis server answers PING on 127.0.0.1:`port` (RESP inline command, one raw connection). */
+export function redisPing(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    let got = "";
+    const finish = (v: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on("connect", () => socket.write("PING\r\n"));
+    socket.on("data", (d: Buffer) => {
+      got += d.toString("latin1");
+      if (got.includes("\r\n")) finish(got.startsWith("+PONG"));
+    });
+    socket.on("error", () => finish(false));
+    socket.on("close", () => finish(false));
+  });
+}
+
+/**
+ * redis-server for the cluster rate limit (scenario 3b): in the foreground, on a free loopback
+ * port, nothing persisted (`--save '' --appendonly no`), its log to stdout (the server.log), no
+ * protected mode (it listens on 127.0.0.1 only). Not a contender but a server the cluster
+ * contender needs, so the scenario adds it to the shared servers: its logged errors count against
+ * the measurements and its CPU is not "other".
+ */
+export async function startRedis(root: string, redis: string): Promise<Target & { port: number; address: string }> {
+  const dir = dirFor(root, "redis");
+  const port = freePort();
+  const cmd = [redis, "--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--dir", dir, "--logfile", ""];
+  const t = await start("redis-server", cmd, dir, {
+    name: "redis-server",
+    setup: `\`redis-server --bind 127.0.0.1 --port PORT --save '' --appendonly no --daemonize no --protected-mode no\` (Debian's package, defaults otherwise)`,
+    url: `redis://127.0.0.1:${port}`,
+  }, { ready: () => redisPing(port) });
+  return { ...t, port, address: `127.0.0.1:${port}` };
+}
+
 /** The request line and Host header a forward proxy gets, for the setup texts. */
 export function absoluteForm(upstream: Pick<Target, "url">): string {
   return `\`GET ${upstream.url}/PATH HTTP/1.1\` with \`Host: ${new URL(upstream.url).host}\` (\`wrk -s bench/absolute-form.lua\`)`;

@@ -7,8 +7,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
-/** binary → Debian package. nginx (bookworm: the core build) is both the upstream and a contender; curl makes the big transfers. */
-const PACKAGES: Record<string, string> = { wrk: "wrk", nginx: "nginx", haproxy: "haproxy", squid: "squid", tinyproxy: "tinyproxy", curl: "curl" };
+/** binary → Debian package. nginx (bookworm: the core build) is both the upstream and a contender; curl makes the big transfers; redis-server keeps the cluster rate limit of scenario 3b. */
+const PACKAGES: Record<string, string> = { wrk: "wrk", nginx: "nginx", haproxy: "haproxy", squid: "squid", tinyproxy: "tinyproxy", curl: "curl", "redis-server": "redis-server" };
 
 /** Absolute path of a tool, also looking in the sbin dirs a non-root PATH may lack. */
 export function which(tool: string): string | undefined {
@@ -94,6 +94,7 @@ export async function versions(tools: Record<string, string>, sallyport: string)
   if (tools.squid) v.squid = (await versionOf([tools.squid, "-v"])).replace(/^Squid Cache: Version /, "");
   if (tools.tinyproxy) v.tinyproxy = (await versionOf([tools.tinyproxy, "-v"])).replace(/^tinyproxy /, "");
   if (tools.wrk) v.wrk = (await versionOf([tools.wrk, "-v"])).replace(/^wrk (\S+).*$/, "$1");
+  if (tools["redis-server"]) v.redis = (await versionOf([tools["redis-server"], "--version"])).replace(/^Redis server v=(\S+).*$/, "$1");
   if (tools.curl) v.curl = (await versionOf([tools.curl, "-V"])).replace(/^curl (\S+).*$/, "$1");
   return v;
 }

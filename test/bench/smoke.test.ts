@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { ensureTools } from "../../bench/tools.ts";
 import { BINARY, ensureBinary, ROOT } from "../support/binary.ts";
 
-const SCENARIOS = ["routed", "forward", "features", "streaming", "routes", "startup", "micro"];
+const SCENARIOS = ["routed", "forward", "features", "cluster", "streaming", "routes", "startup", "micro"];
 /** The smoke run takes about 50 s on a 2-core machine; the bench cuts itself off at 5 min. */
 const TIMEOUT_MS = 240_000;
 
