@@ -27,6 +27,7 @@ import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
 import { openSwarm } from "./ratelimit/swarm.ts";
+import { swarmOptions } from "./config/swarm.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
 import type { LimiterFactory } from "./ratelimit/limiter.ts";
 import { buildFallbackTable, withFallback } from "./routing/fallback.ts";
@@ -93,7 +94,7 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
   const secrets = await SecretStore.open({ paths: config.credentialsPaths, intervalMs: config.credentialsUpdateInterval, log, clock });
   // Skipper gates the ratelimit filters behind -enable-ratelimits and makes the breaker filters
   // no-ops without -enable-breakers; here a filter in a route always does what it says.
-  const swarm = await openSwarm(config, log, clock);
+  const swarm = await openSwarm(swarmOptions(config), log, clock);
   const ratelimits = new LimiterRegistry(clock, shared?.limiters, swarm?.limiters);
   // Shared breakers are the primary's: it writes their state changes to the log and to /metrics.
   const breakers = shared?.breakers ?? new BreakerRegistry({ entries: config.breaker, clock, log: (message) => log.info(message) });
@@ -162,8 +163,9 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
         requestLimit,
         retries: () => retries.retries,
         egressDecisions: egress.dialPlan.decisions,
+        egressWouldDeny: egress.dialPlan.wouldDeny,
         dns: egress.resolver,
-        swarm: swarm && { latency: swarm.swarm.latency, failures: () => swarm.swarm.failures(), stats: swarm.stats },
+        swarm: swarm && { shards: swarm.swarm.shards, observeLatency: (o) => swarm.swarm.observeLatency(o), failures: () => swarm.swarm.failures(), stats: swarm.stats },
         secrets,
         openByListener: () => new Map(started.map((l) => [l.name, l.open])),
         admissions: config.enableTcpQueue ? admissions : undefined,

@@ -21,6 +21,8 @@ const RANK: Record<string, number> = {
   tls: 3,
   // our HTTP/1.1 client for backends
   client: 3,
+  // the Redis shards cluster rate limits are kept in
+  swarm: 3,
   exchange: 4,
   egress: 5,
   accesslog: 5,

@@ -16,7 +16,7 @@ import { LimiterRegistry, type ClusterLimiterFactory } from "../ratelimit/regist
 import { openSwarm } from "../ratelimit/swarm.ts";
 import { NO_SECRETS } from "../secrets/index.ts";
 import { systemClock } from "../util/clock.ts";
-import { egressListsOptions, servingTlsOptions, type Config } from "../config/index.ts";
+import { egressListsOptions, servingTlsOptions, swarmOptions, type Config } from "../config/index.ts";
 import { EgressLists } from "../egress/lists.ts";
 import { createLogger } from "../log/index.ts";
 import { registerSecretPaths } from "../secrets/scan.ts";
@@ -74,7 +74,7 @@ async function fileProblems(config: Config): Promise<string[]> {
   const tls = servingTlsOptions(config, { log: quiet });
   if (tls) await opening(ServingTls.open(tls));
   // Reads the password and CA files; connects to nobody.
-  await opening(openSwarm(config, quiet, systemClock).then((swarm) => swarm?.swarm.close()));
+  await opening(openSwarm(swarmOptions(config), quiet, systemClock).then((swarm) => swarm?.swarm.close()));
   return problems;
 }
 

@@ -78,6 +78,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { name: "egress-allow-file", kind: "string", default: "", key: "egressAllowFile", usage: "`file` of -egress-allow entries, one a line, # comments; re-read on change" },
   { name: "egress-deny-file", kind: "string", default: "", key: "egressDenyFile", usage: "`file` of -egress-deny entries, one a line, # comments; re-read on change" },
   { name: "egress-roles-file", kind: "string", default: "", key: "egressRolesFile", usage: "`file` of per-client egress roles ([role] sections chosen by the client certificate's CN or SAN, or the proxy user; a required [default]); re-read on change" },
+  { name: "egress-mode", kind: "string", default: "enforce", key: "egressMode", usage: "enforce, or report: a destination the allow and deny rules refuse is let through, logged as would-deny and counted; the private-address guard still refuses (a roles file's `mode` line wins per role)" },
   { name: "egress-allow-private", kind: "bool", default: false, key: "egressAllowPrivate", usage: "let client-chosen destinations reach private and other special-purpose addresses (loopback, RFC 1918, link-local, ...)" },
   { name: "dns-servers", kind: "list", default: [], key: "dnsServers", usage: "comma-separated DNS servers (ip, ip:port, [v6]:port) for client-chosen names; empty uses the system's" },
   { name: "dns-lookup-family", kind: "string", default: "any", key: "dnsLookupFamily", usage: "records a client-chosen name resolves to: any, v4 or v6 (Envoy's AUTO, V4_ONLY, V6_ONLY too)" },

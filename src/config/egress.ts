@@ -14,6 +14,7 @@ export function egressListsOptions(config: Config, rest: Pick<EgressListsOptions
     denyFile: config.egressDenyFile || undefined,
     rolesFile: config.egressRolesFile || undefined,
     allowPrivate: config.egressAllowPrivate,
+    mode: config.egressMode,
     pollMs: config.sourcePollTimeout,
     ...rest,
   };

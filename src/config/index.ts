@@ -8,3 +8,4 @@ export { parseListenAddress } from "./listen-address.ts";
 export type { ListenAddress } from "./listen-address.ts";
 export { egressListsOptions } from "./egress.ts";
 export { servingTlsOptions } from "./tls.ts";
+export { swarmOptions } from "./swarm.ts";

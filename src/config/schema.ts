@@ -198,6 +198,8 @@ export const ConfigSchema = v.pipe(
     egressRolesFile: v.string(),
     /** let client-chosen destinations reach loopback, RFC 1918, link-local and other special-purpose addresses */
     egressAllowPrivate: v.boolean(),
+    /** enforce, or report: what the allow and deny rules refuse is let through, logged and counted (never the private-address guard's refusals) */
+    egressMode: v.picklist(["enforce", "report"], "must be enforce or report"),
     /** DNS servers for client-chosen names, normalised to `ip:port` / `[v6]:port`; empty: the system's */
     dnsServers: listOf(dnsServer),
     /** which records a name is resolved to: A and AAAA, A only, AAAA only; any case, Envoy's names too */

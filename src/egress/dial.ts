@@ -9,6 +9,11 @@
  *
  * Each decision is one log line and one count by reason; the line names the client, the proxy
  * user, the host asked for, the addresses, and the rule or range that decided.
+ *
+ * In report mode (`-egress-mode=report`, or a role's `mode report`) a destination the allow and
+ * deny rules refuse is let through: decided again by the private-address guard alone, so report
+ * mode never opens the metadata endpoint, and logged at the denials' level as `egress would-deny`
+ * with the rule that would have refused it, and counted by reason and destination.
  */
 import { badRequest, ProxyError } from "../exchange/errors.ts";
 import type { EgressVerdict } from "../exchange/record.ts";
@@ -56,31 +61,62 @@ export interface DialPlan {
   dial(request: DialRequest): Promise<Dial>;
   /** decisions so far, by reason (for metrics) */
   readonly decisions: ReadonlyMap<EgressReason, number>;
+  /** report mode's would-be denials, by reason and then `host:port` (for metrics) */
+  readonly wouldDeny: ReadonlyMap<EgressReason, ReadonlyMap<string, number>>;
 }
+
+/** The rules' refusals report mode lets through; an invalid host or a private address never. */
+const REPORTABLE: ReadonlySet<EgressReason> = new Set(["deny-rule", "not-in-allow-list"]);
+/** Destinations counted one by one in would-deny; past them, `other` (clients choose destinations). */
+export const WOULD_DENY_DESTINATIONS = 1000;
 
 export function createDialPlan(options: DialPlanOptions): DialPlan {
   const decisions = new Map<EgressReason, number>();
+  const wouldDeny = new Map<EgressReason, Map<string, number>>();
+  let wouldDenyDestinations = 0;
   const log = options.log;
 
-  function decided(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[]): EgressDecision {
+  function decided(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[], reported?: EgressDecision): EgressDecision {
+    // Only what was let through is a would-be denial; the guard may still refuse it.
+    const would = decision.allowed ? reported : undefined;
     decisions.set(decision.reason, (decisions.get(decision.reason) ?? 0) + 1);
-    if (request.record) request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range, role };
-    if (log?.wants(decision.allowed)) log.write(decisionLine(request, role, decision, addresses), decision.allowed);
+    if (request.record) {
+      const wouldDeny = would && { reason: would.reason, rule: would.rule };
+      request.record.egress = { allowed: decision.allowed, reason: decision.reason, rule: decision.rule, range: decision.range, role, wouldDeny };
+    }
+    if (would) countWouldDeny(would.reason, `${request.host.includes(":") ? `[${request.host}]` : request.host}:${request.port}`);
+    // A would-be denial is logged as loud as a denial: it is what report mode is for.
+    const loud = decision.allowed && !would;
+    if (log?.wants(loud)) log.write(decisionLine(request, role, decision, addresses, would), loud);
     return decision;
+  }
+
+  function countWouldDeny(reason: EgressReason, destination: string): void {
+    let byDestination = wouldDeny.get(reason);
+    if (!byDestination) wouldDeny.set(reason, (byDestination = new Map()));
+    const known = byDestination.has(destination);
+    const key = known || wouldDenyDestinations < WOULD_DENY_DESTINATIONS ? destination : "other";
+    if (!known && key === destination) wouldDenyDestinations++;
+    byDestination.set(key, (byDestination.get(key) ?? 0) + 1);
   }
 
   return {
     decisions,
+    wouldDeny,
     async dial(request) {
-      const { policy, role } = options.policy(request);
+      const { policy, role, report } = options.policy(request);
       const { host, port } = request;
       const screened = policy.screen(host, port);
-      if (screened) throw refusal(request, decided(request, role, screened, []));
+      // In report mode a name the rules refuse is still resolved, to see what the guard says.
+      const reported = (d: EgressDecision | undefined) => report !== undefined && d !== undefined && !d.allowed && REPORTABLE.has(d.reason);
+      if (screened && !reported(screened)) throw refusal(request, decided(request, role, screened, []));
       const read = parseNumericHost(host);
       // A numeric host is its own only address; only names go to the resolver.
       const addresses = read.kind === "ip" ? [read.address] : (await options.resolver.resolve(canonicalName(host))).addresses;
       // The policy read once, for both decisions: a reload in between must not mix two lists.
-      const decision = decided(request, role, policy.decide({ host, port, addresses }), addresses);
+      const ruled = screened ?? policy.decide({ host, port, addresses });
+      const would = reported(ruled) ? ruled : undefined;
+      const decision = decided(request, role, would ? report!.decide({ host, port, addresses }) : ruled, addresses, would);
       if (!decision.allowed) throw refusal(request, decision);
       return { address: decision.address!, decision };
     },
@@ -106,9 +142,9 @@ function refusal(request: DialRequest, decision: EgressDecision): ProxyError {
 const denied = (why: string) => new ProxyError(403, "egress-denied", `Forbidden: ${why}`);
 
 /** One `key=value` line per decision; values without spaces, so a line splits on blanks. */
-function decisionLine(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[]): string {
+function decisionLine(request: DialRequest, role: string | undefined, decision: EgressDecision, addresses: readonly string[], would?: EgressDecision): string {
   const fields = [
-    `egress ${decision.allowed ? "allow" : "deny"}`,
+    `egress ${!decision.allowed ? "deny" : would ? "would-deny" : "allow"}`,
     `client=${request.client}`,
     `user=${request.user === undefined ? "-" : JSON.stringify(request.user)}`,
     ...(request.identity ? [`subject=${JSON.stringify(request.identity.subject)}`] : []),
@@ -118,6 +154,12 @@ function decisionLine(request: DialRequest, role: string | undefined, decision: 
     `addresses=${addresses.join(",") || "-"}`,
     `reason=${decision.reason}`,
   ];
+  if (would) {
+    // What the rules said, then what was done: the guard's decision.
+    fields.push(`would=${would.reason}`);
+    if (would.rule !== undefined) fields.push(`rule=${JSON.stringify(would.rule)}`);
+    fields.push("mode=report");
+  }
   if (decision.rule !== undefined) fields.push(`rule=${JSON.stringify(decision.rule)}`);
   if (decision.range !== undefined) fields.push(`range=${decision.range}`);
   if (decision.address !== undefined) fields.push(`${decision.allowed ? "dial" : "address"}=${decision.address}`);

@@ -18,7 +18,7 @@ import type { ConsolaInstance } from "consola/core";
 import type { Clock } from "../util/clock.ts";
 import { WatchedFile } from "../util/watched-file.ts";
 import { createEgressPolicy, type EgressPolicy, type EgressPolicyOptions } from "./policy.ts";
-import { createRolePolicies, parseEgressRoles, type ClientPolicy, type EgressClient, type EgressRole } from "./roles.ts";
+import { createRolePolicies, parseEgressRoles, type ClientPolicy, type EgressClient, type EgressMode, type EgressRole } from "./roles.ts";
 import { parseEgressFile, type EgressRule } from "./rules.ts";
 
 export interface EgressListsOptions {
@@ -32,6 +32,8 @@ export interface EgressListsOptions {
   readonly rolesFile?: string;
   /** `-egress-allow-private` */
   readonly allowPrivate: boolean;
+  /** `-egress-mode`: report lets what the rules deny through, as would-deny; a role's `mode` line wins */
+  readonly mode?: EgressMode;
   readonly pollMs: number;
   readonly log: ConsolaInstance;
   /** the real clock by default; tests pass a fake one */
@@ -183,11 +185,13 @@ export class EgressLists {
 
   /** The lists' policy and, with roles, every role's. */
   #build(): Built {
-    const { allow, deny, allowPrivate } = this.options;
+    const { allow, deny, allowPrivate, mode = "enforce" } = this.options;
     const global: EgressPolicyOptions = { allow: [...allow, ...this.#fileRules.allow], deny: [...deny, ...this.#fileRules.deny], allowPrivate };
     const policy = createEgressPolicy(global);
-    if (this.#roles !== undefined) return { policy, choose: createRolePolicies(this.#roles, global) };
-    const unroled: ClientPolicy = Object.freeze({ policy, role: undefined });
+    // Report mode never opens what the guard keeps shut: it decides with the guard alone.
+    const guard = createEgressPolicy({ allowPrivate });
+    if (this.#roles !== undefined) return { policy, choose: createRolePolicies(this.#roles, global, mode, guard) };
+    const unroled: ClientPolicy = Object.freeze({ policy, role: undefined, report: mode === "report" ? guard : undefined });
     return { policy, choose: () => unroled };
   }
 }

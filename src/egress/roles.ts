@@ -17,6 +17,11 @@
  *
  * [default]                     # required: clients with no identity, or one no role matches
  * allow api.github.com
+ *
+ * [batch]
+ * match user=batch
+ * mode report                   # what it would be denied is allowed, logged and counted (not the private-address guard)
+ * allow *.internal.example
  * ```
  *
  * - A client's role is the first one in file order that one of its match lines picks (or, for a
@@ -63,7 +68,12 @@ export interface EgressRole {
   readonly open: boolean;
   readonly allow: readonly EgressRule[];
   readonly deny: readonly EgressRule[];
+  /** `mode report|enforce`; undefined: the global -egress-mode */
+  readonly mode?: EgressMode | undefined;
 }
+
+/** `enforce` refuses what the rules deny; `report` lets it through, logged and counted as would-deny. */
+export type EgressMode = "enforce" | "report";
 
 /** The roles in file order, `default` among them; or every refused line. */
 export type ParsedRoles = { readonly roles: readonly EgressRole[] } | { readonly errors: string[] };
@@ -72,6 +82,11 @@ export type ParsedRoles = { readonly roles: readonly EgressRole[] } | { readonly
 export interface ClientPolicy {
   readonly policy: EgressPolicy;
   readonly role: string | undefined;
+  /**
+   * In report mode, the private-address guard alone (with -egress-allow-private as given): what
+   * a destination the rules deny is decided by instead. Undefined in enforce mode.
+   */
+  readonly report?: EgressPolicy | undefined;
 }
 
 const ROLE_NAME = /^[A-Za-z0-9._-]+$/;
@@ -87,6 +102,7 @@ interface Draft {
   readonly matches: RoleMatch[];
   readonly allow: EgressRule[];
   readonly deny: EgressRule[];
+  mode?: EgressMode;
   /** the first `allow *` line, and the first other allow line */
   openLine?: number;
   listLine?: number;
@@ -106,7 +122,7 @@ export function parseEgressRoles(text: string, fileName: string): ParsedRoles {
     errors.push(`${fileName}: no [${DEFAULT_ROLE}] section: say what clients with no role may reach (an empty [${DEFAULT_ROLE}] reaches nothing)`);
   }
   if (errors.length > 0) return { errors };
-  return { roles: drafts.map(({ name, matches, openLine, allow, deny }) => ({ name, matches, open: openLine !== undefined, allow, deny })) };
+  return { roles: drafts.map(({ name, matches, openLine, allow, deny, mode }) => ({ name, matches, open: openLine !== undefined, allow, deny, mode })) };
 }
 
 function withoutComment(line: string): string {
@@ -121,11 +137,12 @@ function readLine(line: string, number: number, drafts: Draft[]): string | undef
   const space = line.search(/\s/);
   const word = space < 0 ? line : line.slice(0, space);
   const argument = space < 0 ? "" : line.slice(space).trim();
-  if (word !== "match" && word !== "allow" && word !== "deny") return `${JSON.stringify(line)}: not a role line (\`[name]\`, \`match\`, \`allow\` or \`deny\`)`;
+  if (word !== "match" && word !== "allow" && word !== "deny" && word !== "mode") return `${JSON.stringify(line)}: not a role line (\`[name]\`, \`match\`, \`allow\`, \`deny\` or \`mode\`)`;
   const role = drafts.at(-1);
   if (role === undefined) return `${JSON.stringify(line)}: before the first [role] section`;
   if (word === "match") return addMatch(role, argument);
   if (word === "allow") return addAllow(role, argument, number);
+  if (word === "mode") return setMode(role, argument);
   return addRule(role.deny, argument);
 }
 
@@ -164,6 +181,13 @@ function addAllow(role: Draft, argument: string, number: number): string | undef
   const error = addRule(role.allow, argument);
   if (error === undefined) role.listLine ??= number;
   return error;
+}
+
+function setMode(role: Draft, argument: string): string | undefined {
+  if (argument !== "enforce" && argument !== "report") return `${JSON.stringify(argument)}: a mode is enforce or report`;
+  if (role.mode !== undefined) return `role [${role.name}] already has a mode`;
+  role.mode = argument;
+  return undefined;
 }
 
 function addRule(rules: EgressRule[], entry: string): string | undefined {
@@ -210,8 +234,9 @@ function roleOptions(role: EgressRole, global: EgressPolicyOptions): EgressPolic
  * Builds every role's policy from the global options (the flags' and the files' rules,
  * `allowPrivate`) and returns the choice for a client: a prebuilt answer, nothing allocated.
  */
-export function createRolePolicies(roles: readonly EgressRole[], global: EgressPolicyOptions): (client: EgressClient) => ClientPolicy {
+export function createRolePolicies(roles: readonly EgressRole[], global: EgressPolicyOptions, mode: EgressMode = "enforce", guard: EgressPolicy = createEgressPolicy({ allowPrivate: global.allowPrivate })): (client: EgressClient) => ClientPolicy {
   const choose = createRoleChooser(roles);
-  const policies = new Map<EgressRole, ClientPolicy>(roles.map((role) => [role, Object.freeze({ policy: createEgressPolicy(roleOptions(role, global)), role: role.name })]));
+  const policyOf = (role: EgressRole): ClientPolicy => Object.freeze({ policy: createEgressPolicy(roleOptions(role, global)), role: role.name, report: (role.mode ?? mode) === "report" ? guard : undefined });
+  const policies = new Map<EgressRole, ClientPolicy>(roles.map((role) => [role, policyOf(role)]));
   return (client) => policies.get(choose(client))!;
 }

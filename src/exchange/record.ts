@@ -23,6 +23,8 @@ export interface EgressVerdict {
   readonly range?: string | undefined;
   /** the client's role in the egress roles file, when there is one */
   readonly role?: string | undefined;
+  /** report mode: the rules refused the destination, and it was let through anyway */
+  readonly wouldDeny?: { readonly reason: string; readonly rule?: string | undefined } | undefined;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface MetricsOptions {
   readonly requestLimit?: { readonly rejected: number } | undefined;
   /** tries beyond the first, of all requests (`RetryStats.retries`) */
   readonly retries?: (() => number) | undefined;
+  /** report mode's would-be denials by reason and destination (the dial plan's) */
+  readonly egressWouldDeny?: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined;
   /** the dial plan's decisions by reason */
   readonly egressDecisions?: ReadonlyMap<string, number> | undefined;
   /** the DNS cache (createResolver's result) */
@@ -78,7 +80,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.breakers) stops.push(breakerMetrics(registry, hosts, options.breakers));
   if (options.ratelimits || options.requestLimit) rateLimitMetrics(registry, options.ratelimits, options.requestLimit);
   if (options.retries) retryMetrics(registry, options.retries);
-  if (options.egressDecisions) egressMetrics(registry, options.egressDecisions);
+  if (options.egressDecisions) egressMetrics(registry, options.egressDecisions, options.egressWouldDeny);
   if (options.admissions) admissionMetrics(registry, options.admissions);
   if (options.responseBytesQueued) bufferMetrics(registry, options.responseBytesQueued);
   if (options.dns) dnsMetrics(registry, options.dns.stats);

@@ -168,11 +168,6 @@ export class MetricRegistry {
     return this.#add(new Histogram(name, help, labelNames, buckets));
   }
 
-  /** A histogram its owner made and observes (the swarm's Redis latency). */
-  add(histogram: Histogram): Histogram {
-    return this.#add(histogram);
-  }
-
   /** A family whose samples are read when scraped: `read` emits each one. */
   collect(name: string, help: string, type: "counter" | "gauge", labelNames: readonly string[], read: (emit: Emit) => void): void {
     this.#add({

@@ -7,7 +7,7 @@
  */
 import type { DnsStats } from "../egress/dns.ts";
 import type { SecretStats } from "../secrets/store.ts";
-import type { Histogram, MetricRegistry } from "./registry.ts";
+import type { MetricRegistry } from "./registry.ts";
 
 export function retryMetrics(registry: MetricRegistry, retries: () => number): void {
   registry.collect("sallyport_retries_total", "Backend tries beyond the first, of all requests.", "counter", [], (emit) => emit([], retries()));
@@ -42,9 +42,13 @@ export function bufferMetrics(registry: MetricRegistry, queued: () => number): v
   registry.collect("sallyport_response_bytes_queued", "Response bytes read from backends and not yet taken for the client: at most 64 KiB per response body still arriving, plus a last larger read.", "gauge", [], (emit) => emit([], queued()));
 }
 
-export function egressMetrics(registry: MetricRegistry, decisions: ReadonlyMap<string, number>): void {
+export function egressMetrics(registry: MetricRegistry, decisions: ReadonlyMap<string, number>, wouldDeny?: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
   registry.collect("sallyport_egress_decisions_total", "Egress policy decisions on client-chosen destinations, by reason.", "counter", ["reason"], (emit) => {
     for (const [reason, count] of decisions) emit([reason], count);
+  });
+  if (!wouldDeny) return;
+  registry.collect("sallyport_egress_would_deny_total", "Report mode: destinations the egress rules refuse that were let through, by the refusing reason and host:port (past 1000 destinations, destination=\"other\").", "counter", ["reason", "destination"], (emit) => {
+    for (const [reason, byDestination] of wouldDeny) for (const [destination, count] of byDestination) emit([reason, destination], count);
   });
 }
 
@@ -70,13 +74,18 @@ export function secretMetrics(registry: MetricRegistry, stats: SecretStats, unix
 
 /** What the swarm and the cluster limiters count (src/swarm, src/ratelimit/cluster.ts). */
 export interface SwarmCounts {
-  readonly latency: Histogram;
+  readonly shards: readonly { readonly address: string }[];
+  observeLatency(observe: (shard: string, seconds: number) => void): void;
   failures(): Iterable<[shard: string, kind: string, count: number]>;
   readonly stats: { readonly failOpen: number; readonly failClosed: number };
 }
 
+const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
 export function swarmMetrics(registry: MetricRegistry, swarm: SwarmCounts): void {
-  registry.add(swarm.latency);
+  const latency = registry.histogram("sallyport_redis_call_duration_seconds", "Redis calls of cluster rate limits that were answered, by shard.", ["shard"], REDIS_BUCKETS);
+  for (const shard of swarm.shards) latency.init([shard.address]);
+  swarm.observeLatency((shard, seconds) => latency.observe([shard], seconds));
   registry.collect("sallyport_redis_errors_total", "Redis calls of cluster rate limits that got no answer, by shard and kind: timeout, connection (refused, closed, login failed), overloaded (too many waiting).", "counter", ["shard", "kind"], (emit) => {
     for (const [shard, kind, count] of swarm.failures()) emit([shard, kind], count);
   });

@@ -3,8 +3,7 @@
  * `-enable-swarm`: the swarm's Redis shards, and the cluster limiters the registry and the
  * global limit make on them. Each key of a group lives under `sallyport:rl:GROUP`.
  */
-import type { Config } from "../config/schema.ts";
-import { Swarm } from "../swarm/index.ts";
+import { Swarm, type SwarmOptions } from "../swarm/index.ts";
 import type { Clock } from "../util/clock.ts";
 import { ClusterLimiter, ClusterStats } from "./cluster.ts";
 import type { ClusterLimiterFactory } from "./registry.ts";
@@ -15,22 +14,15 @@ export interface OpenSwarm {
   readonly limiters: ClusterLimiterFactory;
 }
 
-type SwarmConfig = Pick<Config, "enableSwarm" | "swarmRedisUrls" | "swarmRedisPassword" | "swarmRedisCaFile" | "swarmRedisDialTimeout" | "swarmRedisReadTimeout" | "clusterRatelimitFailClosed">;
+/** What the flags say (src/config/swarm.ts): undefined without -enable-swarm. */
+export type ClusterOptions = Omit<SwarmOptions, "clock" | "log"> & { readonly failClosed: boolean };
 
 /** undefined without -enable-swarm; a missing password or CA file stops the start. */
-export async function openSwarm(config: SwarmConfig, log: { warn(message: string): void; info(message: string): void }, clock: Clock): Promise<OpenSwarm | undefined> {
-  if (!config.enableSwarm) return undefined;
-  const swarm = await Swarm.open({
-    shards: config.swarmRedisUrls,
-    passwordFile: config.swarmRedisPassword,
-    caFile: config.swarmRedisCaFile,
-    dialTimeout: config.swarmRedisDialTimeout,
-    readTimeout: config.swarmRedisReadTimeout,
-    clock,
-    log,
-  });
+export async function openSwarm(options: ClusterOptions | undefined, log: SwarmOptions["log"], clock: Clock): Promise<OpenSwarm | undefined> {
+  if (!options) return undefined;
+  const swarm = await Swarm.open({ ...options, clock, log });
   const stats = new ClusterStats(clock, log);
-  const failClosed = config.clusterRatelimitFailClosed;
+  const { failClosed } = options;
   return {
     swarm,
     stats,

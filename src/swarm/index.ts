@@ -7,7 +7,6 @@
  * call connects.
  */
 import { readFile } from "node:fs/promises";
-import { Histogram } from "../metrics/registry.ts";
 import type { Clock } from "../util/clock.ts";
 import { Ring } from "./ring.ts";
 import type { ShardSettings } from "./settings.ts";
@@ -28,12 +27,9 @@ export interface SwarmOptions {
   readonly log: { warn(message: string): void; info(message: string): void };
 }
 
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
-
 export class Swarm {
   readonly #ring: Ring<Shard>;
-  /** Redis call latency by shard, for /metrics */
-  readonly latency = new Histogram("sallyport_redis_call_duration_seconds", "Redis calls of cluster rate limits that were answered, by shard.", ["shard"], LATENCY_BUCKETS);
+  #latency: (shard: string, seconds: number) => void = () => {};
 
   private constructor(shards: (swarm: Swarm) => Shard[]) {
     this.#ring = new Ring(shards(this));
@@ -48,7 +44,12 @@ export class Swarm {
       if (downBecause === undefined) log.info(`swarm: redis ${shard.address} answers again`);
       else log.warn(`swarm: redis ${shard.address} is unavailable (${downBecause}); its keys go to the other shards, or cluster rate limits decide without Redis, until it answers`);
     };
-    return new Swarm((swarm) => options.shards.map((settings) => new Shard(settings, { ...options, password, ca, onHealth, latency: swarm.latency })));
+    return new Swarm((swarm) => options.shards.map((settings) => new Shard(settings, { ...options, password, ca, onHealth, latency: (shard, seconds) => swarm.#latency(shard, seconds) })));
+  }
+
+  /** Where answered calls' latencies go (the metrics module's histogram); nowhere until set. */
+  observeLatency(observe: (shard: string, seconds: number) => void): void {
+    this.#latency = observe;
   }
 
   get shards(): readonly Shard[] {

@@ -9,7 +9,6 @@
  * the shard's health.
  */
 import { RedisClient } from "bun";
-import type { Histogram } from "../metrics/registry.ts";
 import type { Clock } from "../util/clock.ts";
 import { askWhyLoginFailed } from "./auth-probe.ts";
 import type { ShardSettings } from "./settings.ts";
@@ -25,8 +24,8 @@ export interface ShardOptions {
   readonly clock: Clock;
   /** called when the shard goes down (with why) and when it answers again (undefined) */
   readonly onHealth: (shard: Shard, downBecause: string | undefined) => void;
-  /** call latency, labelled by shard */
-  readonly latency: Histogram;
+  /** each answered call's latency, in seconds */
+  readonly latency: (shard: string, seconds: number) => void;
   readonly maxInFlight?: number;
 }
 
@@ -87,7 +86,6 @@ export class Shard {
     });
     // No onclose: a connection that closed is found by the next call, which reconnects or
     // fails with the reason (a refused login, a refused connect) rather than "closed".
-    options.latency.init([settings.address]);
   }
 
   get address(): string {
@@ -110,7 +108,7 @@ export class Shard {
     try {
       if (!this.#client.connected) await Promise.race([this.#connect(), expired]);
       const reply = await Promise.race([this.#client.send(command, args), expired]);
-      this.#options.latency.observe([this.address], (clock.now() - started) / 1000);
+      this.#options.latency(this.address, (clock.now() - started) / 1000);
       this.#up();
       return reply;
     } catch (err) {

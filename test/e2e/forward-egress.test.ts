@@ -178,7 +178,7 @@ const viaDynamic = (proxy: RunningProxy, hostHeader: string): Promise<CurlResult
 
 /** One `egress allow|deny key=value ...` line, its quoted values (host, rule, user) unquoted. */
 interface Decision {
-  verdict: "allow" | "deny";
+  verdict: "allow" | "deny" | "would-deny";
   fields: Record<string, string>;
   line: string;
 }
@@ -186,7 +186,7 @@ interface Decision {
 function parseDecision(line: string): Decision | undefined {
   const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(line);
   const text: string = msg ? JSON.parse(`"${msg[1]}"`) : line;
-  const match = /^egress (allow|deny) (.*)$/.exec(text);
+  const match = /^egress (allow|deny|would-deny) (.*)$/.exec(text);
   if (!match) return undefined;
   const fields: Record<string, string> = {};
   for (const pair of match[2]!.split(" ")) {
@@ -194,7 +194,7 @@ function parseDecision(line: string): Decision | undefined {
     const value = pair.slice(eq + 1);
     fields[pair.slice(0, eq)] = value.startsWith('"') ? JSON.parse(value) : value;
   }
-  return { verdict: match[1] as "allow" | "deny", fields, line: text };
+  return { verdict: match[1] as Decision["verdict"], fields, line: text };
 }
 
 /** Runs `send`, then returns its response and the decision lines logged for it (waiting for the first, bounded). */
@@ -871,5 +871,52 @@ describe("-egress-allow-file / -egress-deny-file", () => {
     await waitLine(`egress deny list ${denyFile} has 1 invalid line(s); keeping its previous 1 entries`);
     expect(await status("two.test")).toBe(403);
     expect(await status("three.test")).toBe(200);
+  });
+});
+
+describe("-egress-mode=report: what the rules refuse is let through, logged and counted, the private-address guard still refuses", () => {
+  /** the rules let nothing through; the guard is opened for the loopback, which stands for the public internet here */
+  let reporting: RunningProxy;
+  /** the same rules without -egress-allow-private: the guard decides as in enforce mode */
+  let guarded: RunningProxy;
+  const RULES = ["-egress-allow", "listed.test", "-egress-deny", "blocked.test"];
+
+  beforeAll(async () => {
+    for (const name of ["unlisted.test", "blocked.test"]) dns.answer(name, { A: ["127.0.0.2"] });
+    const common = ["-forward-address", "127.0.0.1:0", "-application-log-level", "debug", "-connect-ports", String(P), "-dns-servers", dns.address, "-egress-mode", "report", ...RULES];
+    [reporting, guarded] = await Promise.all([startProxy([...ONE_PROCESS, ...common, "-egress-allow-private"]), startProxy([...ONE_PROCESS, ...common])]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([reporting?.stop(), guarded?.stop()]);
+  });
+
+  const wouldDeny = async (proxy: RunningProxy) => {
+    const scrape = await (await fetch(`${proxy.supportUrl}/metrics`)).text();
+    return [...scrape.matchAll(/^sallyport_egress_would_deny_total\{reason="([^"]+)",destination="([^"]+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+  };
+
+  test("a host not on the allow list and one a deny rule names reach the upstream, as would-deny lines naming the reason and rule, counted by destination", async () => {
+    const unlisted = await oneDecision(reporting, () => viaProxy(reporting, `http://unlisted.test:${P}/`));
+    expect([unlisted.res.status, unlisted.res.headers["x-upstream"]]).toEqual([200, "public"]);
+    expect(unlisted.decision.verdict).toBe("would-deny");
+    expect(unlisted.decision.fields).toMatchObject({ host: "unlisted.test", would: "not-in-allow-list", mode: "report", dial: "127.0.0.2" });
+    const blocked = await oneDecision(reporting, () => connect(reporting, `blocked.test:${P}`, true));
+    expect(blocked.res.status).toBe(200);
+    expect(parseReply(blocked.res.rest).headers["x-upstream"]).toBe("public");
+    expect(blocked.decision.fields).toMatchObject({ host: "blocked.test", would: "deny-rule", rule: "blocked.test" });
+    expect(await wouldDeny(reporting)).toEqual([`not-in-allow-list unlisted.test:${P} 1`, `deny-rule blocked.test:${P} 1`]);
+    expectBystandersUntouched();
+  });
+
+  test("never a private address: without -egress-allow-private every spelling of the loopback is 403, as in enforce mode, and no would-deny", async () => {
+    for (const authority of [`unlisted.test:${P}`, `127.0.0.1:${P}`, `localhost:${P}`, `[::1]:${P}`, `0x7f.1:${P}`]) {
+      const { res, decision } = await oneDecision(guarded, () => absolute(guarded, authority));
+      expect([authority, res.status, res.headers["x-sallyport-error"]]).toEqual([authority, 403, "egress-denied"]);
+      expect(decision.verdict).toBe("deny");
+      expect(decision.fields.reason).toBe("private-address");
+    }
+    expect(await wouldDeny(guarded)).toEqual([]);
+    expectBystandersUntouched();
   });
 });

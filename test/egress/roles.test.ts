@@ -99,7 +99,7 @@ describe("parseEgressRoles", () => {
     ["`deny *` is no entry", "[default]\ndeny *\n", [`${FILE}:2: "*": a wildcard is only allowed as a leading \`*.\``]],
     ["`allow *` after an allow list", "[a]\nallow a.example\nallow *\n[default]\n", [`${FILE}:3: role [a] has both \`allow *\` and an allow list (line 2): keep one or the other`]],
     ["an allow list after `allow *`", "[a]\nallow *\n\nallow a.example\n[default]\n", [`${FILE}:4: role [a] has both \`allow *\` and an allow list (line 2): keep one or the other`]],
-    ["an unknown line", "[default]\npermit a.example\n", [`${FILE}:2: "permit a.example": not a role line (\`[name]\`, \`match\`, \`allow\` or \`deny\`)`]],
+    ["an unknown line", "[default]\npermit a.example\n", [`${FILE}:2: "permit a.example": not a role line (\`[name]\`, \`match\`, \`allow\`, \`deny\` or \`mode\`)`]],
     ["every error at once, lines under a refused header checked", "[bad name]\nallow bad host\n[default]\nmatch cn=x\n", [
       `${FILE}:1: "[bad name]": a role name is letters, digits, \`.\`, \`_\` and \`-\``,
       `${FILE}:2: "bad host": not a host name or an IP address (a number out of range, or a character a URL host cannot hold)`,

@@ -41,6 +41,7 @@ export const DEFAULT_CONFIG: Config = {
   egressDenyFile: "",
   egressRolesFile: "",
   egressAllowPrivate: false,
+  egressMode: "enforce",
   dnsServers: [],
   dnsLookupFamily: "any",
   dnsMinTtl: 1000,
