@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { rememberSecret, startProxy, type RunningProxy } from "../support/binary.ts";
+import { ONE_PROCESS, rememberSecret, startProxy, type RunningProxy } from "../support/binary.ts";
 import { curl } from "../support/curl.ts";
 
 let upstream: ReturnType<typeof Bun.serve>;
@@ -193,7 +193,10 @@ describe("SIGTERM", () => {
         );
       },
     });
-    const p = await startProxy(["-wait-for-healthcheck-interval", "600ms", "-shutdown-timeout", "10s", "-access-log-disabled", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
+    // One process: under -workers each process stops accepting a few ms apart, and a connection
+    // made right after the first one's "draining" line can still land on another
+    // (test/e2e/workers.test.ts drains a fleet).
+    const p = await startProxy([...ONE_PROCESS, "-wait-for-healthcheck-interval", "600ms", "-shutdown-timeout", "10s", "-access-log-disabled", "-inline-routes", `* -> "http://127.0.0.1:${slow.port}"`]);
     try {
       expect((await fetch(`${p.supportUrl}/readyz`)).status).toBe(200);
       // Its headers are in: the download is under way.
