@@ -28,6 +28,8 @@ import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
 import { openSwarm } from "./ratelimit/swarm.ts";
 import { swarmOptions } from "./config/swarm.ts";
+import { debugExplain } from "./explain/debug.ts";
+import { worldOf } from "./explain/load.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
 import type { LimiterFactory } from "./ratelimit/limiter.ts";
 import { buildFallbackTable, withFallback } from "./routing/fallback.ts";
@@ -200,7 +202,10 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     listeners.push(sniListener({ ...engine, ...parseListenAddress(config.sniAddress), upstreamPort: config.sniUpstreamPort, headTimeout: config.forwardHeadTimeout, dialTimeout: config.timeoutBackend, admission: admissionFor("sni") }));
   }
   if (config.supportListener) {
-    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, wait: (ms) => clock.sleep(ms), onError }));
+    // Built per request from the live table: a reload is seen at once. Locations are lines only.
+    const world = () => worldOf(config, routes.table.routes.map((r) => r.def), (def) => (def.loc ? `line ${def.loc.line}` : undefined), egress.lists, egress.resolver);
+    const explain = config.enableDebugExplain ? debugExplain(world) : undefined;
+    listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, explain, wait: (ms) => clock.sleep(ms), onError }));
   }
 
   // Opened last before the listeners: a failed start below is the only path that must close it.

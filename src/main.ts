@@ -4,6 +4,7 @@
  */
 import { startSallyport, StartupError, type Sallyport, type SharedState } from "./app.ts";
 import { runCheckCommand } from "./cli/check.ts";
+import { runExplain, runTestPolicy } from "./cli/explain.ts";
 import { runEskipParse } from "./cli/eskip-parse.ts";
 import { EXIT_USAGE, runCli, startupWarnings } from "./cli/index.ts";
 import type { Config } from "./config/index.ts";
@@ -118,5 +119,12 @@ function startupExitCode(e: unknown): number | undefined {
   return undefined;
 }
 
-const code = await runCli(process.argv.slice(2), { serve, check: (request) => runCheckCommand(request), caInit: (dir) => runCaInit(dir, process.stdout), eskipParse: runEskipParse });
+const code = await runCli(process.argv.slice(2), {
+  serve,
+  check: (request) => runCheckCommand(request),
+  caInit: (dir) => runCaInit(dir, process.stdout),
+  eskipParse: runEskipParse,
+  explain: (config, words) => runExplain(config, words, process.stdout, process.stderr),
+  testPolicy: (config, file) => runTestPolicy(config, file, process.stdout, process.stderr),
+});
 process.exit(code);

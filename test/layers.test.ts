@@ -35,6 +35,8 @@ const RANK: Record<string, number> = {
   metrics: 8,
   // the forward port's front relays to a proxy handler of its own
   tunnel: 9,
+  // what the proxy would do with a request: the routes, filters and dial plan, offline
+  explain: 9,
   // the SNI port pipes through the tunnel's openTunnel, so it sits above it
   sni: 10,
   // -address over TLS: a raw front relaying to the route engine of ../tunnel/engine.ts

@@ -29,6 +29,10 @@ export interface CliHandlers {
   caInit(dir: string): Promise<number>;
   /** Parses eskip from stdin and prints it; resolves to the exit code. */
   eskipParse(mode: EskipParseMode): Promise<number>;
+  /** Prints what the command line's proxy would do with the request `words` describe (after `--`). */
+  explain(config: Config, words: readonly string[]): Promise<number>;
+  /** Checks a file of policy cases against the command line's routes and policy; 1 when one fails. */
+  testPolicy(config: Config, file: string): Promise<number>;
 }
 
 /**
@@ -107,6 +111,21 @@ export function createCommands(handlers: CliHandlers, io: CliIO): CommandDef {
           return handlers.check({ files: parsed.args, config: result.ok ? result.config : undefined, issues });
         },
       }),
+      explain: goCommand(io, {
+        meta: { name: "explain", description: "Print what the proxy would do with a request (route, filters, headers, egress decision, DNS, limits) without sending anything" },
+        flags: SERVE_FLAGS,
+        args: "-- METHOD URL [-H 'Name: value']... [--client ADDR] [--identity CN] [--user NAME] [--via forward|address|sni] [--no-dns]",
+        run: (parsed) => handlers.explain(configFor(parsed, "explain"), parsed.args),
+      }),
+      "test-policy": goCommand(io, {
+        meta: { name: "test-policy", description: "Check a file of cases (`GET https://api.github.com/x from 10.1.2.3 → allow`) against the routes and egress policy; exit 1 on a mismatch" },
+        flags: SERVE_FLAGS,
+        args: "FILE",
+        run: (parsed) => {
+          if (parsed.args.length !== 1) throw new FlagError(`test-policy: one case file, not ${parsed.args.length}`);
+          return handlers.testPolicy(configFor(parsed, "test-policy"), parsed.args[0]!);
+        },
+      }),
       ca: defineCommand({
         meta: { name: "ca", description: "The CA that signs certificates for intercepted CONNECT hosts" },
         subCommands: {
@@ -157,6 +176,13 @@ async function serve(parsed: ParsedFlags, handlers: CliHandlers, io: CliIO): Pro
     return EXIT_USAGE;
   }
   return (await handlers.serve(result.config)) ?? EXIT_OK;
+}
+
+/** The serve flags of a command that reads a command line's configuration; a bad flag is a usage error. */
+function configFor(parsed: ParsedFlags, command: string): Config {
+  const result = validateConfig(configInput(parsed));
+  if (!result.ok) throw new FlagError(result.issues.map((issue) => `${command}: ${describeIssue(parsed, issue.key, issue.message)}`).join("\n"));
+  return result.config;
 }
 
 function describeIssue(parsed: ParsedFlags, key: string | undefined, message: string): string {

@@ -250,6 +250,8 @@ export const ConfigSchema = v.pipe(
     enableTcpQueue: v.boolean(),
     maxTcpListenerConcurrency: integer(0, 1_000_000, "must be between 0 and 1000000"),
     maxTcpListenerQueue: integer(0, 10_000_000, "must be between 0 and 10000000"),
+    /** `/debug/explain` on the support listener */
+    enableDebugExplain: v.boolean(),
     /** worker processes sharing the ports; 0 is one per core (resolved by main) */
     workers: integer(0, 256, "must be between 0 and 256"),
     /** destinations with metric series of their own; the rest share host="other" */

@@ -22,12 +22,14 @@ export interface SupportOptions {
   readonly ready: () => boolean;
   /** what `/metrics` serves; without it `/metrics` is 404 */
   readonly metrics?: Pick<Metrics, "render"> | undefined;
+  /** `/debug/explain?…` (-enable-debug-explain): what the proxy would do with a request; without it 404 */
+  readonly explain?: ((query: URLSearchParams) => Promise<Response>) | undefined;
 }
 
 export function createSupportHandler(options: SupportOptions) {
-  return function support(req: Request): Response {
+  return function support(req: Request): Response | Promise<Response> {
     // Not new URL(): an HTTP/1.0 health check without Host gives a relative req.url.
-    const { path } = splitTarget(req.url);
+    const { path, rawQuery } = splitTarget(req.url);
     switch (path) {
       // Alive: the process answers. Kubernetes restarts a pod whose liveness fails, so draining is not a failure here.
       case "/healthz":
@@ -42,6 +44,8 @@ export function createSupportHandler(options: SupportOptions) {
       }
       case "/metrics":
         return options.metrics ? new Response(req.method === "HEAD" ? null : options.metrics.render(), { headers: { "content-type": CONTENT_TYPE } }) : notFound();
+      case "/debug/explain":
+        return options.explain ? options.explain(new URLSearchParams(rawQuery)) : notFound();
       default:
         return notFound();
     }

@@ -187,7 +187,7 @@ export function createPipeline(options: PipelineOptions) {
  * the suffix only tells the proxy to originate TLS, and the certificate is checked against the
  * name without it.
  */
-function dynamicOrigin(pass: Pass, egressSuffix: string | undefined): Origin {
+export function dynamicOrigin(pass: Pass, egressSuffix: string | undefined): Origin {
   const dynamic = pass.state.get(DYNAMIC_TARGET);
   if (dynamic?.url) return originOf(dynamic.url.protocol === "https:" ? "https" : "http", dynamic.url.host);
   const host = dynamic?.host ?? pass.request.host;

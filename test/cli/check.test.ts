@@ -75,7 +75,7 @@ describe("duplicate route ids", () => {
 async function checkCommandLine(...argv: string[]): Promise<{ code: number; lines: string[] }> {
   let written = "";
   const out = { write: (text: string) => void (written += text) };
-  const code = await runCli(["check", ...argv], { serve: () => 0, check: (request) => runCheckCommand(request, out), caInit: async () => 0, eskipParse: async () => 0 }, { stdout: out, stderr: out });
+  const code = await runCli(["check", ...argv], { serve: () => 0, check: (request) => runCheckCommand(request, out), caInit: async () => 0, eskipParse: async () => 0, explain: async () => 0, testPolicy: async () => 0 }, { stdout: out, stderr: out });
   return { code, lines: written.split("\n").filter(Boolean) };
 }
 

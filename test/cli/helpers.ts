@@ -11,6 +11,8 @@ export async function cli(argv: string[]) {
       check: async () => 0,
       caInit: async () => 0,
       eskipParse: async () => 0,
+      explain: async () => 0,
+      testPolicy: async () => 0,
     },
     { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) } },
   );

@@ -25,6 +25,8 @@ async function cli(argv: string[], codes: { serve?: number | Error; check?: numb
       calls.caInit = dir;
       return 0;
     },
+    explain: async () => 0,
+    testPolicy: async () => 0,
     async eskipParse(mode) {
       calls.eskipParse = mode;
       return codes.eskipParse ?? 0;
@@ -173,8 +175,10 @@ describe("help and version", () => {
   test("the top-level usage names the commands", async () => {
     const { stdout } = await cli(["-help"]);
     expect(stdout).toStartWith(`${USAGE_START}       sallyport <command> [arguments]\n`);
-    expect(stdout).toMatch(/\n {2}check {2}Validate a command line and the files it names/);
-    expect(stdout).toMatch(/\n {2}eskip {2}/);
+    expect(stdout).toMatch(/\n {2}check {2,}Validate a command line and the files it names/);
+    expect(stdout).toMatch(/\n {2}explain {2,}Print what the proxy would do with a request/);
+    expect(stdout).toMatch(/\n {2}test-policy {2}Check a file of cases/);
+    expect(stdout).toMatch(/\n {2}eskip {2,}/);
   });
 
   test("usage lists every flag, Go style, with its default", async () => {

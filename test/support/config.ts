@@ -42,6 +42,7 @@ export const DEFAULT_CONFIG: Config = {
   egressRolesFile: "",
   egressAllowPrivate: false,
   egressMode: "enforce",
+  enableDebugExplain: false,
   dnsServers: [],
   dnsLookupFamily: "any",
   dnsMinTtl: 1000,

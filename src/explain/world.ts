@@ -1,0 +1,52 @@
+/**
+ * @module
+ * What an explanation is made against: the routes with where each was written, registries that
+ * build them without touching anything real, and the egress side. Secrets are shown as
+ * `<secret NAME>` (a value never appears), rate limits take no slot, and nothing is dialed.
+ */
+import type { RouteDef } from "../eskip/ast.ts";
+import type { EgressClient, ClientPolicy } from "../egress/roles.ts";
+import { builtinFilterRegistry } from "../filters/builtin.ts";
+import { builtinPredicateRegistry } from "../predicates/builtin.ts";
+import { LimiterRegistry } from "../ratelimit/registry.ts";
+import type { Limiter } from "../ratelimit/limiter.ts";
+import type { Registries } from "../routing/build.ts";
+import type { SecretsReader } from "../secrets/index.ts";
+import { systemClock } from "../util/clock.ts";
+
+export interface ExplainWorld {
+  /** the configured routes, in definition order */
+  readonly defs: readonly RouteDef[];
+  /** where a definition was written: `routes.eskip:3` */
+  readonly where: (def: RouteDef) => string | undefined;
+  /** built with {@link explainRegistries} */
+  readonly registries: Registries;
+  /** -egress-suffix ("" off) */
+  readonly egressSuffix: string;
+  /** -connect-ports */
+  readonly connectPorts: ReadonlySet<number>;
+  /** -sni-upstream-port */
+  readonly sniUpstreamPort: number;
+  /** the egress lists and roles */
+  readonly policyFor: (client: EgressClient) => ClientPolicy;
+  /** resolves a name as serving would (our DNS cache); rejects with the ProxyError serving answers */
+  readonly resolve: (name: string) => Promise<readonly string[]>;
+  /** -breaker entries and -ratelimits' first entry, described: shown, not evaluated */
+  readonly breakerFlags: readonly string[];
+  readonly globalRatelimit: string | undefined;
+}
+
+/** Secrets as placeholders: a header set from one reads `Bearer <secret /run/secrets/gh>`. */
+const PLACEHOLDER_SECRETS: SecretsReader = {
+  lookup: (name) => ({ ok: true, value: `<secret ${name}>` }),
+  refused: () => {},
+};
+
+/** A limit that never refuses and keeps nothing: explaining a request must not spend a slot. */
+const NEVER_TAKEN = (_name: string, max: number, window: number): Limiter => ({ max, window, take: () => 0, giveBack: () => {} });
+
+/** Registries for explaining: placeholder secrets, limits (cluster ones too) that take nothing. */
+export function explainRegistries(clustered: boolean): Registries {
+  const ratelimits = new LimiterRegistry(systemClock, NEVER_TAKEN, clustered ? (_scope, _max, _window, fallback) => fallback : undefined);
+  return { filters: builtinFilterRegistry({ secrets: PLACEHOLDER_SECRETS, ratelimits }), predicates: builtinPredicateRegistry() };
+}
