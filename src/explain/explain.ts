@@ -130,7 +130,11 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
   const step = { id: route.id, where: whereOf(world, route.def), filters };
   const changes = headerChanges(before, headers);
   const breakerSettings = pass.state.get(BREAKER_SETTINGS);
-  const breaker = (where: string) => (breakerSettings ? `${where}: the route's, ${describeBreaker(breakerSettings)}` : world.breakerFlags.length > 0 ? `${where}: -breaker ${world.breakerFlags.join(" -breaker ")}` : `${where}: none`);
+  const breaker = (where: string) => {
+    const settings = breakerSettings ? `the route's, ${describeBreaker(breakerSettings)}` : world.breakerFlags.length > 0 ? `-breaker ${world.breakerFlags.join(" -breaker ")}` : "none";
+    if (!world.breakerState || settings === "none") return `${where}: ${settings}`;
+    return `${where}: ${settings}; now ${world.breakerState(where) ?? "none yet (no request to it since the start)"}`;
+  };
   const common = { request, kind, route: step, skipped, headers: changes, ratelimits };
   if (pass.response) return { ...common, served: `by the route's filters: ${pass.response.status}`, verdict: { allowed: true, reason: "served", status: pass.response.status } };
   const backend = route.backend;
@@ -222,7 +226,7 @@ function verdictOf(egress: NonNullable<Explanation["egress"]>): Explanation["ver
 }
 
 /** `consecutive, 5 failures, open 30000 ms`: what is set, in the filter's terms. */
-function describeBreaker(settings: BreakerSettings): string {
+export function describeBreaker(settings: BreakerSettings): string {
   const parts: string[] = [settings.type];
   if (settings.failures) parts.push(`${settings.failures} failures${settings.window ? ` in the last ${settings.window}` : ""}`);
   if (settings.timeout) parts.push(`open ${settings.timeout} ms`);

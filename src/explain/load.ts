@@ -12,6 +12,7 @@ import { egressListsOptions, type Config } from "../config/index.ts";
 import { createLogger } from "../log/index.ts";
 import { systemClock } from "../util/clock.ts";
 import { readTextFile } from "../util/read-file.ts";
+import { describeBreaker } from "./explain.ts";
 import { explainRegistries, type ExplainWorld } from "./world.ts";
 
 export async function loadWorld(config: Config): Promise<ExplainWorld> {
@@ -32,7 +33,7 @@ export async function loadWorld(config: Config): Promise<ExplainWorld> {
 }
 
 /** The world of a running proxy (`/debug/explain`) or of a command line: its routes, lists and DNS cache. */
-export function worldOf(config: Config, defs: readonly RouteDef[], where: (def: RouteDef) => string | undefined, lists: Pick<EgressLists, "policyFor">, resolver: NameResolver): ExplainWorld {
+export function worldOf(config: Config, defs: readonly RouteDef[], where: (def: RouteDef) => string | undefined, lists: Pick<EgressLists, "policyFor">, resolver: NameResolver, breakerState?: ExplainWorld["breakerState"]): ExplainWorld {
   const limit = config.ratelimits[0];
   return {
     defs,
@@ -43,7 +44,8 @@ export function worldOf(config: Config, defs: readonly RouteDef[], where: (def: 
     sniUpstreamPort: config.sniUpstreamPort,
     policyFor: (client) => lists.policyFor(client),
     resolve: async (name) => (await resolver.resolve(name)).addresses,
-    breakerFlags: config.breaker.map((entry) => JSON.stringify(entry)),
+    breakerFlags: config.breaker.map((entry) => `${entry.host ? `${entry.host}: ` : ""}${describeBreaker(entry)}`),
+    breakerState,
     globalRatelimit: limit && limit.type !== "disabled" ? `type=${limit.type},max-hits=${limit.maxHits},time-window=${limit.timeWindow}ms${limit.group ? `,group=${limit.group}` : ""}` : undefined,
   };
 }

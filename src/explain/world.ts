@@ -33,6 +33,8 @@ export interface ExplainWorld {
   readonly resolve: (name: string) => Promise<readonly string[]>;
   /** -breaker entries and -ratelimits' first entry, described: shown, not evaluated */
   readonly breakerFlags: readonly string[];
+  /** a running proxy's breaker state for `host:port`, undefined when it has none yet; absent offline */
+  readonly breakerState?: ((destination: string) => string | undefined) | undefined;
   readonly globalRatelimit: string | undefined;
 }
 

@@ -106,4 +106,13 @@ describe("/debug/explain", () => {
     const bad = await fetch(`${proxy.supportUrl}/debug/explain?via=moon&url=http://a.test/`);
     expect([bad.status, await bad.text()]).toEqual([400, 'Bad Request: via "moon": forward, address or sni\n']);
   });
+
+  test("-enable-debug-explain: the live breaker state of the destination", async () => {
+    const routes = `down: * -> consecutiveBreaker(1) -> "http://127.0.0.1:1"`;
+    await using proxy = await startProxy([...ONE_PROCESS, "-enable-debug-explain", "-inline-routes", routes]);
+    const explainDown = async () => (await (await fetch(`${proxy.supportUrl}/debug/explain?${new URLSearchParams({ url: "http://down.test/", via: "address" })}`)).text()).match(/^breaker .*$/m)?.[0];
+    expect(await explainDown()).toBe("breaker   127.0.0.1:1: the route's, consecutive, 1 failures; now none yet (no request to it since the start)");
+    expect((await fetch(`${proxy.url}/`)).status).toBe(502);
+    expect(await explainDown()).toBe("breaker   127.0.0.1:1: the route's, consecutive, 1 failures; now open");
+  });
 });
