@@ -23,7 +23,7 @@ import { MatchView } from "../proxy/request.ts";
 import { buildTable } from "../routing/build.ts";
 import { parse } from "../eskip/parser.ts";
 import { decodePath, splitTarget } from "../util/url-path.ts";
-import type { ExplainWorld } from "./world.ts";
+import type { ExplainWorld, LimitAsked } from "./world.ts";
 
 export type Via = "forward" | "address" | "sni";
 
@@ -117,7 +117,8 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
 
   const route = match.value;
   const filters = route.def.filters.map(printCall);
-  ratelimits.push(...route.def.filters.filter((f) => RATELIMIT_FILTERS.has(f.name)).map((f) => `${printCall(f)} on route ${route.id}`));
+  const limitCalls = route.def.filters.filter((f) => RATELIMIT_FILTERS.has(f.name));
+  world.limitsAsked.length = 0;
   const before = snapshot(headers);
   const pass = new Pass(state, match.params, new Unsent());
   let ran = 0;
@@ -126,6 +127,11 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
   if (pass.served) {
     pass.response = pass.served;
     for (let i = ran - 1; i >= 0; i--) await route.filters[i]!.filter.response?.(pass);
+  }
+  // The limiters were asked in filter order, one per rate-limit filter that ran (one with no key asks nothing).
+  for (const call of limitCalls) {
+    const asked = world.limitsAsked.find((a) => a.name.startsWith(limiterKind(call)));
+    ratelimits.push(`${printCall(call)} on route ${route.id}: ${await limitState(world, asked)}`);
   }
   const step = { id: route.id, where: whereOf(world, route.def), filters };
   const changes = headerChanges(before, headers);
@@ -223,6 +229,18 @@ function verdictOf(egress: NonNullable<Explanation["egress"]>): Explanation["ver
   if (egress.allowed) return { allowed: true, reason: egress.wouldDeny ? `would-deny ${egress.wouldDeny.reason}` : egress.reason };
   const status = Number(egress.refusal?.slice(0, 3));
   return { allowed: false, reason: egress.reason, status: Number.isInteger(status) && status > 0 ? status : undefined };
+}
+
+/** The first word of the limiter kinds the rate-limit filters use (../filters/ratelimit.ts). */
+const limiterKind = (call: { name: string }) => ({ ratelimit: "service ", clientRatelimit: "client ", clusterRatelimit: "cluster ", clusterClientRatelimit: "clusterClient " })[call.name] ?? call.name;
+
+/** What the limiter holds for this request's key: live on a running proxy, unknown offline. */
+async function limitState(world: ExplainWorld, asked: LimitAsked | undefined): Promise<string> {
+  if (!asked) return "not counted (the request has none of its key headers)";
+  const live = world.liveLimiter?.(asked.name);
+  if (!world.liveLimiter) return `up to ${asked.max} a window (no live counts offline)`;
+  if (!live) return `0 of ${asked.max} in the window: no request counted yet`;
+  return `${await live.peek(asked.key)} of ${asked.max} in the window, for this request's key`;
 }
 
 /** `consecutive, 5 failures, open 30000 ms`: what is set, in the filter's terms. */

@@ -13,7 +13,7 @@ import { createLogger } from "../log/index.ts";
 import { systemClock } from "../util/clock.ts";
 import { readTextFile } from "../util/read-file.ts";
 import { describeBreaker } from "./explain.ts";
-import { explainRegistries, type ExplainWorld } from "./world.ts";
+import { explainRegistries, type ExplainWorld, type LimitAsked } from "./world.ts";
 
 export async function loadWorld(config: Config): Promise<ExplainWorld> {
   const where = new Map<RouteDef, string>();
@@ -33,19 +33,28 @@ export async function loadWorld(config: Config): Promise<ExplainWorld> {
 }
 
 /** The world of a running proxy (`/debug/explain`) or of a command line: its routes, lists and DNS cache. */
-export function worldOf(config: Config, defs: readonly RouteDef[], where: (def: RouteDef) => string | undefined, lists: Pick<EgressLists, "policyFor">, resolver: NameResolver, breakerState?: ExplainWorld["breakerState"]): ExplainWorld {
+export function worldOf(
+  config: Config,
+  defs: readonly RouteDef[],
+  where: (def: RouteDef) => string | undefined,
+  lists: Pick<EgressLists, "policyFor">,
+  resolver: NameResolver,
+  live: Pick<ExplainWorld, "breakerState" | "liveLimiter"> = {},
+): ExplainWorld {
   const limit = config.ratelimits[0];
+  const limitsAsked: LimitAsked[] = [];
   return {
+    ...live,
+    limitsAsked,
     defs,
     where,
-    registries: explainRegistries(config.enableSwarm),
+    registries: explainRegistries(config.enableSwarm, limitsAsked),
     egressSuffix: config.egressSuffix,
     connectPorts: new Set(config.connectPorts),
     sniUpstreamPort: config.sniUpstreamPort,
     policyFor: (client) => lists.policyFor(client),
     resolve: async (name) => (await resolver.resolve(name)).addresses,
     breakerFlags: config.breaker.map((entry) => `${entry.host ? `${entry.host}: ` : ""}${describeBreaker(entry)}`),
-    breakerState,
     globalRatelimit: limit && limit.type !== "disabled" ? `type=${limit.type},max-hits=${limit.maxHits},time-window=${limit.timeWindow}ms${limit.group ? `,group=${limit.group}` : ""}` : undefined,
   };
 }

@@ -35,6 +35,10 @@ export interface ExplainWorld {
   readonly breakerFlags: readonly string[];
   /** a running proxy's breaker state for `host:port`, undefined when it has none yet; absent offline */
   readonly breakerState?: ((destination: string) => string | undefined) | undefined;
+  /** what the route's rate limits were asked while its filters ran (filled by the registries' limiters) */
+  readonly limitsAsked: LimitAsked[];
+  /** a running proxy's live limiter of that name (`kind max window`); absent offline */
+  readonly liveLimiter?: ((name: string) => Limiter | undefined) | undefined;
   readonly globalRatelimit: string | undefined;
 }
 
@@ -44,11 +48,26 @@ const PLACEHOLDER_SECRETS: SecretsReader = {
   refused: () => {},
 };
 
-/** A limit that never refuses and keeps nothing: explaining a request must not spend a slot. */
-const NEVER_TAKEN = (_name: string, max: number, window: number): Limiter => ({ max, window, take: () => 0, giveBack: () => {} });
+/** A rate limit a route's filter asked about: which limiter, and for which key (never printed: it may be a token). */
+export interface LimitAsked {
+  readonly name: string;
+  readonly key: string;
+  readonly max: number;
+}
 
-/** Registries for explaining: placeholder secrets, limits (cluster ones too) that take nothing. */
-export function explainRegistries(clustered: boolean): Registries {
-  const ratelimits = new LimiterRegistry(systemClock, NEVER_TAKEN, clustered ? (_scope, _max, _window, fallback) => fallback : undefined);
+/**
+ * Registries for explaining: placeholder secrets, and limits (cluster ones too) that never refuse
+ * and take nothing — explaining a request must not spend a slot — but note what they were asked
+ * in `asked`, so the live count can be looked up.
+ */
+export function explainRegistries(clustered: boolean, asked: LimitAsked[]): Registries {
+  const noting = (name: string, max: number, window: number): Limiter => ({
+    max,
+    window,
+    take: (key) => (asked.push({ name, key, max }), 0),
+    giveBack: () => {},
+    peek: () => 0,
+  });
+  const ratelimits = new LimiterRegistry(systemClock, noting, clustered ? (_scope, _max, _window, fallback) => fallback : undefined);
   return { filters: builtinFilterRegistry({ secrets: PLACEHOLDER_SECRETS, ratelimits }), predicates: builtinPredicateRegistry() };
 }

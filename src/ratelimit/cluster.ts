@@ -32,6 +32,13 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 `;
 const SCRIPT_SHA = new Bun.CryptoHasher("sha1").update(SLIDING_WINDOW).digest("hex");
 
+/** KEYS[1] the set; ARGV window ms. How many requests are in the window, changing nothing. */
+const IN_WINDOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+`;
+
 /** What a fleet's limiters count when Redis does not answer. */
 export class ClusterStats {
   failOpen = 0;
@@ -100,6 +107,14 @@ export class ClusterLimiter implements Limiter {
     } catch (err) {
       return this.#withoutRedis(key, err instanceof ShardFailure ? `${shard.address}: ${err.message}` : `${shard.address}: ${(err as Error)?.message ?? err}`);
     }
+  }
+
+  /** The requests in the key's window in Redis (the fallback's, when Redis is away). */
+  async peek(key: string): Promise<number> {
+    const redisKey = this.#redisKey(key);
+    const shard = this.options.swarm.shardFor(redisKey);
+    if (!shard) return this.options.fallback.peek(key);
+    return Number(await shard.call("EVAL", [IN_WINDOW, "1", redisKey, String(this.window)]).catch(() => this.options.fallback.peek(key)));
   }
 
   /** Drops the key's newest request from its set (the fallback's, when Redis is away). */

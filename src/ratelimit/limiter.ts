@@ -33,6 +33,8 @@ export interface Limiter {
    * sooner by at most how long the request lasted.
    */
   giveBack(key: string): void;
+  /** How many requests of `key` are in the window now, taking nothing: what `/debug/explain` shows. */
+  peek(key: string): number | Promise<number>;
 }
 
 /** Makes the limiter of one setting; `name` says which (`service 100 60000`), the same in every worker. */
@@ -42,7 +44,7 @@ export type LimiterFactory = (name: string, max: number, window: number) => Limi
 export const localLimiters = (clock: Clock): LimiterFactory => (_name, max, window) => new SlidingWindowLimiter(max, window, clock);
 
 /** Lets everything through; stands in where no limit is configured. */
-export const NO_LIMIT: Limiter = Object.freeze({ max: Infinity, window: 0, take: () => 0, giveBack: () => {} });
+export const NO_LIMIT: Limiter = Object.freeze({ max: Infinity, window: 0, take: () => 0, giveBack: () => {}, peek: () => 0 });
 
 export class SlidingWindowLimiter implements Limiter {
   readonly #buckets = new Map<string, Bucket>();
@@ -78,6 +80,10 @@ export class SlidingWindowLimiter implements Limiter {
     this.#buckets.get(key)?.giveBack();
   }
 
+  peek(key: string): number {
+    return this.#buckets.get(key)?.inWindow(this.clock.now(), this.max, this.window) ?? 0;
+  }
+
   #makeRoom(now: number): void {
     if (now - this.#lastSweep >= this.window) {
       this.#lastSweep = now;
@@ -108,6 +114,13 @@ class Bucket {
     }
     this.newest = now;
     return 0;
+  }
+
+  /** Pass times younger than the window. */
+  inWindow(now: number, max: number, window: number): number {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) if (now - this.times[(this.head + i) % max]! < window) n++;
+    return n;
   }
 
   /** Drops the newest pass time; `newest` stays, so a sweep may keep the bucket a window longer. */

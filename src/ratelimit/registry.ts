@@ -82,7 +82,12 @@ export class LimiterRegistry {
       const wait = limiter.take(key);
       return typeof wait === "number" ? count(wait) : wait.then(count);
     };
-    return { counted: { max, window, take, giveBack: (key) => limiter.giveBack(key) }, refs: 0 };
+    return { counted: { max, window, take, giveBack: (key) => limiter.giveBack(key), peek: (key) => limiter.peek(key) }, refs: 0 };
+  }
+
+  /** The live limiter named `name` (`kind max window`), without taking a reference; undefined when no route uses it. */
+  find(name: string): Limiter | undefined {
+    return this.#shared.get(name)?.counted;
   }
 
   release(kind: string, max: number, window: number): void {

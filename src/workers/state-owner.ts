@@ -64,6 +64,7 @@ export class StateOwner {
     window,
     take: (key) => this.#limiter(name, max, window).take(key),
     giveBack: (key) => this.#giveBack(name, key),
+    peek: (key) => this.#limits.get(name)?.limiter.peek(key) ?? 0,
   });
 
   /** Worker `number` is (again) at the other end of `send`. */
@@ -90,6 +91,11 @@ export class StateOwner {
         case "take": {
           const [, id, name, max, window, key] = message;
           outbox?.push(["took", id, this.#limiter(name, max, window).take(key)]);
+          break;
+        }
+        case "peek": {
+          const [, id, name, key] = message;
+          outbox?.push(["took", id, this.#limits.get(name)?.limiter.peek(key) ?? 0]);
           break;
         }
         case "giveBack":

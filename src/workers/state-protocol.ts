@@ -14,6 +14,8 @@ import type { BreakerSettings } from "../circuit/settings.ts";
 export type ToPrimary =
   /** take a slot of limiter `name` for `key`; answered by `took` */
   | readonly ["take", id: number, name: string, max: number, window: number, key: string]
+  /** how many requests of `key` limiter `name` has in its window; answered by `took` with the count */
+  | readonly ["peek", id: number, name: string, key: string]
   /** give back the newest slot of limiter `name` for `key`; no answer */
   | readonly ["giveBack", name: string, key: string]
   /** the merged settings behind breaker key `key`, sent once before the key is first used */

@@ -54,6 +54,7 @@ export class PrimaryState {
       if (this.#local) this.#localLimiter(name, max, window).giveBack(key);
       else this.tell(["giveBack", name, key]);
     },
+    peek: (key) => this.ask((id) => ["peek", id, name, key], () => this.#localLimiter(name, max, window).peek(key)),
   });
 
   /** For the breaker registry: views of the primary's breakers. */

@@ -107,6 +107,17 @@ describe("/debug/explain", () => {
     expect([bad.status, await bad.text()]).toEqual([400, 'Bad Request: via "moon": forward, address or sni\n']);
   });
 
+  test("-enable-debug-explain: the live rate-limit count for the request's key, taking no slot", async () => {
+    const routes = `lim: * -> clientRatelimit(5, "1h") -> status(204) -> <shunt>`;
+    await using proxy = await startProxy([...ONE_PROCESS, "-enable-debug-explain", "-inline-routes", routes]);
+    const explained = async (client: string) => (await (await fetch(`${proxy.supportUrl}/debug/explain?${new URLSearchParams({ url: "http://lim.test/", via: "address", header: `X-Forwarded-For: ${client}` })}`)).text()).match(/^ratelimit .*$/m)?.[0];
+    expect(await explained("10.0.0.1")).toBe('ratelimit clientRatelimit(5, "1h") on route lim: 0 of 5 in the window, for this request\'s key');
+    for (let i = 0; i < 2; i++) expect((await fetch(proxy.url, { headers: { "x-forwarded-for": "10.0.0.1" } })).status).toBe(204);
+    expect(await explained("10.0.0.1")).toBe('ratelimit clientRatelimit(5, "1h") on route lim: 2 of 5 in the window, for this request\'s key');
+    expect(await explained("10.0.0.1")).toBe('ratelimit clientRatelimit(5, "1h") on route lim: 2 of 5 in the window, for this request\'s key');
+    expect(await explained("10.0.0.2")).toBe('ratelimit clientRatelimit(5, "1h") on route lim: 0 of 5 in the window, for this request\'s key');
+  });
+
   test("-enable-debug-explain: the live breaker state of the destination", async () => {
     const routes = `down: * -> consecutiveBreaker(1) -> "http://127.0.0.1:1"`;
     await using proxy = await startProxy([...ONE_PROCESS, "-enable-debug-explain", "-inline-routes", routes]);

@@ -96,3 +96,14 @@ test("rejection headers: X-Rate-Limit per hour, Retry-After in whole seconds, ro
 test("the null limiter lets everything through", () => {
   expect(NO_LIMIT.take("x")).toBe(0);
 });
+
+test("peek counts the key's requests still in the window and takes nothing", () => {
+  const w = run(3, 1000, [pass(), advance(600), pass()]);
+  expect([w.limiter.peek("a"), w.limiter.peek("a"), w.limiter.peek("other")]).toEqual([2, 2, 0]);
+  w.clock.advance(400);
+  expect(w.limiter.peek("a")).toBe(1);
+  pass()(w);
+  pass()(w);
+  expect(w.limiter.peek("a")).toBe(3);
+  refused(600)(w);
+});
