@@ -202,10 +202,10 @@ export async function startSallyport(config: Config, log: ConsolaInstance, clock
     listeners.push(sniListener({ ...engine, ...parseListenAddress(config.sniAddress), upstreamPort: config.sniUpstreamPort, headTimeout: config.forwardHeadTimeout, dialTimeout: config.timeoutBackend, admission: admissionFor("sni") }));
   }
   if (config.supportListener) {
-    // Built per request from the live table: a reload is seen at once. Locations are lines only.
+    // Built per request from the live table: a reload is seen at once.
     const breakerState = (destination: string) => [...breakers.states()].find(([host]) => host === destination)?.[1];
     const live = { breakerState, liveLimiter: (name: string) => ratelimits.find(name) };
-    const world = () => worldOf(config, routes.table.routes.map((r) => r.def), (def) => (def.loc ? `line ${def.loc.line}` : undefined), egress.lists, egress.resolver, live);
+    const world = () => worldOf(config, routes.table.routes.map((r) => r.def), (def) => routes.whereOf(def), egress.lists, egress.resolver, live);
     const explain = config.enableDebugExplain ? debugExplain(world) : undefined;
     listeners.push(supportListener({ ...parseListenAddress(config.supportListener), table, fallback: forwardBuiltins ?? addressBuiltins, ready: () => !draining, metrics, explain, wait: (ms) => clock.sleep(ms), onError }));
   }

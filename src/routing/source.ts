@@ -220,6 +220,12 @@ export class RouteSource {
   }
 
   /** `file:line:col` of a definition (or of `loc` within it). */
+  /** `file:line` of a definition this source read (for `/debug/explain`); undefined for any other. */
+  whereOf(def: RouteDef): string | undefined {
+    const origin = this.#origin.get(def);
+    return origin === undefined ? undefined : `${origin}:${def.loc?.line ?? 1}`;
+  }
+
   #where(def: RouteDef, loc = def.loc): string {
     return `${this.#origin.get(def) ?? "?"}:${loc?.line ?? 1}:${loc?.column ?? 1}`;
   }

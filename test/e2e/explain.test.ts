@@ -98,6 +98,7 @@ describe("/debug/explain", () => {
     const res = await fetch(`${proxy.supportUrl}/debug/explain?${query}`);
     const body = await res.text();
     expect(res.status).toBe(200);
+    expect(body).toContain("route     gh (-inline-routes:1)\n");
     expect(body).toContain(`headers   set authorization: Bearer <secret ${join(secrets, "gh")}>\n`);
     expect(body).toContain("egress    api.github.test:80: allow (reason allow-rule, rule \"127.0.0.2\")\n");
     expect(body).toContain("dns       127.0.0.2\n");
