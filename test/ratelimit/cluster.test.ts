@@ -11,7 +11,7 @@ import { createRequestLimit } from "../../src/ratelimit/global.ts";
 import { ProxyError } from "../../src/exchange/errors.ts";
 import { ClusterLimiter, ClusterStats } from "../../src/ratelimit/cluster.ts";
 import { SlidingWindowLimiter, type Limiter } from "../../src/ratelimit/limiter.ts";
-import { DOWN_MS } from "../../src/swarm/shard.ts";
+import { DOWN_MS, Shard, ShardFailure } from "../../src/swarm/shard.ts";
 import { Swarm } from "../../src/swarm/index.ts";
 import { parseShard, type ShardSettings } from "../../src/swarm/settings.ts";
 import { FakeClock } from "../support/clock.ts";
@@ -183,4 +183,24 @@ test.skipIf(NO_REDIS)("-ratelimits type=clusterService: the global limit counts 
   const refused = async (limit: typeof ga) => (await limit.check(state, new Unsent())) !== undefined;
   expect([await refused(ga), await refused(gb), await refused(ga), await refused(gb)]).toEqual([false, false, true, true]);
   expect(await redis.keys("sallyport:rl:global*")).toEqual(["sallyport:rl:global"]);
+});
+
+test.skipIf(NO_REDIS)("calls never pile up behind a Redis that does not answer: past maxInFlight one fails at once, as overloaded, and the shard stays usable", async () => {
+  const clock = new FakeClock();
+  const shard = new Shard(shardOf(redis.address), { password: undefined, dialTimeout: 1000, readTimeout: 1000, ca: undefined, clock, onHealth: () => {}, latency: () => {}, maxInFlight: 2 });
+  try {
+    expect(await shard.call("PING", [])).toBe("PONG");
+    redis.pause();
+    const waiting = [shard.call("PING", []), shard.call("PING", [])].map((p) => p.catch((e: unknown) => e));
+    const third = await shard.call("PING", []).catch((e: unknown) => e);
+    expect(third).toBeInstanceOf(ShardFailure);
+    expect((third as ShardFailure).kind).toBe("overloaded");
+    expect(shard.usable).toBe(true);
+    redis.resume();
+    expect(await Promise.all(waiting)).toEqual(["PONG", "PONG"]);
+    expect(shard.failures.get("overloaded")).toBe(1);
+  } finally {
+    redis.resume();
+    shard.close();
+  }
 });
