@@ -86,7 +86,10 @@ export async function explain(world: ExplainWorld, request: ExplainRequest): Pro
     const authority = url ? `${url.hostname}:${url.port || 443}` : request.target;
     const parsed = parseAuthority(authority);
     if (typeof parsed === "string") return { ...base, kind: `CONNECT ${authority}`, verdict: { allowed: false, reason: "bad-request", status: 400 } };
-    const kind = `a tunnel (CONNECT ${authority}); routes do not see inside it unless -intercept-hosts names the host`;
+    const intercepted = world.intercepts(parsed.host, parsed.port);
+    // An intercepted tunnel's requests go through the routes as https, pinned to the CONNECT's authority.
+    if (intercepted && url && world.connectPorts.has(parsed.port)) return routed(world, request, url, ratelimits, `an https_proxy request to ${authority}, intercepted (-intercept-hosts): ${request.method} ${url.href} through the routes`);
+    const kind = intercepted ? `a tunnel (CONNECT ${authority}), intercepted (-intercept-hosts): the requests inside go through the routes as https` : `a tunnel (CONNECT ${authority}); routes do not see inside it unless -intercept-hosts names the host`;
     if (!world.connectPorts.has(parsed.port)) return { ...base, kind, verdict: { allowed: false, reason: "connect-port-denied", status: 403 } };
     const egress = await decide(world, request, parsed.host, parsed.port);
     return { ...base, kind, egress, verdict: verdictOf(egress) };
@@ -95,7 +98,7 @@ export async function explain(world: ExplainWorld, request: ExplainRequest): Pro
 }
 
 /** A request that goes through the routes: `-address`, or plain HTTP on the forward port. */
-async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ratelimits: string[]): Promise<Explanation> {
+async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ratelimits: string[], about?: string): Promise<Explanation> {
   const headers = new Headers(request.headers as [string, string][]);
   // On the forward port the target's authority wins over Host; on -address Host is the target.
   const host = request.via === "forward" ? url.host : (headers.get("host") ?? url.host);
@@ -103,7 +106,7 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
   const { path: rawPath, rawQuery } = splitTarget(url.pathname + url.search);
   const decoded = decodePath(rawPath);
   const state: RequestState = { method: request.method, path: decoded, rawQuery, headers, host, peer: request.client, scheme: url.protocol === "https:" ? "https" : "http", rawPath, decodedPath: decoded };
-  const kind = request.via === "forward" ? `an http_proxy request on the forward port (${request.method} ${url.href})` : `a request on -address (${request.method} ${url.pathname}${url.search}, Host ${host})`;
+  const kind = about ?? (request.via === "forward" ? `an http_proxy request on the forward port (${request.method} ${url.href})` : `a request on -address (${request.method} ${url.pathname}${url.search}, Host ${host})`);
 
   const defs = [...world.defs, ...builtinDefs(world, request.via)];
   const table = buildTable(defs, world.registries);

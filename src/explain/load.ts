@@ -8,6 +8,7 @@ import type { RouteDef } from "../eskip/ast.ts";
 import { parse } from "../eskip/parser.ts";
 import { createResolver, type NameResolver } from "../egress/dns.ts";
 import { EgressLists } from "../egress/lists.ts";
+import { createDestinationMatcher } from "../egress/policy.ts";
 import { egressListsOptions, type Config } from "../config/index.ts";
 import { createLogger } from "../log/index.ts";
 import { systemClock } from "../util/clock.ts";
@@ -51,6 +52,7 @@ export function worldOf(
     registries: explainRegistries(config.enableSwarm, limitsAsked),
     egressSuffix: config.egressSuffix,
     connectPorts: new Set(config.connectPorts),
+    intercepts: createDestinationMatcher(config.interceptHosts),
     sniUpstreamPort: config.sniUpstreamPort,
     policyFor: (client) => lists.policyFor(client),
     resolve: async (name) => (await resolver.resolve(name)).addresses,

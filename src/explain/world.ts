@@ -23,6 +23,8 @@ export interface ExplainWorld {
   readonly registries: Registries;
   /** -egress-suffix ("" off) */
   readonly egressSuffix: string;
+  /** -intercept-hosts: CONNECT destinations whose TLS is terminated, so routes see the requests inside */
+  readonly intercepts: (host: string, port: number) => boolean;
   /** -connect-ports */
   readonly connectPorts: ReadonlySet<number>;
   /** -sni-upstream-port */

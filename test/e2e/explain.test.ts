@@ -46,6 +46,15 @@ describe("sallyport explain", () => {
     await golden(name as string, stdout);
   });
 
+  test("an https:// request to an -intercept-hosts destination goes through the routes as https", async () => {
+    const ca = await mkdtemp(join(tmpdir(), "sallyport-explain-ca-"));
+    expect((await runBinary(["ca", "init", ca])).code).toBe(0);
+    const intercept = ["-intercept-hosts", "api.github.test", "-intercept-ca-cert", join(ca, "ca.crt"), "-intercept-ca-key", join(ca, "ca.key")];
+    const { code, stdout } = await runBinary(["explain", ...flags(), ...intercept, "--", "GET", "https://api.github.test/user"]);
+    expect(code).toBe(0);
+    await golden("intercepted", stdout);
+  });
+
   test("a request it cannot read: exit 2 and why", async () => {
     const { code, stderr } = await runBinary(["explain", ...flags(), "--", "GET", "ftp://x/"]);
     expect(code).toBe(2);
