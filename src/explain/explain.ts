@@ -22,7 +22,7 @@ import { dynamicOrigin, Pass } from "../proxy/pipeline.ts";
 import { MatchView } from "../proxy/request.ts";
 import { buildTable } from "../routing/build.ts";
 import { parse } from "../eskip/parser.ts";
-import { decodePath, splitTarget } from "../util/url-path.ts";
+import { decodePath, InvalidEscapeError, splitTarget } from "../util/url-path.ts";
 import type { ExplainWorld, LimitAsked } from "./world.ts";
 
 export type Via = "forward" | "address" | "sni";
@@ -104,7 +104,8 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
   const host = request.via === "forward" ? url.host : (headers.get("host") ?? url.host);
   headers.delete("host");
   const { path: rawPath, rawQuery } = splitTarget(url.pathname + url.search);
-  const decoded = decodePath(rawPath);
+  const decoded = decodedOrUndefined(rawPath);
+  if (decoded === undefined) return { request, kind: `${request.method} ${url.href}`, skipped: [], headers: [], ratelimits, verdict: { allowed: false, reason: "bad-request", status: 400 } };
   const state: RequestState = { method: request.method, path: decoded, rawQuery, headers, host, peer: request.client, scheme: url.protocol === "https:" ? "https" : "http", rawPath, decodedPath: decoded };
   const kind = about ?? (request.via === "forward" ? `an http_proxy request on the forward port (${request.method} ${url.href})` : `a request on -address (${request.method} ${url.pathname}${url.search}, Host ${host})`);
 
@@ -227,6 +228,16 @@ async function decide(world: ExplainWorld, request: ExplainRequest, host: string
 }
 
 class NotResolved extends Error {}
+
+/** The path decoded once, as serving decodes it; undefined for a broken escape (serving's 400). */
+function decodedOrUndefined(rawPath: string): string | undefined {
+  try {
+    return decodePath(rawPath);
+  } catch (err) {
+    if (err instanceof InvalidEscapeError) return undefined;
+    throw err;
+  }
+}
 
 function verdictOf(egress: NonNullable<Explanation["egress"]>): Explanation["verdict"] {
   if (egress.allowed) return { allowed: true, reason: egress.wouldDeny ? `would-deny ${egress.wouldDeny.reason}` : egress.reason };

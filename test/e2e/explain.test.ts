@@ -55,6 +55,11 @@ describe("sallyport explain", () => {
     await golden("intercepted", stdout);
   });
 
+  test("a path with a broken escape is what serving answers it with: 400", async () => {
+    const { code, stdout } = await runBinary(["explain", ...flags(), "--", "GET", "http://api.github.test/%zz"]);
+    expect([code, stdout.trimEnd().split("\n").at(-1)]).toEqual([0, "verdict   deny (bad-request, 400)"]);
+  });
+
   test("a request it cannot read: exit 2 and why", async () => {
     const { code, stderr } = await runBinary(["explain", ...flags(), "--", "GET", "ftp://x/"]);
     expect(code).toBe(2);
