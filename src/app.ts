@@ -12,7 +12,7 @@ import { BreakerRegistry } from "./circuit/registry.ts";
 import { queuedResponseBytes } from "./client/body-stream.ts";
 import { HttpClient } from "./client/client.ts";
 import type { Config } from "./config/index.ts";
-import { egressListsOptions, parseListenAddress, servingTlsOptions } from "./config/index.ts";
+import { egressListsOptions, parseListenAddress, resolverOptions, servingTlsOptions, swarmOptions } from "./config/index.ts";
 import { openAccessLog } from "./accesslog/index.ts";
 import { createDialPlan, type DecisionLog } from "./egress/dial.ts";
 import { createDestinationMatcher } from "./egress/policy.ts";
@@ -27,7 +27,6 @@ import { proxyListener } from "./proxy/listener.ts";
 import type { RetryStats } from "./proxy/retry.ts";
 import { createRequestLimit } from "./ratelimit/global.ts";
 import { openSwarm } from "./ratelimit/swarm.ts";
-import { swarmOptions } from "./config/swarm.ts";
 import { debugExplain } from "./explain/debug.ts";
 import { worldOf } from "./explain/load.ts";
 import { LimiterRegistry } from "./ratelimit/registry.ts";
@@ -324,14 +323,7 @@ async function openEgress(config: Config, log: ConsolaInstance, clock: Clock) {
   } catch (e) {
     throw new StartupError((e as Error).message, { cause: e });
   }
-  const resolver = createResolver({
-    servers: config.dnsServers,
-    family: config.dnsLookupFamily,
-    minTtl: config.dnsMinTtl,
-    maxTtl: config.dnsMaxTtl,
-    timeout: config.dnsTimeout,
-    clock,
-  });
+  const resolver = createResolver(resolverOptions(config, clock));
   const dialPlan = createDialPlan({ policy: (client) => lists.policyFor(client), resolver, log: egressLog(log, config.egressLogLevel) });
   return { lists, resolver, dialPlan };
 }

@@ -21,7 +21,7 @@ import { parseNumericHost } from "../net/numeric-host.ts";
 import { dynamicOrigin, Pass } from "../proxy/pipeline.ts";
 import { MatchView } from "../proxy/request.ts";
 import { buildTable } from "../routing/build.ts";
-import { parse } from "../eskip/parser.ts";
+import { fallbackRoutes } from "../routing/fallback.ts";
 import { decodePath, InvalidEscapeError, splitTarget } from "../util/url-path.ts";
 import type { ExplainWorld, LimitAsked } from "./world.ts";
 
@@ -109,7 +109,7 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
   const state: RequestState = { method: request.method, path: decoded, rawQuery, headers, host, peer: request.client, scheme: url.protocol === "https:" ? "https" : "http", rawPath, decodedPath: decoded };
   const kind = about ?? (request.via === "forward" ? `an http_proxy request on the forward port (${request.method} ${url.href})` : `a request on -address (${request.method} ${url.pathname}${url.search}, Host ${host})`);
 
-  const defs = [...world.defs, ...builtinDefs(world, request.via)];
+  const defs = [...world.defs, ...fallbackRoutes({ egressSuffix: world.egressSuffix, forward: request.via === "forward" })];
   const table = buildTable(defs, world.registries);
   const match = table.match(new MatchView(state));
   const skipped: (RouteStep & { because: string })[] = [];
@@ -121,21 +121,24 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
 
   const route = match.value;
   const filters = route.def.filters.map(printCall);
-  const limitCalls = route.def.filters.filter((f) => RATELIMIT_FILTERS.has(f.name));
-  world.limitsAsked.length = 0;
   const before = snapshot(headers);
   const pass = new Pass(state, match.params, new Unsent());
+  // What each rate-limit filter asked its limiter: the note its request half left, if any (none without a key).
+  const limitsAsked = new Map<number, LimitAsked>();
   let ran = 0;
-  for (; ran < route.filters.length && !pass.served; ran++) await route.filters[ran]!.filter.request?.(pass);
+  for (; ran < route.filters.length && !pass.served; ran++) {
+    world.limitsAsked.length = 0;
+    await route.filters[ran]!.filter.request?.(pass);
+    const asked = world.limitsAsked[0];
+    if (asked) limitsAsked.set(ran, asked);
+  }
   // A served answer goes back through the response halves that ran, as serving does (status() sets it there).
   if (pass.served) {
     pass.response = pass.served;
     for (let i = ran - 1; i >= 0; i--) await route.filters[i]!.filter.response?.(pass);
   }
-  // The limiters were asked in filter order, one per rate-limit filter that ran (one with no key asks nothing).
-  for (const call of limitCalls) {
-    const asked = world.limitsAsked.find((a) => a.name.startsWith(limiterKind(call)));
-    ratelimits.push(`${printCall(call)} on route ${route.id}: ${await limitState(world, asked)}`);
+  for (const [index, call] of route.def.filters.entries()) {
+    if (RATELIMIT_FILTERS.has(call.name)) ratelimits.push(`${printCall(call)} on route ${route.id}: ${await limitState(world, limitsAsked.get(index))}`);
   }
   const step = { id: route.id, where: whereOf(world, route.def), filters };
   const changes = headerChanges(before, headers);
@@ -171,14 +174,6 @@ async function routed(world: ExplainWorld, request: ExplainRequest, url: URL, ra
       return { ...common, backend: `<dynamic> → ${origin.scheme}://${origin.host}`, egress, breaker: breaker(origin.key), verdict: verdictOf(egress) };
     }
   }
-}
-
-/** The built-in routes a port has behind the configured ones (../routing/fallback.ts). */
-function builtinDefs(world: ExplainWorld, via: Via): RouteDef[] {
-  const routes: string[] = [];
-  if (world.egressSuffix) routes.push(`egress_suffix: Host(${JSON.stringify(`[.]${world.egressSuffix.slice(1).replaceAll(".", "[.]")}(:[0-9]+)?$`)}) -> <dynamic>;`);
-  if (via === "forward") routes.push("forward_fallback: * -> <dynamic>;");
-  return parse(routes.join("\n"));
 }
 
 const whereOf = (world: ExplainWorld, def: RouteDef) => world.where(def) ?? (def.id === "forward_fallback" || def.id === "egress_suffix" ? "built in" : undefined);
@@ -244,9 +239,6 @@ function verdictOf(egress: NonNullable<Explanation["egress"]>): Explanation["ver
   const status = Number(egress.refusal?.slice(0, 3));
   return { allowed: false, reason: egress.reason, status: Number.isInteger(status) && status > 0 ? status : undefined };
 }
-
-/** The first word of the limiter kinds the rate-limit filters use (../filters/ratelimit.ts). */
-const limiterKind = (call: { name: string }) => ({ ratelimit: "service ", clientRatelimit: "client ", clusterRatelimit: "cluster ", clusterClientRatelimit: "clusterClient " })[call.name] ?? call.name;
 
 /** What the limiter holds for this request's key: live on a running proxy, unknown offline. */
 async function limitState(world: ExplainWorld, asked: LimitAsked | undefined): Promise<string> {

@@ -9,7 +9,7 @@ import { parse } from "../eskip/parser.ts";
 import { createResolver, type NameResolver } from "../egress/dns.ts";
 import { EgressLists } from "../egress/lists.ts";
 import { createDestinationMatcher } from "../egress/policy.ts";
-import { egressListsOptions, type Config } from "../config/index.ts";
+import { egressListsOptions, resolverOptions, type Config } from "../config/index.ts";
 import { createLogger } from "../log/index.ts";
 import { systemClock } from "../util/clock.ts";
 import { readTextFile } from "../util/read-file.ts";
@@ -29,7 +29,7 @@ export async function loadWorld(config: Config): Promise<ExplainWorld> {
   }
   const quiet = createLogger("error", { write() {} });
   const lists = await EgressLists.open(egressListsOptions(config, { log: quiet, clock: systemClock }));
-  const resolver = createResolver({ servers: config.dnsServers, family: config.dnsLookupFamily, minTtl: config.dnsMinTtl, maxTtl: config.dnsMaxTtl, timeout: config.dnsTimeout, clock: systemClock });
+  const resolver = createResolver(resolverOptions(config, systemClock));
   return worldOf(config, defs, (def) => where.get(def), lists, resolver);
 }
 

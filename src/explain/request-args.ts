@@ -29,13 +29,9 @@ export function parseRequestArgs(words: readonly string[]): ExplainRequest {
     };
     switch (word) {
       case "-H":
-      case "--header": {
-        const header = value();
-        const colon = header.indexOf(":");
-        if (colon <= 0) throw new RequestArgsError(`${JSON.stringify(header)} is not Name: value`);
-        headers.push([header.slice(0, colon).trim(), header.slice(colon + 1).trim()]);
+      case "--header":
+        headers.push(parseHeader(value()));
         break;
-      }
       case "--client":
         client = value();
         break;
@@ -45,12 +41,9 @@ export function parseRequestArgs(words: readonly string[]): ExplainRequest {
       case "--user":
         user = value();
         break;
-      case "--via": {
-        const v = value();
-        if (!VIAS.includes(v as Via)) throw new RequestArgsError(`--via ${JSON.stringify(v)}: forward, address or sni`);
-        via = v as Via;
+      case "--via":
+        via = parseVia(value(), "--via");
         break;
-      }
       case "--no-dns":
         dns = false;
         break;
@@ -59,6 +52,19 @@ export function parseRequestArgs(words: readonly string[]): ExplainRequest {
     }
   }
   return requestOf(method.toUpperCase(), target, { headers, client, identity, user, via, dns });
+}
+
+/** A door's name; `label` names where it was given, for the message. */
+export function parseVia(text: string, label: string): Via {
+  if (!VIAS.includes(text as Via)) throw new RequestArgsError(`${label} ${JSON.stringify(text)}: forward, address or sni`);
+  return text as Via;
+}
+
+/** `Name: value` as curl's -H takes it. */
+export function parseHeader(header: string): [string, string] {
+  const colon = header.indexOf(":");
+  if (colon <= 0) throw new RequestArgsError(`${JSON.stringify(header)} is not Name: value`);
+  return [header.slice(0, colon).trim(), header.slice(colon + 1).trim()];
 }
 
 /** Checks the target against the method and door; the URL's host is an SNI request's name. */

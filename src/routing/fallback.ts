@@ -12,6 +12,7 @@
  * `gh: Host("^api[.]github[.]com$") -> bearerinjector("/run/secrets/gh") -> <dynamic>` takes the
  * traffic for that one host. `/routes` prints the built-in table after the configured one, marked.
  */
+import type { RouteDef } from "../eskip/ast.ts";
 import { parse } from "../eskip/parser.ts";
 import { buildTable, type Registries } from "./build.ts";
 import { RoutingTable } from "./table.ts";
@@ -22,12 +23,22 @@ export const FALLBACK_BANNER = "// built-in routes, used only when no route abov
 /** A Host regexp for `suffix` (`.egress.local`), with an optional port. */
 const suffixPattern = (suffix: string) => `[.]${suffix.slice(1).replaceAll(".", "[.]")}(:[0-9]+)?$`;
 
-/** The built-in routes of a port: the egress suffix's when set, and the forward port's catch-all. */
-export function buildFallbackTable(registries: Registries, options: { readonly egressSuffix: string; readonly forward: boolean }): RoutingTable {
+export interface FallbackOptions {
+  readonly egressSuffix: string;
+  readonly forward: boolean;
+}
+
+/** The built-in route definitions of a port: the egress suffix's when set, and the forward port's catch-all. */
+export function fallbackRoutes(options: FallbackOptions): RouteDef[] {
   const routes: string[] = [];
   if (options.egressSuffix) routes.push(`egress_suffix: Host(${JSON.stringify(suffixPattern(options.egressSuffix))}) -> <dynamic>;`);
   if (options.forward) routes.push("forward_fallback: * -> <dynamic>;");
-  return buildTable(parse(routes.join("\n")), registries);
+  return parse(routes.join("\n"));
+}
+
+/** The built-in routes of a port as a table. */
+export function buildFallbackTable(registries: Registries, options: FallbackOptions): RoutingTable {
+  return buildTable(fallbackRoutes(options), registries);
 }
 
 /**

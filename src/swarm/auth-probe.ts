@@ -5,16 +5,17 @@
  * likeliest cause, and the operator should be told so. This asks the server once, on a connection
  * of its own: `AUTH` and its reply (`-WRONGPASS …`), never logging what was sent.
  */
+import type { Clock } from "../util/clock.ts";
 import type { ShardSettings } from "./settings.ts";
 
 /** The server's refusal (`WRONGPASS …`, `NOAUTH …`), or undefined when it took the login or could not be asked. */
-export function askWhyLoginFailed(settings: ShardSettings, auth: readonly string[], ca: string | undefined, timeoutMs: number): Promise<string | undefined> {
+export function askWhyLoginFailed(settings: ShardSettings, auth: readonly string[], ca: string | undefined, timeoutMs: number, clock: Clock): Promise<string | undefined> {
   const { promise, resolve } = Promise.withResolvers<string | undefined>();
   const command = `*${auth.length + 1}\r\n$4\r\nAUTH\r\n${auth.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
   let reply = "";
-  const timer = setTimeout(() => resolve(undefined), timeoutMs);
+  const timer = clock.setTimeout(() => resolve(undefined), timeoutMs);
   const done = (answer: string | undefined) => {
-    clearTimeout(timer);
+    timer.cancel();
     resolve(answer);
   };
   Bun.connect({

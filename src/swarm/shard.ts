@@ -134,7 +134,7 @@ export class Shard {
       .connect()
       .catch(async (err: unknown) => {
         if (!this.#auth || this.#down) throw err;
-        const refusal = await askWhyLoginFailed(this.settings, this.#auth, this.#options.ca, this.#options.dialTimeout);
+        const refusal = await askWhyLoginFailed(this.settings, this.#auth, this.#options.ca, this.#options.dialTimeout, this.#options.clock);
         throw refusal ? new ShardFailure("connection", `authentication failed: ${refusal}`) : err;
       })
       .finally(() => (this.#connecting = undefined));
